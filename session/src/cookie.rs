@@ -237,7 +237,10 @@ mod tests {
         let rotated = Signer::new(&["new", "old"]).unwrap();
         assert_eq!(rotated.verify(&old.sign("a")).as_deref(), Some("a"));
         assert_eq!(
-            Signer::new(&["new"]).unwrap().verify(&rotated.sign("b")).as_deref(),
+            Signer::new(&["new"])
+                .unwrap()
+                .verify(&rotated.sign("b"))
+                .as_deref(),
             Some("b")
         );
         assert!(Signer::new::<&str>(&[]).is_none());

@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(cookie.max_age(later), Some(Duration::from_secs(30)));
         cookie.touch(later);
         assert_eq!(cookie.max_age(later), Some(Duration::from_secs(60)));
-        assert_eq!(cookie.max_age(later + Duration::from_secs(90)), Some(Duration::ZERO));
+        assert_eq!(
+            cookie.max_age(later + Duration::from_secs(90)),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

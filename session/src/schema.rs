@@ -183,7 +183,10 @@ mod tests {
         flush_one(&mut fields, &mut log, 1);
         assert!(log.fields_modified(&fields));
         flush_one(&mut fields, &mut log, 0);
-        assert!(!log.fields_modified(&fields), "back to the default it read as");
+        assert!(
+            !log.fields_modified(&fields),
+            "back to the default it read as"
+        );
         fields.insert("n".into(), Bytes::from(Postcard::encode(&1u32).unwrap()));
         log.reset();
         flush_one(&mut fields, &mut log, 2);
@@ -195,7 +198,10 @@ mod tests {
     #[test]
     fn undecodable_field_falls_back_to_default() {
         let mut fields = Fields::new();
-        fields.insert("n".into(), Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+        fields.insert(
+            "n".into(),
+            Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        );
         assert_eq!(decode_field::<Postcard, u32>(&fields, "n", || 42), 42);
         assert_eq!(decode_field::<Postcard, u32>(&fields, "missing", || 7), 7);
     }

@@ -1,0 +1,398 @@
+//! The middleware's options, with express-session's names and defaults.
+//!
+//! [`SessionLayer::builder`](crate::SessionLayer::builder) collects them; `build` checks them and
+//! fails on a configuration error (no secret, a cookie name that is not a cookie token) instead
+//! of letting a bad setting surface at request time.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::request::Parts;
+
+use crate::cookie::{Priority, SameSite, Secure, Signer};
+use crate::store::{DynStore, MemoryStore, Store};
+
+/// Settings for the session-ID cookie (express's `cookie` option).
+///
+/// The default is express's: `Path=/`, `HttpOnly`, not `Secure`, no `SameSite`, no expiry
+/// (a browser-session cookie).
+///
+/// ```
+/// use std::time::Duration;
+/// use session::CookieOptions;
+/// use session::cookie::{SameSite, Secure};
+///
+/// let cookie = CookieOptions::new()
+///     .max_age(Duration::from_secs(60 * 60))
+///     .secure(Secure::Auto)
+///     .same_site(SameSite::Lax);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieOptions {
+    pub(crate) domain: Option<String>,
+    pub(crate) expiry: Expiry,
+    pub(crate) http_only: bool,
+    pub(crate) partitioned: bool,
+    pub(crate) path: String,
+    pub(crate) priority: Option<Priority>,
+    pub(crate) same_site: Option<SameSite>,
+    pub(crate) secure: Secure,
+}
+
+/// When a new session's cookie expires; `maxAge` and `expires` replace each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    Browser,
+    MaxAge(Duration),
+    At(SystemTime),
+}
+
+impl Default for CookieOptions {
+    fn default() -> Self {
+        Self {
+            domain: None,
+            expiry: Expiry::Browser,
+            http_only: true,
+            partitioned: false,
+            path: "/".to_owned(),
+            priority: None,
+            same_site: None,
+            secure: Secure::Never,
+        }
+    }
+}
+
+impl CookieOptions {
+    /// express's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `Domain`; by default none, so the cookie is for the current host only.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// New sessions live this long (`maxAge`): the cookie's `Expires` is now + `max_age`, and
+    /// each save, touch or rolling response restarts the countdown. Replaces [`expires`](Self::expires).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.expiry = Expiry::MaxAge(max_age);
+        self
+    }
+
+    /// New sessions expire at this instant; as in express, their lifetime is then the time
+    /// left until it, restarted like a `maxAge` on later saves. Prefer [`max_age`](Self::max_age).
+    pub fn expires(mut self, at: SystemTime) -> Self {
+        self.expiry = Expiry::At(at);
+        self
+    }
+
+    /// A browser-session cookie (no `Expires`), the default.
+    pub fn browser_session(mut self) -> Self {
+        self.expiry = Expiry::Browser;
+        self
+    }
+
+    /// `HttpOnly` (default `true`).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// `Partitioned` (default `false`).
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
+        self
+    }
+
+    /// `Path` (default `/`). A request whose path does not start with it gets no session.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// `Priority` (default: not set).
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// `SameSite` (default: not set, express's `false`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = Some(same_site);
+        self
+    }
+
+    /// Leaves `SameSite` unset (express's `sameSite: false`).
+    pub fn no_same_site(mut self) -> Self {
+        self.same_site = None;
+        self
+    }
+
+    /// `Secure` (default [`Secure::Never`]). A `Secure` cookie is not sent over an insecure
+    /// connection, as in express.
+    pub fn secure(mut self, secure: Secure) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The lifetime of a session created now.
+    pub(crate) fn max_age_from(&self, now: SystemTime) -> Option<Duration> {
+        match self.expiry {
+            Expiry::Browser => None,
+            Expiry::MaxAge(age) => Some(age),
+            Expiry::At(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),
+        }
+    }
+}
+
+/// What `unset` does (express's `unset` option); see
+/// [`TypedSession::unset`](crate::TypedSession::unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unset {
+    /// Keep the stored session; drop this request's changes (the default).
+    #[default]
+    Keep,
+    /// Delete the stored session when the response is sent.
+    Destroy,
+}
+
+/// Computes cookie options per request.
+pub(crate) type CookieFn = dyn Fn(&Parts) -> CookieOptions + Send + Sync;
+/// Generates session ids.
+pub(crate) type GenId = dyn Fn(&Parts) -> String + Send + Sync;
+
+pub(crate) enum CookieSource {
+    Static(Arc<CookieOptions>),
+    PerRequest(Arc<CookieFn>),
+}
+
+/// The checked options the middleware runs with.
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) signer: Signer,
+    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) cookie: CookieSource,
+    pub(crate) genid: Option<Arc<GenId>>,
+    pub(crate) proxy: Option<bool>,
+    pub(crate) resave: bool,
+    pub(crate) rolling: bool,
+    pub(crate) save_uninitialized: bool,
+    pub(crate) unset: Unset,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("signer", &self.signer)
+            .field("proxy", &self.proxy)
+            .field("resave", &self.resave)
+            .field("rolling", &self.rolling)
+            .field("save_uninitialized", &self.save_uninitialized)
+            .field("unset", &self.unset)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration the middleware cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `secret` was not given or was an empty list.
+    #[error("a session secret is required: give at least one with `secret` or `secrets`")]
+    NoSecret,
+    /// The cookie name is empty or holds characters a cookie name cannot.
+    #[error("`{0}` is not a valid cookie name")]
+    InvalidName(String),
+}
+
+/// Builds a [`SessionLayer`](crate::SessionLayer); see each option for its default.
+#[must_use]
+pub struct SessionLayerBuilder {
+    name: String,
+    secrets: Vec<Vec<u8>>,
+    store: Option<Arc<dyn DynStore>>,
+    cookie: CookieSource,
+    genid: Option<Arc<GenId>>,
+    proxy: Option<bool>,
+    resave: bool,
+    rolling: bool,
+    save_uninitialized: bool,
+    unset: Unset,
+}
+
+impl Default for SessionLayerBuilder {
+    fn default() -> Self {
+        Self {
+            name: "connect.sid".to_owned(),
+            secrets: Vec::new(),
+            store: None,
+            cookie: CookieSource::Static(Arc::default()),
+            genid: None,
+            proxy: None,
+            resave: true,
+            rolling: false,
+            save_uninitialized: true,
+            unset: Unset::Keep,
+        }
+    }
+}
+
+impl SessionLayerBuilder {
+    /// Adds a secret. The first secret given signs new cookies; every secret verifies, so a
+    /// rotation puts the new secret first and keeps the old ones after it. Required.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets.push(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Replaces the secrets with a list: the first signs, all verify. An empty list is a
+    /// configuration error.
+    pub fn secrets<I: IntoIterator<Item = S>, S: AsRef<[u8]>>(mut self, secrets: I) -> Self {
+        self.secrets = secrets.into_iter().map(|s| s.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// The cookie name (default `connect.sid`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Where sessions are kept (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The session cookie's settings.
+    pub fn cookie(mut self, cookie: CookieOptions) -> Self {
+        self.cookie = CookieSource::Static(Arc::new(cookie));
+        self
+    }
+
+    /// Computes the cookie settings for each request, like express's `cookie` function.
+    pub fn cookie_with(
+        mut self,
+        cookie: impl Fn(&Parts) -> CookieOptions + Send + Sync + 'static,
+    ) -> Self {
+        self.cookie = CookieSource::PerRequest(Arc::new(cookie));
+        self
+    }
+
+    /// Generates new session ids (default: [`generate_id`](crate::generate_id), 192 random
+    /// bits). The function sees the request's method, URI and headers. Ids must be unique and
+    /// unguessable; the cookie is signed either way.
+    pub fn genid(mut self, genid: impl Fn(&Parts) -> String + Send + Sync + 'static) -> Self {
+        self.genid = Some(Arc::new(genid));
+        self
+    }
+
+    /// Whether to trust `X-Forwarded-Proto` when deciding if a request is secure.
+    ///
+    /// - `true`: a direct TLS connection or `X-Forwarded-Proto: https` (its first value).
+    /// - `false`: only a direct TLS connection ([`DirectTls`](crate::DirectTls), or an
+    ///   `https` request URI).
+    /// - not called (default): the app's own notion, [`AppSecure`](crate::AppSecure), else as
+    ///   `false`.
+    pub fn proxy(mut self, trust: bool) -> Self {
+        self.proxy = Some(trust);
+        self
+    }
+
+    /// Save unmodified sessions back at the end of every request (default `true`, as in
+    /// express; `false` suits stores that implement `touch`, which all of ours do).
+    pub fn resave(mut self, resave: bool) -> Self {
+        self.resave = resave;
+        self
+    }
+
+    /// Send the cookie on every response that has a loaded session, restarting its expiry
+    /// (default `false`).
+    pub fn rolling(mut self, rolling: bool) -> Self {
+        self.rolling = rolling;
+        self
+    }
+
+    /// Save new sessions that nothing was written to (default `true`, as in express; `false`
+    /// avoids storing a session, and setting a cookie, for every visitor).
+    pub fn save_uninitialized(mut self, save: bool) -> Self {
+        self.save_uninitialized = save;
+        self
+    }
+
+    /// What [`TypedSession::unset`](crate::TypedSession::unset) does (default [`Unset::Keep`]).
+    pub fn unset(mut self, unset: Unset) -> Self {
+        self.unset = unset;
+        self
+    }
+
+    /// Checks the options.
+    pub fn build(self) -> Result<crate::SessionLayer, ConfigError> {
+        let signer = Signer::new(&self.secrets).ok_or(ConfigError::NoSecret)?;
+        if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
+            return Err(ConfigError::InvalidName(self.name));
+        }
+        let config = Config {
+            name: self.name,
+            signer,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            cookie: self.cookie,
+            genid: self.genid,
+            proxy: self.proxy,
+            resave: self.resave,
+            rolling: self.rolling,
+            save_uninitialized: self.save_uninitialized,
+            unset: self.unset,
+        };
+        Ok(crate::SessionLayer::from_config(config))
+    }
+}
+
+/// RFC 7230 `tchar`: what a cookie name may hold.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_required() {
+        let missing = SessionLayerBuilder::default().build().unwrap_err();
+        assert_eq!(missing, ConfigError::NoSecret);
+        let empty = SessionLayerBuilder::default()
+            .secrets(Vec::<String>::new())
+            .build()
+            .unwrap_err();
+        assert_eq!(empty, ConfigError::NoSecret);
+    }
+
+    #[test]
+    fn cookie_names_must_be_tokens() {
+        for bad in ["", "a b", "a;b", "a=b", "é"] {
+            let err = SessionLayerBuilder::default()
+                .secret("s")
+                .name(bad)
+                .build()
+                .unwrap_err();
+            assert_eq!(err, ConfigError::InvalidName(bad.to_owned()));
+        }
+    }
+
+    #[test]
+    fn max_age_and_expires_replace_each_other() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let in_ten = now + Duration::from_secs(10);
+        let options = CookieOptions::new()
+            .max_age(Duration::from_secs(5))
+            .expires(in_ten);
+        assert_eq!(options.max_age_from(now), Some(Duration::from_secs(10)));
+        let options = options.max_age(Duration::from_secs(5));
+        assert_eq!(options.max_age_from(now), Some(Duration::from_secs(5)));
+        assert_eq!(CookieOptions::new().max_age_from(now), None);
+    }
+}

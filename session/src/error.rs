@@ -1,0 +1,64 @@
+//! The error a handler sees from a session operation, and the response it becomes.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use crate::store::StoreError;
+
+/// A session operation failed, or there is no session to operate on.
+///
+/// As an axum rejection or handler error it becomes a plain-text response: `503 Service
+/// Unavailable` when the store failed, `500 Internal Server Error` otherwise. The response body
+/// never includes the store's own error text, which is logged instead.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SessionError {
+    /// The route is not behind a [`SessionLayer`](crate::SessionLayer).
+    #[error("no session: the route is not behind a SessionLayer")]
+    MissingLayer,
+    /// The request path does not start with the session cookie's `Path`, so, as in express,
+    /// the request has no session.
+    #[error("no session: the request path is outside the session cookie path `{0}`")]
+    OutsidePath(String),
+    /// The store failed when the session was loaded; the request runs without a session.
+    #[error("no session: the session store was unavailable: {0}")]
+    Unavailable(Arc<StoreError>),
+    /// A store call made for this operation failed.
+    #[error("session store error: {0}")]
+    Store(Arc<StoreError>),
+    /// The session was destroyed or unset earlier in this request.
+    #[error("the session was destroyed or unset earlier in this request")]
+    Ended,
+    /// `reload` found no session under this id in the store.
+    #[error("the session no longer exists in the store")]
+    NotFound,
+}
+
+impl From<StoreError> for SessionError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(Arc::new(error))
+    }
+}
+
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            Self::Unavailable(_) | Self::Store(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")
+            }
+            Self::MissingLayer => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no session layer on this route",
+            ),
+            Self::OutsidePath(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no session for this path",
+            ),
+            Self::Ended => (StatusCode::INTERNAL_SERVER_ERROR, "session already ended"),
+            Self::NotFound => (StatusCode::INTERNAL_SERVER_ERROR, "session not found"),
+        };
+        tracing::error!(error = %self, "session error response");
+        (status, body).into_response()
+    }
+}

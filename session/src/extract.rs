@@ -1,0 +1,183 @@
+//! The axum extractor [`TypedSession<T>`]: the handler's typed view of its session.
+
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+use crate::error::SessionError;
+use crate::middleware::OutsidePath;
+use crate::record::CookieOverrides;
+use crate::schema::{SessionData, Tracked};
+use crate::state::Handle;
+
+/// The request's session, with data of type `T`.
+///
+/// It dereferences to the accessors `#[derive(SessionData)]` generated for `T`
+/// (`field()`, `set_field(..)`, `field_mut()`, `take_field()`, `reset_field()`), which are the
+/// only way to change the data, so every change is seen. Changes are handed to the middleware
+/// when the extractor is dropped (at the latest when the handler returns) or when
+/// [`save`](Self::save) is called.
+///
+/// Extraction fails — with a response the app can return as is — when the route has no
+/// [`SessionLayer`](crate::SessionLayer), when the request is outside the cookie path, when the
+/// store could not be reached while loading, or after `destroy`/`unset`.
+pub struct TypedSession<T: SessionData> {
+    tracked: T::Tracked,
+    handle: Handle,
+}
+
+impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
+    type Rejection = SessionError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(handle) = parts.extensions.get::<Handle>() else {
+            return Err(match parts.extensions.get::<OutsidePath>() {
+                Some(OutsidePath(path)) => SessionError::OutsidePath(path.clone()),
+                None => SessionError::MissingLayer,
+            });
+        };
+        Ok(Self {
+            tracked: handle.load()?,
+            handle: handle.clone(),
+        })
+    }
+}
+
+impl<T: SessionData> Deref for TypedSession<T> {
+    type Target = T::Tracked;
+
+    fn deref(&self) -> &T::Tracked {
+        &self.tracked
+    }
+}
+
+impl<T: SessionData> DerefMut for TypedSession<T> {
+    fn deref_mut(&mut self) -> &mut T::Tracked {
+        &mut self.tracked
+    }
+}
+
+impl<T: SessionData> Drop for TypedSession<T> {
+    fn drop(&mut self) {
+        self.handle.flush(&mut self.tracked);
+    }
+}
+
+impl<T: SessionData> TypedSession<T> {
+    /// The session id (`req.session.id`). It changes on [`regenerate`](Self::regenerate).
+    pub fn id(&self) -> String {
+        self.handle
+            .with_session(|_, s| s.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The data, read-only.
+    pub fn data(&self) -> &T {
+        self.tracked.data()
+    }
+
+    /// Writes the session to the store now (express's `save()`). The end-of-request save then
+    /// happens only if the session changes again.
+    pub async fn save(&mut self) -> Result<(), SessionError> {
+        self.handle.flush(&mut self.tracked);
+        self.handle.save().await
+    }
+
+    /// Replaces the data with the store's copy, dropping unsaved changes (express's
+    /// `reload()`). Fails with [`SessionError::NotFound`] if the store no longer has it.
+    pub async fn reload(&mut self) -> Result<(), SessionError> {
+        self.handle.reload().await?;
+        self.tracked = self.handle.load()?;
+        Ok(())
+    }
+
+    /// Deletes the session from the store and continues with a new, empty one under a new id
+    /// (express's `regenerate()`). Call it on login, so an id known before the login is
+    /// worthless after it.
+    pub async fn regenerate(&mut self) -> Result<(), SessionError> {
+        self.handle.regenerate().await?;
+        self.tracked = self.handle.load()?;
+        Ok(())
+    }
+
+    /// Deletes the session from the store (express's `destroy()`); the response clears the
+    /// client's cookie.
+    pub async fn destroy(self) -> Result<(), SessionError> {
+        self.handle.destroy().await
+    }
+
+    /// Drops the session from this request (express's `req.session = null`): with
+    /// [`Unset::Keep`](crate::Unset::Keep) the stored session stays as it was and this
+    /// request's changes are discarded; with [`Unset::Destroy`](crate::Unset::Destroy) it is
+    /// deleted when the response is sent.
+    pub fn unset(self) {
+        self.handle.unset();
+    }
+
+    /// Restarts the expiry countdown from now (express's `touch()`); the middleware does this
+    /// itself at the end of each request.
+    pub fn touch(&mut self) {
+        let _ = self
+            .handle
+            .with_session(|_, s| s.record.cookie.touch(SystemTime::now()));
+    }
+
+    /// The lifetime left (express's `cookie.maxAge`); `None` for a browser-session cookie.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.handle
+            .with_session(|_, s| s.record.cookie.max_age(SystemTime::now()))
+            .ok()
+            .flatten()
+    }
+
+    /// The lifetime the session was given (express's `cookie.originalMaxAge`).
+    pub fn original_max_age(&self) -> Option<Duration> {
+        self.handle
+            .with_session(|_, s| s.record.cookie.original_max_age())
+            .ok()
+            .flatten()
+    }
+
+    /// When the session expires (express's `cookie.expires`).
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.handle
+            .with_session(|_, s| s.record.cookie.expires())
+            .ok()
+            .flatten()
+    }
+
+    /// Gives this session its own lifetime from now on — "remember me" — or, with `None`,
+    /// makes its cookie a browser-session cookie. The session is saved and its cookie resent.
+    pub fn set_max_age(&mut self, max_age: Option<Duration>) {
+        self.change_cookie(|cookie| cookie.set_max_age(max_age, SystemTime::now()));
+    }
+
+    /// Makes this session expire at `expires` (or, with `None`, at the end of the browser
+    /// session); later touches keep the lifetime this gives.
+    pub fn set_expires(&mut self, expires: Option<SystemTime>) {
+        self.change_cookie(|cookie| cookie.set_expires(expires, SystemTime::now()));
+    }
+
+    /// The cookie attributes this session overrides.
+    pub fn cookie_overrides(&self) -> CookieOverrides {
+        self.handle
+            .with_session(|_, s| s.record.cookie.overrides.clone())
+            .unwrap_or_default()
+    }
+
+    /// Sets cookie attributes for this session only (express's `req.session.cookie.domain =
+    /// ...`); stored with the session, sent from this response on.
+    pub fn set_cookie_overrides(&mut self, overrides: CookieOverrides) {
+        self.change_cookie(|cookie| cookie.overrides = overrides);
+    }
+
+    fn change_cookie(&mut self, change: impl FnOnce(&mut crate::record::CookieState)) {
+        let _ = self.handle.with_session(|_, s| {
+            change(&mut s.record.cookie);
+            s.cookie_changed = true;
+            s.log.bump();
+        });
+    }
+}

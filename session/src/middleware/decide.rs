@@ -1,0 +1,224 @@
+//! The end-of-request decision — save? touch? destroy? send the cookie? — as one pure
+//! function of the options and what happened to the session, following express-session's
+//! `shouldSave`, `shouldTouch`, `shouldSetCookie` and `shouldDestroy`.
+
+use crate::config::Unset;
+
+/// The options that take part in the decision.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) rolling: bool,
+    pub(crate) save_uninitialized: bool,
+}
+
+/// How the handler left the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Still there (possibly regenerated).
+    Active,
+    /// `destroy()` was called and the store has deleted it.
+    Destroyed,
+    /// `unset()` was called.
+    Unset(Unset),
+}
+
+/// What happened to the session during the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Facts {
+    pub(crate) ending: Ending,
+    /// The request's cookie named the session's current id (it was loaded and kept its id).
+    pub(crate) cookie_id_matches: bool,
+    /// The request carried a validly signed session cookie, whatever became of its id.
+    pub(crate) had_cookie: bool,
+    /// The data, the id or the cookie state differ from what the request started with.
+    pub(crate) modified: bool,
+    /// The handler changed the cookie's lifetime or attributes.
+    pub(crate) cookie_changed: bool,
+    /// The store holds some version of this session from this request (loaded with
+    /// `resave: false`, or saved explicitly) — express's `savedHash` is set.
+    pub(crate) ever_saved: bool,
+    /// The store holds exactly the current state.
+    pub(crate) saved: bool,
+    /// The cookie has an expiry (it is not a browser-session cookie).
+    pub(crate) has_expires: bool,
+    /// The cookie may be sent: it is not `Secure`, or the connection is secure.
+    pub(crate) can_send_cookie: bool,
+}
+
+/// What the store should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreAction {
+    Nothing,
+    Save,
+    Touch,
+    Destroy,
+}
+
+/// What the response's `Set-Cookie` should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieAction {
+    Nothing,
+    Set,
+    /// Expire the client's cookie: its session is gone.
+    Clear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) store: StoreAction,
+    pub(crate) cookie: CookieAction,
+}
+
+pub(crate) fn decide(options: Options, facts: Facts) -> Decision {
+    let clear_if_sent = if facts.had_cookie && facts.can_send_cookie {
+        CookieAction::Clear
+    } else {
+        CookieAction::Nothing
+    };
+    match facts.ending {
+        Ending::Destroyed => Decision {
+            store: StoreAction::Nothing,
+            cookie: clear_if_sent,
+        },
+        Ending::Unset(Unset::Keep) => Decision {
+            store: StoreAction::Nothing,
+            cookie: CookieAction::Nothing,
+        },
+        Ending::Unset(Unset::Destroy) => Decision {
+            store: StoreAction::Destroy,
+            cookie: clear_if_sent,
+        },
+        Ending::Active => active(options, facts),
+    }
+}
+
+fn active(options: Options, facts: Facts) -> Decision {
+    // A new (or regenerated) session that was never saved is only saved once it holds
+    // something, unless saveUninitialized; everything else is saved when the store's copy
+    // differs from the current state (always, with resave, since then nothing counts as saved).
+    let save = if !options.save_uninitialized && !facts.ever_saved && !facts.cookie_id_matches {
+        facts.modified
+    } else {
+        !facts.saved
+    };
+    let store = if save {
+        StoreAction::Save
+    } else if facts.cookie_id_matches {
+        StoreAction::Touch
+    } else {
+        StoreAction::Nothing
+    };
+    let send = if facts.cookie_id_matches {
+        // The client has the cookie: resend it to move its expiry (rolling, or a modified
+        // session with an expiry) or because the handler changed the cookie itself.
+        options.rolling || (facts.has_expires && facts.modified) || facts.cookie_changed
+    } else {
+        // A new id: the client needs it if the session is (or was explicitly) stored.
+        options.save_uninitialized || facts.modified || facts.ever_saved
+    };
+    Decision {
+        store,
+        cookie: if send && facts.can_send_cookie {
+            CookieAction::Set
+        } else {
+            CookieAction::Nothing
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CookieAction as C;
+    use StoreAction as S;
+
+    /// A loaded session the handler did not change, `resave: false`, everything sendable.
+    fn loaded() -> Facts {
+        Facts {
+            ending: Ending::Active,
+            cookie_id_matches: true,
+            had_cookie: true,
+            modified: false,
+            cookie_changed: false,
+            ever_saved: true,
+            saved: true,
+            has_expires: true,
+            can_send_cookie: true,
+        }
+    }
+
+    /// A session created by this request, untouched.
+    fn fresh() -> Facts {
+        Facts {
+            cookie_id_matches: false,
+            had_cookie: false,
+            ever_saved: false,
+            saved: false,
+            ..loaded()
+        }
+    }
+
+    fn modified(f: Facts) -> Facts {
+        Facts {
+            modified: true,
+            saved: false,
+            ..f
+        }
+    }
+
+    /// `resave: true` means the loaded state never counts as saved.
+    fn resaved(f: Facts) -> Facts {
+        Facts {
+            ever_saved: false,
+            saved: false,
+            ..f
+        }
+    }
+
+    fn regenerated(f: Facts) -> Facts {
+        Facts {
+            cookie_id_matches: false,
+            modified: true,
+            ever_saved: false,
+            saved: false,
+            ..f
+        }
+    }
+
+    #[test]
+    fn decisions_follow_express() {
+        #[rustfmt::skip]
+        let table: &[(&str, bool, bool, Facts, S, C)] = &[
+            // name,                                  rolling, saveUninit, facts,  store, cookie
+            ("new untouched, saveUninitialized",        false, true,  fresh(), S::Save, C::Set),
+            ("new untouched, !saveUninitialized",       false, false, fresh(), S::Nothing, C::Nothing),
+            ("new untouched, rolling, !saveUninit",     true,  false, fresh(), S::Nothing, C::Nothing),
+            ("new modified, !saveUninitialized",        false, false, modified(fresh()), S::Save, C::Set),
+            ("new explicitly saved, !saveUninit",       false, false, Facts { ever_saved: true, saved: true, ..fresh() }, S::Nothing, C::Set),
+            ("new saved then modified, !saveUninit",    false, false, Facts { ever_saved: true, ..modified(fresh()) }, S::Save, C::Set),
+            ("loaded unmodified",                       false, false, loaded(), S::Touch, C::Nothing),
+            ("loaded unmodified, rolling",              true,  false, loaded(), S::Touch, C::Set),
+            ("loaded unmodified, resave",               false, false, resaved(loaded()), S::Save, C::Nothing),
+            ("loaded unmodified, resave + rolling",     true,  true,  resaved(loaded()), S::Save, C::Set),
+            ("loaded modified, with expiry",            false, false, modified(loaded()), S::Save, C::Set),
+            ("loaded modified, browser cookie",         false, false, Facts { has_expires: false, ..modified(loaded()) }, S::Save, C::Nothing),
+            ("loaded modified, explicitly saved",       false, false, Facts { modified: true, ..loaded() }, S::Touch, C::Set),
+            ("loaded, cookie lifetime changed",         false, false, Facts { cookie_changed: true, has_expires: false, ..modified(loaded()) }, S::Save, C::Set),
+            ("regenerated",                             false, false, regenerated(loaded()), S::Save, C::Set),
+            ("regenerated, resave",                     false, true,  regenerated(resaved(loaded())), S::Save, C::Set),
+            ("secure cookie over http: saved, not sent", false, true, Facts { can_send_cookie: false, ..fresh() }, S::Save, C::Nothing),
+            ("destroyed, had cookie",                   true,  true,  Facts { ending: Ending::Destroyed, ..loaded() }, S::Nothing, C::Clear),
+            ("destroyed new session",                   true,  true,  Facts { ending: Ending::Destroyed, ..fresh() }, S::Nothing, C::Nothing),
+            ("unset keep",                              true,  true,  Facts { ending: Ending::Unset(Unset::Keep), ..modified(loaded()) }, S::Nothing, C::Nothing),
+            ("unset destroy",                           true,  true,  Facts { ending: Ending::Unset(Unset::Destroy), ..loaded() }, S::Destroy, C::Clear),
+            ("unset destroy, insecure",                 true,  true,  Facts { ending: Ending::Unset(Unset::Destroy), can_send_cookie: false, ..loaded() }, S::Destroy, C::Nothing),
+        ];
+        for &(name, rolling, save_uninitialized, facts, store, cookie) in table {
+            let options = Options {
+                rolling,
+                save_uninitialized,
+            };
+            assert_eq!(decide(options, facts), Decision { store, cookie }, "{name}");
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The tower [`Layer`] and [`Service`]: load the session before the handler, then decide what
+//! to save and which cookie to send once the handler is done.
+//!
+//! Read top to bottom, [`SessionService::call`] is the whole life of a request: match the cookie
+//! path, verify the cookie, load (or create) the session, run the handler, then
+//! [`finish`] carries out what [`decide`](decide::decide) chose.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use axum::extract::OriginalUri;
+use http::header::SET_COOKIE;
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::{Config, CookieOptions, CookieSource, SessionLayerBuilder};
+use crate::cookie::{self, Attributes, SameSite, Secure};
+use crate::record::CookieOverrides;
+use crate::state::{Handle, RequestInfo, Session, Slot, new_session};
+
+mod decide;
+
+use decide::{CookieAction, Decision, Ending, Facts, Options, StoreAction, decide};
+
+/// Marks a request that arrived on a direct TLS connection. Insert it from your TLS acceptor
+/// (a request whose URI has the `https` scheme counts as such too).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirectTls;
+
+/// Your application's own verdict on whether a request is secure — express's `req.secure`
+/// under its "trust proxy" setting. Used when the `proxy` option is not set.
+#[derive(Debug, Clone, Copy)]
+pub struct AppSecure(pub bool);
+
+/// Marks, for the extractor, a request outside the cookie's path.
+#[derive(Debug, Clone)]
+pub(crate) struct OutsidePath(pub(crate) String);
+
+/// Adds sessions to a service. Build it with [`SessionLayer::builder`].
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use session::{SessionData, SessionLayer, TypedSession};
+///
+/// #[derive(SessionData)]
+/// struct Visits {
+///     count: u64,
+/// }
+///
+/// async fn count(mut session: TypedSession<Visits>) -> String {
+///     *session.count_mut() += 1;
+///     format!("visit {}", session.count())
+/// }
+///
+/// let layer = SessionLayer::builder().secret("keyboard cat").build().unwrap();
+/// let app: Router = Router::new().route("/", get(count)).layer(layer);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionLayer {
+    config: Arc<Config>,
+}
+
+impl SessionLayer {
+    /// Starts a configuration with express-session's defaults; a secret is required.
+    pub fn builder() -> SessionLayerBuilder {
+        SessionLayerBuilder::default()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around yours.
+#[derive(Clone, Debug)]
+pub struct SessionService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone that was driven to readiness serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let options = cookie_options(&config, &parts);
+            if !request_path(&parts).starts_with(options.path.as_str()) {
+                tracing::debug!(path = %options.path, "pathname mismatch; no session");
+                parts.extensions.insert(OutsidePath(options.path.clone()));
+                return inner.call(Request::from_parts(parts, body)).await;
+            }
+            let request = RequestInfo {
+                cookie_id: read_cookie(&config, &parts),
+                secure: is_secure(&parts, config.proxy),
+                options,
+                parts: config.genid.is_some().then(|| snapshot(&parts)),
+            };
+            let slot = load(&config, &request).await;
+            let handle = Handle::new(config.clone(), request, slot);
+            parts.extensions.insert(handle.clone());
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            finish(&handle, &mut response).await;
+            Ok(response)
+        })
+    }
+}
+
+fn cookie_options(config: &Config, parts: &Parts) -> Arc<CookieOptions> {
+    match &config.cookie {
+        CookieSource::Static(options) => options.clone(),
+        CookieSource::PerRequest(options) => Arc::new(options(parts)),
+    }
+}
+
+/// The path as the client sent it, before any `Router::nest` stripped a prefix.
+fn request_path(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(parts.uri.path(), |original| original.0.path())
+}
+
+/// The session id in the request's cookie, if a configured secret signed it.
+fn read_cookie(config: &Config, parts: &Parts) -> Option<String> {
+    let raw = cookie::find(&parts.headers, &config.name)?;
+    let id = config.signer.verify(raw);
+    if id.is_none() {
+        tracing::debug!("session cookie unsigned or signature invalid; ignoring it");
+    }
+    id
+}
+
+/// Whether the request came over a secure connection, trusting `X-Forwarded-Proto` only
+/// when `proxy` says so.
+fn is_secure(parts: &Parts, proxy: Option<bool>) -> bool {
+    let direct = parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS)
+        || parts.extensions.get::<DirectTls>().is_some();
+    direct
+        || match proxy {
+            Some(false) => false,
+            Some(true) => parts
+                .headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")),
+            None => parts.extensions.get::<AppSecure>().is_some_and(|s| s.0),
+        }
+}
+
+/// The request head without extensions, for a custom `genid` called after the request has
+/// moved on (by `regenerate`).
+fn snapshot(parts: &Parts) -> Parts {
+    let (mut copy, ()) = Request::new(()).into_parts();
+    copy.method = parts.method.clone();
+    copy.uri = parts.uri.clone();
+    copy.version = parts.version;
+    copy.headers = parts.headers.clone();
+    copy
+}
+
+/// The session the request starts with: the stored one its cookie names, else a new one. An
+/// unknown or expired id is never adopted: the new session gets a new id.
+async fn load(config: &Config, request: &RequestInfo) -> Slot {
+    let now = SystemTime::now();
+    let Some(id) = &request.cookie_id else {
+        tracing::debug!("no session id sent; generating a session");
+        return Slot::Active(new_session(config, request, now));
+    };
+    match config.store.get(id).await {
+        Ok(Some(record)) if !record.is_expired(now) => {
+            Slot::Active(Session::loaded(id.clone(), record, config.resave))
+        }
+        Ok(_) => {
+            tracing::debug!("session not found or expired; generating a session");
+            Slot::Active(new_session(config, request, now))
+        }
+        Err(error) => {
+            tracing::error!(%error, "session store unavailable; the request has no session");
+            Slot::Unavailable(Arc::new(error))
+        }
+    }
+}
+
+/// Carries out the end-of-request decision on the store and the response.
+async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
+    let shared = handle.shared();
+    let (config, request) = (&shared.config, &shared.request);
+    let options = Options {
+        rolling: config.rolling,
+        save_uninitialized: config.save_uninitialized,
+    };
+    let sendable = |secure: bool| !secure || request.secure;
+    let default_secure = resolve_secure(&request.options, &CookieOverrides::default(), request);
+    let ended = |ending| Facts {
+        ending,
+        cookie_id_matches: false,
+        had_cookie: request.cookie_id.is_some(),
+        modified: false,
+        cookie_changed: false,
+        ever_saved: false,
+        saved: false,
+        has_expires: false,
+        can_send_cookie: sendable(default_secure),
+    };
+    match handle.finish() {
+        Slot::Unavailable(_) | Slot::Finished => {}
+        Slot::Destroyed => {
+            let decision = decide(options, ended(Ending::Destroyed));
+            apply_cookie(decision, handle, None, response);
+        }
+        Slot::Unset(how, id) => {
+            let decision = decide(options, ended(Ending::Unset(how)));
+            if decision.store == StoreAction::Destroy
+                && let Err(error) = config.store.destroy(&id).await
+            {
+                tracing::error!(%error, "could not destroy the unset session");
+                fail(response);
+                return;
+            }
+            apply_cookie(decision, handle, None, response);
+        }
+        Slot::Active(mut session) => {
+            let now = SystemTime::now();
+            session.record.cookie.touch(now);
+            let secure =
+                resolve_secure(&request.options, &session.record.cookie.overrides, request);
+            let facts = Facts {
+                ending: Ending::Active,
+                cookie_id_matches: request.cookie_id.as_deref() == Some(session.id.as_str()),
+                had_cookie: request.cookie_id.is_some(),
+                modified: session.modified(),
+                cookie_changed: session.cookie_changed,
+                ever_saved: session.saved_generation.is_some(),
+                saved: session.saved(),
+                has_expires: session.record.cookie.expires_ms.is_some(),
+                can_send_cookie: sendable(secure),
+            };
+            let decision = decide(options, facts);
+            match decision.store {
+                StoreAction::Save => {
+                    tracing::debug!("saving session");
+                    let result = config
+                        .store
+                        .set(&session.id, &session.record, session.changed())
+                        .await;
+                    if let Err(error) = result {
+                        tracing::error!(%error, "could not save the session");
+                        // Losing a write the handler made must show; losing a housekeeping
+                        // save (an untouched new session, a resave) only costs the cookie.
+                        if facts.modified {
+                            fail(response);
+                        }
+                        return;
+                    }
+                }
+                StoreAction::Touch => {
+                    if let Err(error) = config.store.touch(&session.id, &session.record).await {
+                        match error {
+                            crate::StoreError::Unsupported { .. } => {}
+                            error => tracing::warn!(%error, "could not touch the session"),
+                        }
+                    }
+                }
+                StoreAction::Destroy | StoreAction::Nothing => {}
+            }
+            apply_cookie(decision, handle, Some(&session), response);
+        }
+    }
+}
+
+/// Replaces the handler's response: a change it reported done did not reach the store.
+fn fail<B: Default>(response: &mut Response<B>) {
+    *response = Response::default();
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+}
+
+fn resolve_secure(
+    options: &CookieOptions,
+    overrides: &CookieOverrides,
+    request: &RequestInfo,
+) -> bool {
+    overrides.secure.unwrap_or(match options.secure {
+        Secure::Never => false,
+        Secure::Always => true,
+        Secure::Auto => request.secure,
+    })
+}
+
+/// Adds the `Set-Cookie` the decision asks for.
+fn apply_cookie<B>(
+    decision: Decision,
+    handle: &Handle,
+    session: Option<&Session>,
+    response: &mut Response<B>,
+) {
+    let shared = handle.shared();
+    let (config, request) = (&shared.config, &shared.request);
+    let default_overrides = CookieOverrides::default();
+    let overrides = session.map_or(&default_overrides, |s| &s.record.cookie.overrides);
+    let options = &request.options;
+    let mut attributes = Attributes {
+        domain: overrides.domain.as_deref().or(options.domain.as_deref()),
+        path: overrides.path.as_deref().unwrap_or(&options.path),
+        expires: None,
+        http_only: overrides.http_only.unwrap_or(options.http_only),
+        secure: resolve_secure(options, overrides, request),
+        same_site: match overrides.same_site.or(options.same_site) {
+            Some(SameSite::Auto) if request.secure => Some(SameSite::None),
+            Some(SameSite::Auto) => Some(SameSite::Lax),
+            other => other,
+        },
+        partitioned: overrides.partitioned.unwrap_or(options.partitioned),
+        priority: overrides.priority.or(options.priority),
+    };
+    let value = match (decision.cookie, session) {
+        (CookieAction::Set, Some(session)) => {
+            attributes.expires = session.record.cookie.expires();
+            config.signer.sign(&session.id)
+        }
+        (CookieAction::Clear, _) => {
+            attributes.expires = Some(SystemTime::UNIX_EPOCH);
+            String::new()
+        }
+        _ => return,
+    };
+    let header = cookie::set_cookie(&config.name, &value, &attributes);
+    match HeaderValue::try_from(header) {
+        Ok(header) => {
+            response.headers_mut().append(SET_COOKIE, header);
+        }
+        Err(error) => tracing::error!(%error, "session cookie is not a valid header value"),
+    }
+}

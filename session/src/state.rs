@@ -1,0 +1,277 @@
+//! One request's session, shared between the middleware and the handler's extractor.
+//!
+//! The middleware puts a [`Handle`] in the request's extensions; the extractor decodes typed data
+//! from it and writes changed fields back; the middleware reads it again once the handler is
+//! done. Store calls made by the handler (`save`, `reload`, `regenerate`, `destroy`) go through
+//! here too, and never hold the lock across an `.await`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use http::request::Parts;
+
+use crate::config::{Config, CookieOptions, Unset};
+use crate::cookie::{SameSite, Secure};
+use crate::error::SessionError;
+use crate::id::generate_id;
+use crate::record::{CookieState, Record};
+use crate::schema::{ChangeLog, Sink, Tracked};
+use crate::store::{Changed, StoreError};
+
+/// The request facts a session needs after the middleware has handed the request on.
+pub(crate) struct RequestInfo {
+    /// The id the request's cookie carried, if its signature was good.
+    pub(crate) cookie_id: Option<String>,
+    /// Whether the connection counts as secure (see the `proxy` option).
+    pub(crate) secure: bool,
+    /// The cookie options in force for this request.
+    pub(crate) options: Arc<CookieOptions>,
+    /// The request without its body and extensions, kept only for a custom `genid`.
+    pub(crate) parts: Option<Parts>,
+}
+
+/// The shared, lockable session of one request.
+#[derive(Clone)]
+pub(crate) struct Handle(Arc<Shared>);
+
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) request: RequestInfo,
+    slot: Mutex<Slot>,
+}
+
+// One slot per request, inside an `Arc`: boxing the session would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Slot {
+    Active(Session),
+    /// The store failed while loading; the handler gets no session.
+    Unavailable(Arc<StoreError>),
+    Destroyed,
+    /// The middleware has taken the session back at the end of the request.
+    Finished,
+    /// `unset()` was called on the session with this id.
+    Unset(Unset, String),
+}
+
+/// A live session and what has happened to it.
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) record: Record,
+    pub(crate) log: ChangeLog,
+    /// The id the request started with (a new session's first id).
+    pub(crate) original_id: String,
+    pub(crate) cookie_changed: bool,
+    /// The change-log generation the store holds, if it holds this session's current id.
+    pub(crate) saved_generation: Option<u64>,
+    /// The next write must replace the whole record (new or regenerated session).
+    pub(crate) full_write: bool,
+}
+
+impl Session {
+    /// A session loaded from the store.
+    pub(crate) fn loaded(id: String, record: Record, resave: bool) -> Self {
+        let log = ChangeLog::default();
+        Self {
+            original_id: id.clone(),
+            saved_generation: (!resave).then_some(log.generation()),
+            id,
+            record,
+            log,
+            cookie_changed: false,
+            full_write: false,
+        }
+    }
+
+    pub(crate) fn modified(&self) -> bool {
+        self.id != self.original_id
+            || self.cookie_changed
+            || self.log.fields_modified(&self.record.fields)
+    }
+
+    pub(crate) fn saved(&self) -> bool {
+        self.saved_generation == Some(self.log.generation())
+    }
+
+    pub(crate) fn changed(&self) -> Changed<'_> {
+        if self.full_write {
+            Changed::All
+        } else {
+            Changed::Fields(self.log.unsaved())
+        }
+    }
+
+    /// After the store accepted a write of generation `generation`.
+    pub(crate) fn mark_saved(&mut self, generation: u64) {
+        self.saved_generation = Some(generation);
+        self.log.saved();
+        self.full_write = false;
+    }
+}
+
+/// A session for a request that brought none (or an unknown one): a new id, an empty record
+/// and a fresh cookie.
+pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTime) -> Session {
+    let id = match (&config.genid, &request.parts) {
+        (Some(genid), Some(parts)) => genid(parts),
+        _ => generate_id(),
+    };
+    Session {
+        original_id: id.clone(),
+        id,
+        record: Record {
+            cookie: fresh_cookie(request, now),
+            fields: Default::default(),
+        },
+        log: ChangeLog::default(),
+        cookie_changed: false,
+        saved_generation: None,
+        full_write: true,
+    }
+}
+
+/// The cookie state of a session created now: its lifetime, and `auto` settings resolved
+/// against this connection, as express does when it generates a session.
+fn fresh_cookie(request: &RequestInfo, now: SystemTime) -> CookieState {
+    let options = &request.options;
+    let mut cookie = CookieState::new(options.max_age_from(now), now);
+    if options.secure == Secure::Auto {
+        cookie.overrides.secure = Some(request.secure);
+    }
+    if options.same_site == Some(SameSite::Auto) {
+        cookie.overrides.same_site = Some(if request.secure {
+            SameSite::None
+        } else {
+            SameSite::Lax
+        });
+    }
+    cookie
+}
+
+impl Handle {
+    pub(crate) fn new(config: Arc<Config>, request: RequestInfo, slot: Slot) -> Self {
+        Self(Arc::new(Shared {
+            config,
+            request,
+            slot: Mutex::new(slot),
+        }))
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.0
+    }
+
+    /// Takes the session back for the end-of-request work; later writes from a still-living
+    /// extractor are ignored.
+    pub(crate) fn finish(&self) -> Slot {
+        std::mem::replace(&mut *self.lock(), Slot::Finished)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Slot> {
+        // Every change to the slot is a plain assignment or a flush that cannot panic midway
+        // through a field, so a poisoned lock still holds a consistent session.
+        self.0.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the live session, or reports why there is none.
+    pub(crate) fn with_session<R>(
+        &self,
+        f: impl FnOnce(&Shared, &mut Session) -> R,
+    ) -> Result<R, SessionError> {
+        match &mut *self.lock() {
+            Slot::Active(session) => Ok(f(&self.0, session)),
+            Slot::Unavailable(error) => Err(SessionError::Unavailable(error.clone())),
+            Slot::Destroyed | Slot::Finished | Slot::Unset(..) => Err(SessionError::Ended),
+        }
+    }
+
+    /// Decodes typed data from the session.
+    pub(crate) fn load<T: Tracked>(&self) -> Result<T, SessionError> {
+        self.with_session(|_, session| T::load(&session.record.fields))
+    }
+
+    /// Writes the fields `tracked` changed into the session. A session that has ended takes
+    /// no writes.
+    pub(crate) fn flush<T: Tracked>(&self, tracked: &mut T) {
+        if let Slot::Active(session) = &mut *self.lock() {
+            tracked.flush(&mut Sink {
+                fields: &mut session.record.fields,
+                log: &mut session.log,
+            });
+        }
+    }
+
+    /// Writes the session to the store now (express's `save()`).
+    pub(crate) async fn save(&self) -> Result<(), SessionError> {
+        let (id, record, changed, full, generation) = self.with_session(|_, s| {
+            s.record.cookie.touch(SystemTime::now());
+            let changed = s.log.unsaved().clone();
+            (
+                s.id.clone(),
+                s.record.clone(),
+                changed,
+                s.full_write,
+                s.log.generation(),
+            )
+        })?;
+        let write = if full {
+            Changed::All
+        } else {
+            Changed::Fields(&changed)
+        };
+        self.0.config.store.set(&id, &record, write).await?;
+        self.with_session(|_, s| {
+            if s.id == id {
+                s.mark_saved(generation);
+            }
+        })
+    }
+
+    /// Replaces the session with the store's copy (express's `reload()`).
+    pub(crate) async fn reload(&self) -> Result<(), SessionError> {
+        let id = self.with_session(|_, s| s.id.clone())?;
+        let record = self.0.config.store.get(&id).await?;
+        let record = record
+            .filter(|r| !r.is_expired(SystemTime::now()))
+            .ok_or(SessionError::NotFound)?;
+        self.with_session(|_, s| {
+            s.record = record;
+            s.log.reset();
+            s.cookie_changed = false;
+            s.full_write = false;
+            s.saved_generation = Some(s.log.generation());
+        })
+    }
+
+    /// Deletes the session from the store and starts a new one with a new id and no data
+    /// (express's `regenerate()`).
+    pub(crate) async fn regenerate(&self) -> Result<(), SessionError> {
+        let id = self.with_session(|_, s| s.id.clone())?;
+        self.0.config.store.destroy(&id).await?;
+        self.with_session(|shared, s| {
+            let fresh = new_session(&shared.config, &shared.request, SystemTime::now());
+            s.id = fresh.id;
+            s.record = fresh.record;
+            s.log.reset();
+            s.cookie_changed = false;
+            s.saved_generation = None;
+            s.full_write = true;
+        })
+    }
+
+    /// Deletes the session from the store; the request has no session afterwards.
+    pub(crate) async fn destroy(&self) -> Result<(), SessionError> {
+        let id = self.with_session(|_, s| s.id.clone())?;
+        self.0.config.store.destroy(&id).await?;
+        *self.lock() = Slot::Destroyed;
+        Ok(())
+    }
+
+    /// Drops the session from this request; what happens in the store follows `unset`.
+    pub(crate) fn unset(&self) {
+        let mut slot = self.lock();
+        if let Slot::Active(session) = &mut *slot {
+            let id = std::mem::take(&mut session.id);
+            *slot = Slot::Unset(self.0.config.unset, id);
+        }
+    }
+}
