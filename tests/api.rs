@@ -1,1 +1,233 @@
-// placeholder until the HTTP tests land
+//! The Session API on the extractor: id, regenerate, destroy, reload, save, touch, cookie
+//! lifetime, flash fields and exact modification.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use session::cookie::Secure;
+use session::{CookieOptions, MemoryStore, Postcard, Codec, Store};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn stored_views(store: &MemoryStore, id: &str) -> Option<u64> {
+    let record = store.get(id).await.unwrap()?;
+    Some(
+        record
+            .fields
+            .get("views")
+            .map_or(0, |b| Postcard::decode(b).unwrap()),
+    )
+}
+
+#[tokio::test]
+async fn id_is_the_cookie_id() {
+    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let reply = get_with(&app, "/id", None).await;
+    assert_eq!(reply.cookie_id().as_deref(), Some(reply.body.as_str()));
+    assert_eq!(reply.body.len(), 32);
+}
+
+#[tokio::test]
+async fn regenerate_replaces_id_and_data() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.save_uninitialized(false)));
+    let first = get_with(&app, "/views", None).await;
+    let cookie = first.cookie().unwrap();
+    let old_id = first.cookie_id().unwrap();
+
+    let reply = get_with(&app, "/regenerate", Some(&cookie)).await;
+    let (before, after) = reply.body.split_once('>').unwrap();
+    assert_eq!(before, old_id);
+    let (new_id, views) = after.split_once(':').unwrap();
+    assert_ne!(new_id, old_id);
+    assert_eq!(views, "0", "a regenerated session starts empty");
+    assert_eq!(reply.cookie_id().as_deref(), Some(new_id), "new id sent");
+    assert_eq!(stored_views(&store, &old_id).await, None, "old session deleted");
+    assert!(store.get(new_id).await.unwrap().is_some(), "new session saved");
+
+    let old_again = get_with(&app, "/id", Some(&cookie)).await;
+    assert_ne!(old_again.body, old_id, "the old id is not adopted again");
+}
+
+#[tokio::test]
+async fn login_regenerates_then_writes() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.save_uninitialized(false)));
+    let anonymous = get_with(&app, "/views", None).await.cookie().unwrap();
+    let login = get_with(&app, "/login/ada", Some(&anonymous)).await;
+    let cookie = login.cookie().unwrap();
+    assert_ne!(cookie, anonymous);
+    assert_eq!(get_with(&app, "/whoami", Some(&cookie)).await.body, "ada:0");
+    assert_eq!(store.length().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn destroy_deletes_and_clears_the_cookie() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.save_uninitialized(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let reply = get_with(&app, "/destroy", Some(&cookie)).await;
+    assert_eq!(reply.body, "bye");
+    assert_eq!(store.length().await.unwrap(), 0);
+    let cleared = reply.set_cookie().unwrap();
+    assert!(cleared.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"), "{cleared}");
+    let after = get_with(&app, "/read", Some(&cookie)).await;
+    assert_eq!(after.body, "0", "a destroyed session is gone");
+}
+
+#[tokio::test]
+async fn reload_discards_unsaved_changes() {
+    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    assert_eq!(get_with(&app, "/reload", Some(&cookie)).await.body, "1");
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+}
+
+#[tokio::test]
+async fn reload_of_a_vanished_session_fails() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b));
+    // A session the store does not hold (the cookie's session is gone, so the request gets a
+    // new one that was never saved) cannot be reloaded.
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    store.clear().await.unwrap();
+    let reply = get_with(&app, "/reload", Some(&cookie)).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.body, "session not found");
+}
+
+#[tokio::test]
+async fn explicit_save_writes_now_and_prevents_the_end_save() {
+    let store = Counting::default();
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let reply = get_with(&app, "/save", None).await;
+    assert_eq!(reply.body, "1");
+    assert_eq!(store.counts()[1], 1, "one write: the explicit save");
+    assert!(reply.cookie().is_some());
+    let cookie = reply.cookie().unwrap();
+    assert_eq!(get_with(&app, "/save", Some(&cookie)).await.body, "2");
+    assert_eq!(store.counts()[1], 2);
+}
+
+#[tokio::test]
+async fn explicit_save_of_an_uninitialized_session_sends_its_cookie() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.save_uninitialized(false)));
+    let reply = get_with(&app, "/save-only", None).await;
+    assert_eq!(store.length().await.unwrap(), 1);
+    assert!(reply.cookie().is_some(), "a stored session's id reaches the client");
+}
+
+#[tokio::test]
+async fn touch_and_max_age_arithmetic() {
+    let app = app(layer_with(MemoryStore::new(), |b| {
+        b.cookie(CookieOptions::new().max_age(MINUTE))
+    }));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = get_with(&app, "/max-age", Some(&cookie)).await;
+    let (left, original) = reply.body.split_once(' ').unwrap();
+    let (left, original): (u64, u64) = (left.parse().unwrap(), original.parse().unwrap());
+    assert_eq!(original, 60_000);
+    assert!(left < 59_000 && left > 55_000, "time has passed since the last save: {left}");
+    assert_eq!(get_with(&app, "/touch", Some(&cookie)).await.body, "touched");
+    let after_touch = get_with(&app, "/max-age", Some(&cookie)).await;
+    let left: u64 = after_touch.body.split(' ').next().unwrap().parse().unwrap();
+    assert!(left > 58_900, "touch restarted the countdown: {left}");
+}
+
+#[tokio::test]
+async fn remember_me_sets_a_lifetime_for_one_session() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let reply = get_with(&app, "/remember", Some(&cookie)).await;
+    let expires = httpdate::parse_http_date(&reply.attr("Expires").expect("cookie resent")).unwrap();
+    let days = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    assert_eq!(days, 29);
+    let id = reply.cookie_id().unwrap();
+    let record = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.cookie.original_max_age(), Some(Duration::from_secs(30 * 86_400)));
+    let later = get_with(&app, "/max-age", Some(&cookie)).await;
+    assert!(later.body.ends_with(" 2592000000"), "{}", later.body);
+
+    let forget = get_with(&app, "/forget", Some(&cookie)).await;
+    assert!(forget.set_cookie().is_some(), "back to a browser-session cookie");
+    assert_eq!(forget.attr("Expires"), None);
+    assert_eq!(get_with(&app, "/max-age", Some(&cookie)).await.body, "none none");
+}
+
+#[tokio::test]
+async fn set_expires_fixes_the_expiry() {
+    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let reply = get_with(&app, "/expires-in/3600", Some(&cookie)).await;
+    assert!(reply.attr("Expires").is_some());
+    let after = get_with(&app, "/max-age", Some(&cookie)).await;
+    let original: u64 = after.body.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!((3_599_000..=3_600_000).contains(&original), "{original}");
+}
+
+#[tokio::test]
+async fn flash_is_read_once() {
+    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let posted = send_request(&app, request("POST", "/flash/saved", Some(&cookie))).await;
+    assert_eq!(posted.body, "ok");
+    assert_eq!(get_with(&app, "/flash", Some(&cookie)).await.body, "saved");
+    assert_eq!(get_with(&app, "/flash", Some(&cookie)).await.body, "");
+}
+
+#[tokio::test]
+async fn uninitialized_means_nothing_written() {
+    // A new session whose fields were only read, or borrowed and left equal, or taken while
+    // empty, is uninitialized: with saveUninitialized=false nothing is stored and no cookie sent.
+    for route in ["/read", "/borrow", "/flash", "/id", "/none"] {
+        let store = MemoryStore::new();
+        let app = app(layer_with(store.clone(), |b| b.save_uninitialized(false)));
+        let reply = get_with(&app, route, None).await;
+        assert_eq!(reply.status, 200, "{route}");
+        assert_eq!(reply.set_cookie(), None, "{route}");
+        assert_eq!(store.length().await.unwrap(), 0, "{route}");
+    }
+}
+
+#[tokio::test]
+async fn only_changed_fields_are_written() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let first = get_with(&app, "/name/ada", None).await;
+    let id = first.cookie_id().unwrap();
+    let record = store.get(&id).await.unwrap().unwrap();
+    let names: Vec<_> = record.fields.keys().cloned().collect();
+    assert_eq!(names, ["name"], "untouched fields are not stored");
+    get_with(&app, "/cart/7", Some(&first.cookie().unwrap())).await;
+    let record = store.get(&id).await.unwrap().unwrap();
+    let names: Vec<_> = record.fields.keys().cloned().collect();
+    assert_eq!(names, ["cart", "name"]);
+}
+
+#[tokio::test]
+async fn a_5xx_handler_still_saves_as_express_does() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b));
+    let reply = get_with(&app, "/fail", None).await;
+    assert_eq!(reply.status, 500);
+    let cookie = reply.cookie().unwrap();
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+}
+
+#[tokio::test]
+async fn secure_sessions_are_saved_even_when_the_cookie_cannot_be_sent() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.cookie(CookieOptions::new().secure(Secure::Always))));
+    let reply = get_with(&app, "/views", None).await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.length().await.unwrap(), 1);
+}

@@ -1,4 +1,40 @@
-//! Typed, server-side sessions for axum and any tower service.
+//! Typed, server-side sessions for axum and any tower service, with express-session's options
+//! and Session API.
+//!
+//! Derive [`SessionData`] on a struct, add a [`SessionLayer`], and extract
+//! [`TypedSession<YourStruct>`](TypedSession) in handlers:
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use session::{SessionData, SessionLayer, TypedSession};
+//!
+//! #[derive(SessionData)]
+//! struct Account {
+//!     user_id: Option<u64>,
+//!     cart: Vec<u32>,
+//!     #[session(flash)]
+//!     notice: Option<String>,
+//! }
+//!
+//! async fn handler(mut session: TypedSession<Account>) -> String {
+//!     session.set_user_id(Some(7)); // marks user_id changed
+//!     session.cart_mut().push(42); // marks cart changed
+//!     let items = session.cart().len(); // a read changes nothing
+//!     let notice = session.take_notice(); // read-once
+//!     format!("{items} items, {notice:?}")
+//! }
+//!
+//! # fn main() -> Result<(), session::ConfigError> {
+//! let sessions = SessionLayer::builder().secret("a long random secret").build()?;
+//! let app: Router = Router::new().route("/", get(handler)).layer(sessions);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The request's path through the crate: [`cookie`] (read and verify the signed id) → id
+//! generation ([`generate_id`]) → [`Store`] (load) → [`Codec`] (decode fields on extraction) →
+//! [`SessionLayer`] (decide what to save and which cookie to send) → [`TypedSession`] (the
+//! handler's view) → the options ([`SessionLayerBuilder`], [`CookieOptions`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -25,6 +61,12 @@ pub use middleware::{AppSecure, DirectTls, SessionLayer, SessionService};
 pub use record::{CookieOverrides, CookieState, Fields, Record};
 pub use schema::SessionData;
 pub use session_derive::SessionData;
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::{Changed, MemoryStore, Store, StoreError};
 
 /// Items the derive's generated code names. Not part of the public API.

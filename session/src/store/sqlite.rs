@@ -1,0 +1,5 @@
+//! Placeholder: being written.
+
+/// Placeholder.
+#[derive(Debug, Clone)]
+pub struct SqliteStore;

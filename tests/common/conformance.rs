@@ -1,0 +1,94 @@
+//! The store contract as one suite: every store runs `conformance`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use session::{Changed, CookieState, Record, Store};
+
+pub fn record(fields: &[(&str, &[u8])], max_age: Option<Duration>) -> Record {
+    Record {
+        cookie: CookieState::new(max_age, SystemTime::now()),
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Bytes::copy_from_slice(v)))
+            .collect(),
+    }
+}
+
+pub const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
+
+/// The contract every store must keep.
+pub async fn conformance<S: Store>(store: &S) {
+    // Round trip, and a missing id.
+    let r = record(&[("a", b"1"), ("b", b"2")], HOUR);
+    store.set("round-trip", &r, Changed::All).await.unwrap();
+    assert_eq!(store.get("round-trip").await.unwrap(), Some(r.clone()));
+    assert_eq!(store.get("missing").await.unwrap(), None);
+
+    // Destroy, also of a missing id.
+    store.destroy("round-trip").await.unwrap();
+    assert_eq!(store.get("round-trip").await.unwrap(), None);
+    store.destroy("round-trip").await.unwrap();
+
+    // Expiry honoured.
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(200)));
+    store.set("short", &short, Changed::All).await.unwrap();
+    assert!(store.get("short").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.get("short").await.unwrap(), None, "expired sessions are never returned");
+
+    // Touch extends life.
+    let mut touched = record(&[("a", b"1")], Some(Duration::from_millis(300)));
+    store.set("touched", &touched, Changed::All).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    touched.cookie.touch(SystemTime::now());
+    store.touch("touched", &touched).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let alive = store.get("touched").await.unwrap().expect("touch extended the expiry");
+    assert_eq!(alive.fields, touched.fields);
+
+    // Field-level patch keeps fields other writers changed.
+    let base = record(&[("a", b"a0"), ("b", b"b0")], HOUR);
+    store.set("patch", &base, Changed::All).await.unwrap();
+    let mut first = base.clone();
+    first.fields.insert("a".into(), Bytes::from_static(b"a1"));
+    let mut second = base.clone();
+    second.fields.insert("b".into(), Bytes::from_static(b"b1"));
+    second.fields.insert("c".into(), Bytes::from_static(b"c1"));
+    let only = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>();
+    store.set("patch", &first, Changed::Fields(&only(&["a"]))).await.unwrap();
+    store.set("patch", &second, Changed::Fields(&only(&["b", "c"]))).await.unwrap();
+    let merged = store.get("patch").await.unwrap().unwrap();
+    let expected = record(&[("a", b"a1"), ("b", b"b1"), ("c", b"c1")], HOUR).fields;
+    assert_eq!(merged.fields, expected);
+    // A patch that removes a field.
+    let mut removal = merged.clone();
+    removal.fields.remove("c");
+    store.set("patch", &removal, Changed::Fields(&only(&["c"]))).await.unwrap();
+    assert!(!store.get("patch").await.unwrap().unwrap().fields.contains_key("c"));
+
+    // Large records and binary-safe values.
+    let large = vec![0xA5u8; 1 << 20];
+    let binary: Vec<u8> = (0..=255).collect();
+    let big = record(&[("large", &large), ("binary", &binary), ("empty", b"")], HOUR);
+    store.set("big", &big, Changed::All).await.unwrap();
+    assert_eq!(store.get("big").await.unwrap(), Some(big));
+
+    // Ids with unusual characters.
+    for id in ["with space", "ünïcödé", "a:b{c}*?[]", "../../etc/passwd", "", "x".repeat(300).as_str()] {
+        let r = record(&[("id", id.as_bytes())], HOUR);
+        store.set(id, &r, Changed::All).await.unwrap();
+        assert_eq!(store.get(id).await.unwrap(), Some(r), "{id:?}");
+    }
+
+    // all / length / clear.
+    let count = store.length().await.unwrap();
+    let all = store.all().await.unwrap();
+    assert_eq!(all.len(), count);
+    assert!(all.iter().any(|(id, _)| id == "patch"));
+    store.clear().await.unwrap();
+    assert_eq!(store.length().await.unwrap(), 0);
+    assert_eq!(store.get("patch").await.unwrap(), None);
+}
+

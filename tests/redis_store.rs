@@ -1,0 +1,128 @@
+//! `RedisStore` against a real Redis: the conformance suite, concurrent field writes over HTTP,
+//! and an outage in the middle of a run. `.ci/run` starts the server; without one these tests
+//! fail rather than skip.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::conformance::conformance;
+use common::*;
+use session::{Codec, Postcard, RedisStore, Store};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A store on the shared test server, under a prefix of its own.
+async fn store(test: &str) -> RedisStore {
+    RedisStore::open(&redis_url())
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running at {} (see .ci/run): {e}", redis_url()))
+        .with_prefix(format!("test:{test}:{}:", std::process::id()))
+}
+
+#[tokio::test]
+async fn redis_store_conforms() {
+    conformance(&store("conformance").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_to_different_fields_all_survive() {
+    let store = store("concurrent").await;
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
+    // `views` and `name` are each written by one request while thirty others write `notice`:
+    // with field-level writes, the two single writes survive the crowd.
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            let path = if i == 0 { "/views".to_owned() } else if i == 1 { "/name/end".to_owned() } else { format!("/flash/{i}") };
+            let method = if path.starts_with("/flash") { "POST" } else { "GET" };
+            send_request(&app, request(method, &path, Some(&cookie))).await.status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
+    let views: u64 = Postcard::decode(&record.fields["views"]).unwrap();
+    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
+    assert_eq!((views, name.as_deref()), (1, Some("end")));
+    assert!(record.fields.contains_key("notice"));
+}
+
+/// A Redis server of the test's own, so stopping it disturbs no other test.
+struct OwnServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Self { port, child: None };
+        server.restart();
+        server
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (see .ci/run)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn outage_is_an_error_and_recovery_needs_no_restart() {
+    let mut server = OwnServer::start();
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let store = RedisStore::open(&url).await.unwrap();
+    let app = app(layer_with(store, |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+
+    server.stop();
+    let during = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!(during.status, 503);
+    assert_eq!(get_with(&app, "/none", Some(&cookie)).await.status, 200);
+
+    server.restart();
+    // The data died with the server (no persistence): the session starts over, the app works.
+    let mut recovered = None;
+    for _ in 0..50 {
+        let reply = get_with(&app, "/views", Some(&cookie)).await;
+        if reply.status == 200 {
+            recovered = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = recovered.expect("the app recovers once Redis is back");
+    assert_eq!(reply.body, "1");
+}

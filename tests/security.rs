@@ -1,0 +1,111 @@
+//! Cookies the server did not issue: unsigned, tampered, foreign-secret, unknown and expired
+//! ids, and secret rotation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use session::{CookieOptions, MemoryStore, SessionLayer, Store};
+
+#[tokio::test]
+async fn bad_cookies_start_a_new_session_without_asking_the_store() {
+    let store = Counting::default();
+    let app = app(layer_with(store.clone(), |b| b));
+    let good = get_with(&app, "/views", None).await.cookie().unwrap();
+    let id = id_of(&good);
+    let value = good.split_once('=').unwrap().1.to_owned();
+    let flip_last = {
+        let mut v = value.clone().into_bytes();
+        let last = v.last_mut().unwrap();
+        *last = if *last == b'A' { b'B' } else { b'A' };
+        String::from_utf8(v).unwrap()
+    };
+    let cases = [
+        ("unsigned id", format!("connect.sid={id}")),
+        ("s: without signature", format!("connect.sid=s%3A{id}")),
+        ("tampered signature", format!("connect.sid={flip_last}")),
+        ("tampered id", format!("connect.sid={}", value.replacen(&id[..4], "AAAA", 1))),
+        ("empty", "connect.sid=".to_owned()),
+        ("garbage", "connect.sid=%ZZ%%".to_owned()),
+        ("signed by another secret", {
+            let other = SessionLayer::builder().secret("other").build().unwrap();
+            get_with(&app_of(other), "/views", None).await.cookie().unwrap()
+        }),
+    ];
+    for (name, cookie) in cases {
+        let gets = store.counts()[0];
+        let reply = get_with(&app, "/views", Some(&cookie)).await;
+        assert_eq!(reply.status, 200, "{name}");
+        assert_eq!(reply.body, "1", "{name}: a fresh session");
+        assert_ne!(reply.cookie_id().unwrap(), id, "{name}");
+        assert_eq!(store.counts()[0], gets, "{name}: the store was not asked");
+    }
+}
+
+fn app_of(layer: SessionLayer) -> axum::Router {
+    app(layer)
+}
+
+#[tokio::test]
+async fn a_signed_but_unknown_id_is_never_adopted() {
+    // Signed with our secret (say, a session the store has since lost): still a new id.
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| b.genid(|_| "chosen-by-client".to_owned())));
+    let forged = get_with(&app, "/id", None).await.cookie().unwrap();
+    store.clear().await.unwrap();
+    let fresh = app_with_default_ids(store.clone());
+    let reply = get_with(&fresh, "/id", Some(&forged)).await;
+    assert_ne!(reply.body, "chosen-by-client");
+    assert_eq!(reply.cookie_id().as_deref(), Some(reply.body.as_str()));
+}
+
+fn app_with_default_ids(store: MemoryStore) -> axum::Router {
+    app(layer_with(store, |b| b))
+}
+
+#[tokio::test]
+async fn expired_sessions_are_gone() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_millis(300)))
+    }));
+    let first = get_with(&app, "/views", None).await;
+    let cookie = first.cookie().unwrap();
+    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!(reply.body, "1", "expired: a fresh session");
+    assert_ne!(reply.cookie_id(), first.cookie_id(), "under a new id");
+    assert_eq!(store.get(&first.cookie_id().unwrap()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn secret_rotation_keeps_sessions() {
+    let store = MemoryStore::new();
+    let old = app(layer_with(store.clone(), |b| b.secrets(["old secret"])));
+    let cookie = get_with(&old, "/views", None).await.cookie().unwrap();
+
+    let rotated = app(layer_with(store.clone(), |b| {
+        b.secrets(["new secret", "old secret"]).rolling(true)
+    }));
+    let reply = get_with(&rotated, "/views", Some(&cookie)).await;
+    assert_eq!(reply.body, "2", "old signature still accepted");
+    let resigned = reply.cookie().unwrap();
+    assert_ne!(resigned, cookie, "re-signed with the new secret");
+    assert_eq!(id_of(&resigned), id_of(&cookie));
+
+    let new_only = app(layer_with(store.clone(), |b| b.secrets(["new secret"])));
+    assert_eq!(get_with(&new_only, "/views", Some(&resigned)).await.body, "3");
+    assert_eq!(get_with(&new_only, "/views", Some(&cookie)).await.body, "1", "old secret retired");
+}
+
+#[tokio::test]
+async fn cookie_value_is_express_compatible() {
+    let reply = get_with(&app(layer_with(MemoryStore::new(), |b| b)), "/views", None).await;
+    let value = reply.cookie().unwrap();
+    assert!(value.starts_with("connect.sid=s%3A"), "{value}");
+    let id = reply.cookie_id().unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+}

@@ -1,0 +1,65 @@
+//! The store contract, as one suite every store runs, plus what is particular to the memory
+//! store (sweeping, capacity).
+
+mod common;
+
+use std::time::Duration;
+
+use common::conformance::{HOUR, conformance, record};
+use session::{Changed, MemoryStore, Store};
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_returns_memory_after_expiry() {
+    let store = MemoryStore::new();
+    for i in 0..1000 {
+        let r = record(&[("n", b"1")], Some(Duration::from_millis(50)));
+        store.set(&format!("s{i}"), &r, Changed::All).await.unwrap();
+    }
+    let keep = record(&[("n", b"1")], HOUR);
+    store.set("keep", &keep, Changed::All).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.sweep(), 1000);
+    assert_eq!(store.length().await.unwrap(), 1);
+    assert_eq!(store.sweep(), 0);
+}
+
+#[tokio::test]
+async fn memory_store_sweeps_as_it_is_used() {
+    let store = MemoryStore::new();
+    let r = record(&[("n", b"1")], Some(Duration::from_millis(50)));
+    store.set("old", &r, Changed::All).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.set("new", &record(&[], HOUR), Changed::All).await.unwrap();
+    assert_eq!(store.sweep(), 0, "the write already swept the expired session");
+}
+
+#[tokio::test]
+async fn memory_store_capacity_evicts_the_soonest_to_expire() {
+    let store = MemoryStore::new().with_capacity(2);
+    let soon = record(&[], Some(Duration::from_secs(60)));
+    let later = record(&[], Some(Duration::from_secs(3600)));
+    store.set("later", &later, Changed::All).await.unwrap();
+    store.set("soon", &soon, Changed::All).await.unwrap();
+    store.set("third", &later, Changed::All).await.unwrap();
+    assert_eq!(store.length().await.unwrap(), 2);
+    assert_eq!(store.get("soon").await.unwrap(), None);
+    assert!(store.get("later").await.unwrap().is_some());
+    // Updating an existing session never evicts.
+    store.set("later", &later, Changed::All).await.unwrap();
+    assert_eq!(store.length().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn memory_store_keeps_browser_session_records_for_the_idle_ttl() {
+    let store = MemoryStore::new().with_idle_ttl(Duration::from_millis(100));
+    let r = record(&[("n", b"1")], None);
+    store.set("browser", &r, Changed::All).await.unwrap();
+    assert!(store.get("browser").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.get("browser").await.unwrap(), None);
+}
