@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use session::cookie::Secure;
-use session::{CookieOptions, MemoryStore, Postcard, Codec, Store};
+use session::{Codec, CookieOptions, MemoryStore, Postcard, Store};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -44,8 +44,15 @@ async fn regenerate_replaces_id_and_data() {
     assert_ne!(new_id, old_id);
     assert_eq!(views, "0", "a regenerated session starts empty");
     assert_eq!(reply.cookie_id().as_deref(), Some(new_id), "new id sent");
-    assert_eq!(stored_views(&store, &old_id).await, None, "old session deleted");
-    assert!(store.get(new_id).await.unwrap().is_some(), "new session saved");
+    assert_eq!(
+        stored_views(&store, &old_id).await,
+        None,
+        "old session deleted"
+    );
+    assert!(
+        store.get(new_id).await.unwrap().is_some(),
+        "new session saved"
+    );
 
     let old_again = get_with(&app, "/id", Some(&cookie)).await;
     assert_ne!(old_again.body, old_id, "the old id is not adopted again");
@@ -72,7 +79,10 @@ async fn destroy_deletes_and_clears_the_cookie() {
     assert_eq!(reply.body, "bye");
     assert_eq!(store.length().await.unwrap(), 0);
     let cleared = reply.set_cookie().unwrap();
-    assert!(cleared.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"), "{cleared}");
+    assert!(
+        cleared.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+        "{cleared}"
+    );
     let after = get_with(&app, "/read", Some(&cookie)).await;
     assert_eq!(after.body, "0", "a destroyed session is gone");
 }
@@ -117,7 +127,10 @@ async fn explicit_save_of_an_uninitialized_session_sends_its_cookie() {
     let app = app(layer_with(store.clone(), |b| b.save_uninitialized(false)));
     let reply = get_with(&app, "/save-only", None).await;
     assert_eq!(store.length().await.unwrap(), 1);
-    assert!(reply.cookie().is_some(), "a stored session's id reaches the client");
+    assert!(
+        reply.cookie().is_some(),
+        "a stored session's id reaches the client"
+    );
 }
 
 #[tokio::test]
@@ -131,8 +144,14 @@ async fn touch_and_max_age_arithmetic() {
     let (left, original) = reply.body.split_once(' ').unwrap();
     let (left, original): (u64, u64) = (left.parse().unwrap(), original.parse().unwrap());
     assert_eq!(original, 60_000);
-    assert!(left < 59_000 && left > 55_000, "time has passed since the last save: {left}");
-    assert_eq!(get_with(&app, "/touch", Some(&cookie)).await.body, "touched");
+    assert!(
+        left < 59_000 && left > 55_000,
+        "time has passed since the last save: {left}"
+    );
+    assert_eq!(
+        get_with(&app, "/touch", Some(&cookie)).await.body,
+        "touched"
+    );
     let after_touch = get_with(&app, "/max-age", Some(&cookie)).await;
     let left: u64 = after_touch.body.split(' ').next().unwrap().parse().unwrap();
     assert!(left > 58_900, "touch restarted the countdown: {left}");
@@ -144,7 +163,8 @@ async fn remember_me_sets_a_lifetime_for_one_session() {
     let app = app(layer_with(store.clone(), |b| b.resave(false)));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let reply = get_with(&app, "/remember", Some(&cookie)).await;
-    let expires = httpdate::parse_http_date(&reply.attr("Expires").expect("cookie resent")).unwrap();
+    let expires =
+        httpdate::parse_http_date(&reply.attr("Expires").expect("cookie resent")).unwrap();
     let days = expires
         .duration_since(std::time::SystemTime::now())
         .unwrap()
@@ -153,14 +173,23 @@ async fn remember_me_sets_a_lifetime_for_one_session() {
     assert_eq!(days, 29);
     let id = reply.cookie_id().unwrap();
     let record = store.get(&id).await.unwrap().unwrap();
-    assert_eq!(record.cookie.original_max_age(), Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(
+        record.cookie.original_max_age(),
+        Some(Duration::from_secs(30 * 86_400))
+    );
     let later = get_with(&app, "/max-age", Some(&cookie)).await;
     assert!(later.body.ends_with(" 2592000000"), "{}", later.body);
 
     let forget = get_with(&app, "/forget", Some(&cookie)).await;
-    assert!(forget.set_cookie().is_some(), "back to a browser-session cookie");
+    assert!(
+        forget.set_cookie().is_some(),
+        "back to a browser-session cookie"
+    );
     assert_eq!(forget.attr("Expires"), None);
-    assert_eq!(get_with(&app, "/max-age", Some(&cookie)).await.body, "none none");
+    assert_eq!(
+        get_with(&app, "/max-age", Some(&cookie)).await.body,
+        "none none"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +255,9 @@ async fn a_5xx_handler_still_saves_as_express_does() {
 #[tokio::test]
 async fn secure_sessions_are_saved_even_when_the_cookie_cannot_be_sent() {
     let store = MemoryStore::new();
-    let app = app(layer_with(store.clone(), |b| b.cookie(CookieOptions::new().secure(Secure::Always))));
+    let app = app(layer_with(store.clone(), |b| {
+        b.cookie(CookieOptions::new().secure(Secure::Always))
+    }));
     let reply = get_with(&app, "/views", None).await;
     assert_eq!(reply.set_cookie(), None);
     assert_eq!(store.length().await.unwrap(), 1);

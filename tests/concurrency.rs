@@ -16,7 +16,11 @@ async fn concurrent_requests_on_one_session_lose_no_writes() {
     for i in 0..64u32 {
         let (app, cookie) = (app.clone(), cookie.clone());
         tasks.push(tokio::spawn(async move {
-            let path = if i % 2 == 0 { "/views".to_owned() } else { format!("/cart/{i}") };
+            let path = if i % 2 == 0 {
+                "/views".to_owned()
+            } else {
+                format!("/cart/{i}")
+            };
             get_with(&app, &path, Some(&cookie)).await.status
         }));
     }
@@ -31,5 +35,8 @@ async fn concurrent_requests_on_one_session_lose_no_writes() {
     // other field, and nothing is torn: every value decodes.
     assert!((1..=32).contains(&views), "{views}");
     assert!(!cart.is_empty() && cart.len() <= 32, "{}", cart.len());
-    assert_eq!(get_with(&app, "/whoami", Some(&cookie)).await.body, format!("start:{views}"));
+    assert_eq!(
+        get_with(&app, "/whoami", Some(&cookie)).await.body,
+        format!("start:{views}")
+    );
 }

@@ -15,7 +15,9 @@ const MINUTE: Duration = Duration::from_secs(60);
 async fn existing(app: &Router) -> String {
     let reply = get_with(app, "/views", None).await;
     assert_eq!(reply.body, "1");
-    reply.cookie().expect("a new modified session sets its cookie")
+    reply
+        .cookie()
+        .expect("a new modified session sets its cookie")
 }
 
 #[tokio::test]
@@ -40,16 +42,27 @@ async fn rolling_and_save_uninitialized() {
         let case = format!("rolling={rolling} saveUninitialized={save_uninitialized}");
 
         let new_untouched = get_with(&app, "/read", None).await;
-        assert_eq!(store.length().await.unwrap() == 1, stored_untouched, "{case}");
+        assert_eq!(
+            store.length().await.unwrap() == 1,
+            stored_untouched,
+            "{case}"
+        );
         let new_modified = get_with(&app, "/views", None).await;
-        let cookie = new_modified.cookie().expect("modified new session sends a cookie");
+        let cookie = new_modified
+            .cookie()
+            .expect("modified new session sends a cookie");
         let loaded_untouched = get_with(&app, "/read", Some(&cookie)).await;
         assert_eq!(loaded_untouched.body, "1", "{case}");
         let loaded_modified = get_with(&app, "/views", Some(&cookie)).await;
         assert_eq!(loaded_modified.body, "2", "{case}");
 
-        let sent = [&new_untouched, &new_modified, &loaded_untouched, &loaded_modified]
-            .map(|r| r.set_cookie().is_some());
+        let sent = [
+            &new_untouched,
+            &new_modified,
+            &loaded_untouched,
+            &loaded_modified,
+        ]
+        .map(|r| r.set_cookie().is_some());
         assert_eq!(sent, expected, "{case}");
     }
 }
@@ -61,7 +74,11 @@ async fn rolling_resends_the_cookie_with_a_fresh_expiry() {
     }));
     let cookie = existing(&app).await;
     let first = get_with(&app, "/read", Some(&cookie)).await;
-    assert_eq!(first.cookie().as_deref(), Some(cookie.as_str()), "same id resent");
+    assert_eq!(
+        first.cookie().as_deref(),
+        Some(cookie.as_str()),
+        "same id resent"
+    );
     assert!(first.attr("Expires").is_some());
 }
 
@@ -127,22 +144,119 @@ async fn secure_and_same_site_follow_the_connection() {
         same_site_attr: None,
     };
     let cases = [
-        Case { name: "secure over plain http: not sent", ..base() },
-        Case { name: "proxy trusted, https", proxy: Some(true), forwarded: Some("https"), sent: true, ..base() },
-        Case { name: "proxy trusted, list starting https", proxy: Some(true), forwarded: Some("HTTPS , http"), sent: true, ..base() },
-        Case { name: "proxy trusted, list starting http", proxy: Some(true), forwarded: Some("http,https"), ..base() },
-        Case { name: "proxy distrusted", proxy: Some(false), forwarded: Some("https"), ..base() },
-        Case { name: "proxy distrusted ignores the app", proxy: Some(false), app_secure: Some(true), ..base() },
-        Case { name: "proxy unset ignores the header", forwarded: Some("https"), ..base() },
-        Case { name: "proxy unset follows the app", app_secure: Some(true), sent: true, ..base() },
-        Case { name: "proxy unset, app says insecure", app_secure: Some(false), ..base() },
-        Case { name: "direct https URI", uri: "https://example.com/views", sent: true, ..base() },
-        Case { name: "auto over https", secure: Secure::Auto, same_site: Some(SameSite::Auto), proxy: Some(true), forwarded: Some("https"), sent: true, same_site_attr: Some("SameSite=None"), ..base() },
-        Case { name: "auto over http", secure: Secure::Auto, same_site: Some(SameSite::Auto), sent: true, secure_attr: false, same_site_attr: Some("SameSite=Lax"), ..base() },
-        Case { name: "never secure, even over https", secure: Secure::Never, proxy: Some(true), forwarded: Some("https"), sent: true, secure_attr: false, ..base() },
-        Case { name: "strict", secure: Secure::Never, same_site: Some(SameSite::Strict), sent: true, secure_attr: false, same_site_attr: Some("SameSite=Strict"), ..base() },
-        Case { name: "lax", secure: Secure::Never, same_site: Some(SameSite::Lax), sent: true, secure_attr: false, same_site_attr: Some("SameSite=Lax"), ..base() },
-        Case { name: "none", same_site: Some(SameSite::None), proxy: Some(true), forwarded: Some("https"), sent: true, same_site_attr: Some("SameSite=None"), ..base() },
+        Case {
+            name: "secure over plain http: not sent",
+            ..base()
+        },
+        Case {
+            name: "proxy trusted, https",
+            proxy: Some(true),
+            forwarded: Some("https"),
+            sent: true,
+            ..base()
+        },
+        Case {
+            name: "proxy trusted, list starting https",
+            proxy: Some(true),
+            forwarded: Some("HTTPS , http"),
+            sent: true,
+            ..base()
+        },
+        Case {
+            name: "proxy trusted, list starting http",
+            proxy: Some(true),
+            forwarded: Some("http,https"),
+            ..base()
+        },
+        Case {
+            name: "proxy distrusted",
+            proxy: Some(false),
+            forwarded: Some("https"),
+            ..base()
+        },
+        Case {
+            name: "proxy distrusted ignores the app",
+            proxy: Some(false),
+            app_secure: Some(true),
+            ..base()
+        },
+        Case {
+            name: "proxy unset ignores the header",
+            forwarded: Some("https"),
+            ..base()
+        },
+        Case {
+            name: "proxy unset follows the app",
+            app_secure: Some(true),
+            sent: true,
+            ..base()
+        },
+        Case {
+            name: "proxy unset, app says insecure",
+            app_secure: Some(false),
+            ..base()
+        },
+        Case {
+            name: "direct https URI",
+            uri: "https://example.com/views",
+            sent: true,
+            ..base()
+        },
+        Case {
+            name: "auto over https",
+            secure: Secure::Auto,
+            same_site: Some(SameSite::Auto),
+            proxy: Some(true),
+            forwarded: Some("https"),
+            sent: true,
+            same_site_attr: Some("SameSite=None"),
+            ..base()
+        },
+        Case {
+            name: "auto over http",
+            secure: Secure::Auto,
+            same_site: Some(SameSite::Auto),
+            sent: true,
+            secure_attr: false,
+            same_site_attr: Some("SameSite=Lax"),
+            ..base()
+        },
+        Case {
+            name: "never secure, even over https",
+            secure: Secure::Never,
+            proxy: Some(true),
+            forwarded: Some("https"),
+            sent: true,
+            secure_attr: false,
+            ..base()
+        },
+        Case {
+            name: "strict",
+            secure: Secure::Never,
+            same_site: Some(SameSite::Strict),
+            sent: true,
+            secure_attr: false,
+            same_site_attr: Some("SameSite=Strict"),
+            ..base()
+        },
+        Case {
+            name: "lax",
+            secure: Secure::Never,
+            same_site: Some(SameSite::Lax),
+            sent: true,
+            secure_attr: false,
+            same_site_attr: Some("SameSite=Lax"),
+            ..base()
+        },
+        Case {
+            name: "none",
+            same_site: Some(SameSite::None),
+            proxy: Some(true),
+            forwarded: Some("https"),
+            sent: true,
+            same_site_attr: Some("SameSite=None"),
+            ..base()
+        },
     ];
     for case in cases {
         let store = MemoryStore::new();
@@ -169,7 +283,12 @@ async fn secure_and_same_site_follow_the_connection() {
         }
         let reply = send_request(&app, request).await;
         assert_eq!(reply.body, "1", "{}", case.name);
-        assert_eq!(store.length().await.unwrap(), 1, "saved either way: {}", case.name);
+        assert_eq!(
+            store.length().await.unwrap(),
+            1,
+            "saved either way: {}",
+            case.name
+        );
         assert_eq!(reply.set_cookie().is_some(), case.sent, "{}", case.name);
         if case.sent {
             assert_eq!(reply.has_attr("Secure"), case.secure_attr, "{}", case.name);
@@ -202,13 +321,22 @@ async fn auto_settings_are_fixed_when_the_session_is_created() {
     let cookie = created.cookie().unwrap();
     let over_http = get_with(&app, "/views", Some(&cookie)).await;
     assert_eq!(over_http.body, "2", "the session itself still works");
-    assert_eq!(over_http.set_cookie(), None, "but its Secure cookie is not sent over http");
+    assert_eq!(
+        over_http.set_cookie(),
+        None,
+        "but its Secure cookie is not sent over http"
+    );
 }
 
 #[tokio::test]
 async fn cookie_path_limits_where_sessions_exist() {
-    let layer = layer_with(MemoryStore::new(), |b| b.cookie(CookieOptions::new().path("/app")));
-    let app = Router::new().nest("/app", routes()).merge(routes()).layer(layer);
+    let layer = layer_with(MemoryStore::new(), |b| {
+        b.cookie(CookieOptions::new().path("/app"))
+    });
+    let app = Router::new()
+        .nest("/app", routes())
+        .merge(routes())
+        .layer(layer);
 
     let inside = get_with(&app, "/app/views", None).await;
     assert_eq!(inside.body, "1");
@@ -219,7 +347,10 @@ async fn cookie_path_limits_where_sessions_exist() {
     assert_eq!(outside.body, "no session for this path");
     assert!(outside.set_cookies.is_empty());
     let untouched = get_with(&app, "/none", None).await;
-    assert_eq!((untouched.status.as_u16(), untouched.set_cookies.len()), (200, 0));
+    assert_eq!(
+        (untouched.status.as_u16(), untouched.set_cookies.len()),
+        (200, 0)
+    );
 }
 
 #[tokio::test]
@@ -228,10 +359,15 @@ async fn cookie_options_can_be_computed_per_request() {
     let layer = layer_with(MemoryStore::new(), |b| {
         b.cookie_with(|parts| {
             let first = parts.uri.path().split('/').nth(1).unwrap_or_default();
-            CookieOptions::new().path(format!("/{first}")).max_age(MINUTE)
+            CookieOptions::new()
+                .path(format!("/{first}"))
+                .max_age(MINUTE)
         })
     });
-    let app = Router::new().nest("/shop", routes()).nest("/blog", routes()).layer(layer);
+    let app = Router::new()
+        .nest("/shop", routes())
+        .nest("/blog", routes())
+        .layer(layer);
     let shop = get_with(&app, "/shop/views", None).await;
     assert_eq!(shop.attr("Path").as_deref(), Some("/shop"));
     let blog = get_with(&app, "/blog/views", None).await;
@@ -259,12 +395,19 @@ async fn cookie_attributes() {
     assert!(reply.has_attr("Path=/"));
     let expires = httpdate::parse_http_date(&reply.attr("Expires").unwrap()).unwrap();
     let lifetime = expires.duration_since(now).unwrap();
-    assert!(lifetime > Duration::from_secs(58) && lifetime <= MINUTE, "{lifetime:?}");
+    assert!(
+        lifetime > Duration::from_secs(58) && lifetime <= MINUTE,
+        "{lifetime:?}"
+    );
 
     let defaults = app_default().await;
     assert!(defaults.has_attr("HttpOnly"), "HttpOnly by default");
     assert!(defaults.has_attr("Path=/"));
-    assert_eq!(defaults.attr("Expires"), None, "browser-session cookie by default");
+    assert_eq!(
+        defaults.attr("Expires"),
+        None,
+        "browser-session cookie by default"
+    );
     assert!(!defaults.has_attr("Secure"));
     assert_eq!(defaults.attr("SameSite"), None);
 }
@@ -296,11 +439,17 @@ async fn expires_option_sets_the_original_max_age() {
 async fn name_selects_the_cookie() {
     let app = app(layer_with(MemoryStore::new(), |b| b.name("app.sid")));
     let reply = get_with(&app, "/views", None).await;
-    let cookie = reply.set_cookie_named("app.sid").expect("cookie under the configured name");
+    let cookie = reply
+        .set_cookie_named("app.sid")
+        .expect("cookie under the configured name");
     let pair = cookie.split(';').next().unwrap().to_owned();
     assert_eq!(get_with(&app, "/views", Some(&pair)).await.body, "2");
     let renamed = pair.replacen("app.sid", "connect.sid", 1);
-    assert_eq!(get_with(&app, "/views", Some(&renamed)).await.body, "1", "other names are ignored");
+    assert_eq!(
+        get_with(&app, "/views", Some(&renamed)).await.body,
+        "1",
+        "other names are ignored"
+    );
 }
 
 #[tokio::test]
@@ -327,7 +476,9 @@ async fn unset_keep_and_destroy() {
             let after = get_with(&app, "/read", Some(&cookie)).await;
             assert_eq!(after.body, "1", "the unset request's changes were dropped");
         } else {
-            let cleared = reply.set_cookie().expect("destroyed session's cookie is cleared");
+            let cleared = reply
+                .set_cookie()
+                .expect("destroyed session's cookie is cleared");
             assert!(cleared.starts_with("connect.sid=;"), "{cleared}");
             assert!(cleared.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"));
         }
@@ -337,5 +488,10 @@ async fn unset_keep_and_destroy() {
 #[tokio::test]
 async fn secrets_are_required() {
     assert!(SessionLayer::builder().build().is_err());
-    assert!(SessionLayer::builder().secrets(Vec::<&str>::new()).build().is_err());
+    assert!(
+        SessionLayer::builder()
+            .secrets(Vec::<&str>::new())
+            .build()
+            .is_err()
+    );
 }

@@ -13,21 +13,45 @@ async fn store_outage_is_visible_and_recoverable() {
 
     store.set_down(true);
     let loading = get_with(&app, "/views", Some(&cookie)).await;
-    assert_eq!(loading.status, 503, "a session handler cannot run without its session");
+    assert_eq!(
+        loading.status, 503,
+        "a session handler cannot run without its session"
+    );
     assert_eq!(loading.body, "session store unavailable");
     assert!(loading.set_cookies.is_empty());
     let unrelated = get_with(&app, "/none", Some(&cookie)).await;
-    assert_eq!(unrelated.status, 200, "routes that do not use the session still work");
+    assert_eq!(
+        unrelated.status, 200,
+        "routes that do not use the session still work"
+    );
+    let optional = get_with(&app, "/maybe", Some(&cookie)).await;
+    assert_eq!(
+        (optional.status.as_u16(), optional.body.as_str()),
+        (200, "no session")
+    );
 
     let saving = get_with(&app, "/views", None).await;
-    assert_eq!(saving.status, 503, "a write the store did not take is an error");
+    assert_eq!(
+        saving.status, 503,
+        "a write the store did not take is an error"
+    );
     assert!(saving.set_cookies.is_empty());
     let housekeeping = get_with(&app, "/none", None).await;
-    assert_eq!(housekeeping.status, 200, "an uninitialized session's failed save is not");
-    assert!(housekeeping.set_cookies.is_empty(), "but its cookie is not sent");
+    assert_eq!(
+        housekeeping.status, 200,
+        "an uninitialized session's failed save is not"
+    );
+    assert!(
+        housekeeping.set_cookies.is_empty(),
+        "but its cookie is not sent"
+    );
 
     store.set_down(false);
-    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2", "recovered by itself");
+    assert_eq!(
+        get_with(&app, "/views", Some(&cookie)).await.body,
+        "2",
+        "recovered by itself"
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,12 @@ fn redis_url() -> String {
 async fn store(test: &str) -> RedisStore {
     RedisStore::open(&redis_url())
         .await
-        .unwrap_or_else(|e| panic!("Redis must be running at {} (see .ci/run): {e}", redis_url()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "Redis must be running at {} (see .ci/run): {e}",
+                redis_url()
+            )
+        })
         .with_prefix(format!("test:{test}:{}:", std::process::id()))
 }
 
@@ -40,9 +45,21 @@ async fn concurrent_writes_to_different_fields_all_survive() {
     for i in 0..32u32 {
         let (app, cookie) = (app.clone(), cookie.clone());
         tasks.push(tokio::spawn(async move {
-            let path = if i == 0 { "/views".to_owned() } else if i == 1 { "/name/end".to_owned() } else { format!("/flash/{i}") };
-            let method = if path.starts_with("/flash") { "POST" } else { "GET" };
-            send_request(&app, request(method, &path, Some(&cookie))).await.status
+            let path = if i == 0 {
+                "/views".to_owned()
+            } else if i == 1 {
+                "/name/end".to_owned()
+            } else {
+                format!("/flash/{i}")
+            };
+            let method = if path.starts_with("/flash") {
+                "POST"
+            } else {
+                "GET"
+            };
+            send_request(&app, request(method, &path, Some(&cookie)))
+                .await
+                .status
         }));
     }
     for task in tasks {
@@ -63,7 +80,11 @@ struct OwnServer {
 
 impl OwnServer {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut server = Self { port, child: None };
         server.restart();
         server
@@ -71,7 +92,14 @@ impl OwnServer {
 
     fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (see .ci/run)");

@@ -25,12 +25,18 @@ async fn bad_cookies_start_a_new_session_without_asking_the_store() {
         ("unsigned id", format!("connect.sid={id}")),
         ("s: without signature", format!("connect.sid=s%3A{id}")),
         ("tampered signature", format!("connect.sid={flip_last}")),
-        ("tampered id", format!("connect.sid={}", value.replacen(&id[..4], "AAAA", 1))),
+        (
+            "tampered id",
+            format!("connect.sid={}", value.replacen(&id[..4], "AAAA", 1)),
+        ),
         ("empty", "connect.sid=".to_owned()),
         ("garbage", "connect.sid=%ZZ%%".to_owned()),
         ("signed by another secret", {
             let other = SessionLayer::builder().secret("other").build().unwrap();
-            get_with(&app_of(other), "/views", None).await.cookie().unwrap()
+            get_with(&app_of(other), "/views", None)
+                .await
+                .cookie()
+                .unwrap()
         }),
     ];
     for (name, cookie) in cases {
@@ -51,7 +57,9 @@ fn app_of(layer: SessionLayer) -> axum::Router {
 async fn a_signed_but_unknown_id_is_never_adopted() {
     // Signed with our secret (say, a session the store has since lost): still a new id.
     let store = MemoryStore::new();
-    let app = app(layer_with(store.clone(), |b| b.genid(|_| "chosen-by-client".to_owned())));
+    let app = app(layer_with(store.clone(), |b| {
+        b.genid(|_| "chosen-by-client".to_owned())
+    }));
     let forged = get_with(&app, "/id", None).await.cookie().unwrap();
     store.clear().await.unwrap();
     let fresh = app_with_default_ids(store.clone());
@@ -96,8 +104,15 @@ async fn secret_rotation_keeps_sessions() {
     assert_eq!(id_of(&resigned), id_of(&cookie));
 
     let new_only = app(layer_with(store.clone(), |b| b.secrets(["new secret"])));
-    assert_eq!(get_with(&new_only, "/views", Some(&resigned)).await.body, "3");
-    assert_eq!(get_with(&new_only, "/views", Some(&cookie)).await.body, "1", "old secret retired");
+    assert_eq!(
+        get_with(&new_only, "/views", Some(&resigned)).await.body,
+        "3"
+    );
+    assert_eq!(
+        get_with(&new_only, "/views", Some(&cookie)).await.body,
+        "1",
+        "old secret retired"
+    );
 }
 
 #[tokio::test]
@@ -107,5 +122,8 @@ async fn cookie_value_is_express_compatible() {
     assert!(value.starts_with("connect.sid=s%3A"), "{value}");
     let id = reply.cookie_id().unwrap();
     assert_eq!(id.len(), 32);
-    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
 }

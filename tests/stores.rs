@@ -34,8 +34,15 @@ async fn memory_store_sweeps_as_it_is_used() {
     let r = record(&[("n", b"1")], Some(Duration::from_millis(50)));
     store.set("old", &r, Changed::All).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    store.set("new", &record(&[], HOUR), Changed::All).await.unwrap();
-    assert_eq!(store.sweep(), 0, "the write already swept the expired session");
+    store
+        .set("new", &record(&[], HOUR), Changed::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sweep(),
+        0,
+        "the write already swept the expired session"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,32 @@
-//! `#[derive(SessionData)]`; see the `session` crate.
+//! `#[derive(SessionData)]` for the `session` crate; use it through `session::SessionData`.
+//!
+//! For a struct `S` with named fields the derive generates `STracked`, which owns the data and
+//! one dirty flag per field, implements `session::SessionData` for `S`, and gives every field
+//! `f` the accessors `f()`, `set_f(..)`, `f_mut()`, `take_f()` and `reset_f()`.
+//!
+//! Field attributes: `#[session(default = path)]`, `#[session(rename = "stored_name")]`,
+//! `#[session(skip)]`, `#[session(flash)]`. Struct attribute: `#[session(codec = path)]`.
+//!
+//! The derive works in three steps: `ast` reads the input (with `attr` for the attributes),
+//! `valid` turns every misuse into an error on the offending token, and `expand` writes the code.
+
+mod ast;
+mod attr;
+mod expand;
+mod valid;
+
 use proc_macro::TokenStream;
 
+/// Derives `session::SessionData`; see the `session` crate for the attributes and accessors.
 #[proc_macro_derive(SessionData, attributes(session))]
-pub fn derive_session_data(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_session_data(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    let mut errors = valid::Errors::default();
+    let input = ast::Input::from_syn(&input, &mut errors);
+    valid::check(&input, &mut errors);
+    match errors.finish() {
+        Ok(()) => expand::derive(&input),
+        Err(errors) => errors.to_compile_error(),
+    }
+    .into()
 }

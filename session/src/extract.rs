@@ -3,7 +3,9 @@
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, SystemTime};
 
-use axum::extract::FromRequestParts;
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
 use crate::error::SessionError;
@@ -42,6 +44,20 @@ impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
             tracked: handle.load()?,
             handle: handle.clone(),
         })
+    }
+}
+
+/// `Option<TypedSession<T>>` is `None` where `TypedSession<T>` would be rejected, for handlers
+/// that can do without a session (for example while the store is down).
+impl<T: SessionData, S: Send + Sync> OptionalFromRequestParts<S> for TypedSession<T> {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Infallible> {
+        Ok(
+            <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
     }
 }
 

@@ -36,7 +36,11 @@ pub async fn conformance<S: Store>(store: &S) {
     store.set("short", &short, Changed::All).await.unwrap();
     assert!(store.get("short").await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(store.get("short").await.unwrap(), None, "expired sessions are never returned");
+    assert_eq!(
+        store.get("short").await.unwrap(),
+        None,
+        "expired sessions are never returned"
+    );
 
     // Touch extends life.
     let mut touched = record(&[("a", b"1")], Some(Duration::from_millis(300)));
@@ -45,7 +49,11 @@ pub async fn conformance<S: Store>(store: &S) {
     touched.cookie.touch(SystemTime::now());
     store.touch("touched", &touched).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let alive = store.get("touched").await.unwrap().expect("touch extended the expiry");
+    let alive = store
+        .get("touched")
+        .await
+        .unwrap()
+        .expect("touch extended the expiry");
     assert_eq!(alive.fields, touched.fields);
 
     // Field-level patch keeps fields other writers changed.
@@ -56,27 +64,59 @@ pub async fn conformance<S: Store>(store: &S) {
     let mut second = base.clone();
     second.fields.insert("b".into(), Bytes::from_static(b"b1"));
     second.fields.insert("c".into(), Bytes::from_static(b"c1"));
-    let only = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>();
-    store.set("patch", &first, Changed::Fields(&only(&["a"]))).await.unwrap();
-    store.set("patch", &second, Changed::Fields(&only(&["b", "c"]))).await.unwrap();
+    let only = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    store
+        .set("patch", &first, Changed::Fields(&only(&["a"])))
+        .await
+        .unwrap();
+    store
+        .set("patch", &second, Changed::Fields(&only(&["b", "c"])))
+        .await
+        .unwrap();
     let merged = store.get("patch").await.unwrap().unwrap();
     let expected = record(&[("a", b"a1"), ("b", b"b1"), ("c", b"c1")], HOUR).fields;
     assert_eq!(merged.fields, expected);
     // A patch that removes a field.
     let mut removal = merged.clone();
     removal.fields.remove("c");
-    store.set("patch", &removal, Changed::Fields(&only(&["c"]))).await.unwrap();
-    assert!(!store.get("patch").await.unwrap().unwrap().fields.contains_key("c"));
+    store
+        .set("patch", &removal, Changed::Fields(&only(&["c"])))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .get("patch")
+            .await
+            .unwrap()
+            .unwrap()
+            .fields
+            .contains_key("c")
+    );
 
     // Large records and binary-safe values.
     let large = vec![0xA5u8; 1 << 20];
     let binary: Vec<u8> = (0..=255).collect();
-    let big = record(&[("large", &large), ("binary", &binary), ("empty", b"")], HOUR);
+    let big = record(
+        &[("large", &large), ("binary", &binary), ("empty", b"")],
+        HOUR,
+    );
     store.set("big", &big, Changed::All).await.unwrap();
     assert_eq!(store.get("big").await.unwrap(), Some(big));
 
     // Ids with unusual characters.
-    for id in ["with space", "ünïcödé", "a:b{c}*?[]", "../../etc/passwd", "", "x".repeat(300).as_str()] {
+    for id in [
+        "with space",
+        "ünïcödé",
+        "a:b{c}*?[]",
+        "../../etc/passwd",
+        "",
+        "x".repeat(300).as_str(),
+    ] {
         let r = record(&[("id", id.as_bytes())], HOUR);
         store.set(id, &r, Changed::All).await.unwrap();
         assert_eq!(store.get(id).await.unwrap(), Some(r), "{id:?}");
@@ -91,4 +131,3 @@ pub async fn conformance<S: Store>(store: &S) {
     assert_eq!(store.length().await.unwrap(), 0);
     assert_eq!(store.get("patch").await.unwrap(), None);
 }
-

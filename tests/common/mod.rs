@@ -44,90 +44,163 @@ pub type Session = TypedSession<Visit>;
 pub fn routes() -> Router {
     Router::new()
         .route("/none", get(|| async { "no session used" }))
-        .route("/views", get(|mut s: Session| async move {
-            *s.views_mut() += 1;
-            s.views().to_string()
-        }))
-        .route("/read", get(|s: Session| async move { s.views().to_string() }))
-        .route("/borrow", get(|mut s: Session| async move {
-            // Borrowed mutably but left equal: not a modification.
-            let views = *s.views_mut();
-            views.to_string()
-        }))
-        .route("/name/{name}", get(|mut s: Session, Path(name): Path<String>| async move {
-            s.set_name(Some(name));
-            "ok"
-        }))
-        .route("/cart/{sku}", get(|mut s: Session, Path(sku): Path<u32>| async move {
-            s.cart_mut().push(Item { sku, quantity: 1 });
-            s.cart().len().to_string()
-        }))
-        .route("/whoami", get(|s: Session| async move {
-            format!("{}:{}", s.name().clone().unwrap_or_default(), s.views())
-        }))
-        .route("/flash/{msg}", post(|mut s: Session, Path(msg): Path<String>| async move {
-            s.set_notice(Some(msg));
-            "ok"
-        }))
-        .route("/flash", get(|mut s: Session| async move { s.take_notice().unwrap_or_default() }))
+        .route(
+            "/views",
+            get(|mut s: Session| async move {
+                *s.views_mut() += 1;
+                s.views().to_string()
+            }),
+        )
+        .route(
+            "/read",
+            get(|s: Session| async move { s.views().to_string() }),
+        )
+        .route(
+            "/maybe",
+            get(|s: Option<Session>| async move {
+                s.map_or("no session".to_owned(), |s| s.views().to_string())
+            }),
+        )
+        .route(
+            "/borrow",
+            get(|mut s: Session| async move {
+                // Borrowed mutably but left equal: not a modification.
+                let views = *s.views_mut();
+                views.to_string()
+            }),
+        )
+        .route(
+            "/name/{name}",
+            get(|mut s: Session, Path(name): Path<String>| async move {
+                s.set_name(Some(name));
+                "ok"
+            }),
+        )
+        .route(
+            "/cart/{sku}",
+            get(|mut s: Session, Path(sku): Path<u32>| async move {
+                s.cart_mut().push(Item { sku, quantity: 1 });
+                s.cart().len().to_string()
+            }),
+        )
+        .route(
+            "/whoami",
+            get(|s: Session| async move {
+                format!("{}:{}", s.name().clone().unwrap_or_default(), s.views())
+            }),
+        )
+        .route(
+            "/flash/{msg}",
+            post(|mut s: Session, Path(msg): Path<String>| async move {
+                s.set_notice(Some(msg));
+                "ok"
+            }),
+        )
+        .route(
+            "/flash",
+            get(|mut s: Session| async move { s.take_notice().unwrap_or_default() }),
+        )
         .route("/id", get(|s: Session| async move { s.id() }))
-        .route("/regenerate", get(|mut s: Session| async move {
-            let before = s.id();
-            s.regenerate().await?;
-            Ok::<_, SessionError>(format!("{before}>{}:{}", s.id(), s.views()))
-        }))
-        .route("/login/{name}", get(|mut s: Session, Path(name): Path<String>| async move {
-            s.regenerate().await?;
-            s.set_name(Some(name));
-            Ok::<_, SessionError>("welcome")
-        }))
-        .route("/destroy", get(|s: Session| async move {
-            s.destroy().await?;
-            Ok::<_, SessionError>("bye")
-        }))
-        .route("/unset", get(|mut s: Session| async move {
-            *s.views_mut() += 100;
-            s.unset();
-            "unset"
-        }))
-        .route("/reload", get(|mut s: Session| async move {
-            *s.views_mut() += 100;
-            s.reload().await?;
-            Ok::<_, SessionError>(s.views().to_string())
-        }))
-        .route("/save", get(|mut s: Session| async move {
-            *s.views_mut() += 1;
-            s.save().await?;
-            Ok::<_, SessionError>(s.views().to_string())
-        }))
-        .route("/save-only", get(|mut s: Session| async move {
-            s.save().await?;
-            Ok::<_, SessionError>("saved")
-        }))
-        .route("/touch", get(|mut s: Session| async move {
-            s.touch();
-            "touched"
-        }))
-        .route("/remember", get(|mut s: Session| async move {
-            s.set_max_age(Some(Duration::from_secs(30 * 24 * 3600)));
-            "remembered"
-        }))
-        .route("/forget", get(|mut s: Session| async move {
-            s.set_max_age(None);
-            "forgotten"
-        }))
-        .route("/expires-in/{secs}", get(|mut s: Session, Path(secs): Path<u64>| async move {
-            s.set_expires(Some(std::time::SystemTime::now() + Duration::from_secs(secs)));
-            "set"
-        }))
-        .route("/max-age", get(|s: Session| async move {
-            let ms = |d: Option<Duration>| d.map_or("none".to_owned(), |d| d.as_millis().to_string());
-            format!("{} {}", ms(s.max_age()), ms(s.original_max_age()))
-        }))
-        .route("/fail", get(|mut s: Session| async move {
-            *s.views_mut() += 1;
-            StatusCode::INTERNAL_SERVER_ERROR
-        }))
+        .route(
+            "/regenerate",
+            get(|mut s: Session| async move {
+                let before = s.id();
+                s.regenerate().await?;
+                Ok::<_, SessionError>(format!("{before}>{}:{}", s.id(), s.views()))
+            }),
+        )
+        .route(
+            "/login/{name}",
+            get(|mut s: Session, Path(name): Path<String>| async move {
+                s.regenerate().await?;
+                s.set_name(Some(name));
+                Ok::<_, SessionError>("welcome")
+            }),
+        )
+        .route(
+            "/destroy",
+            get(|s: Session| async move {
+                s.destroy().await?;
+                Ok::<_, SessionError>("bye")
+            }),
+        )
+        .route(
+            "/unset",
+            get(|mut s: Session| async move {
+                *s.views_mut() += 100;
+                s.unset();
+                "unset"
+            }),
+        )
+        .route(
+            "/reload",
+            get(|mut s: Session| async move {
+                *s.views_mut() += 100;
+                s.reload().await?;
+                Ok::<_, SessionError>(s.views().to_string())
+            }),
+        )
+        .route(
+            "/save",
+            get(|mut s: Session| async move {
+                *s.views_mut() += 1;
+                s.save().await?;
+                Ok::<_, SessionError>(s.views().to_string())
+            }),
+        )
+        .route(
+            "/save-only",
+            get(|mut s: Session| async move {
+                s.save().await?;
+                Ok::<_, SessionError>("saved")
+            }),
+        )
+        .route(
+            "/touch",
+            get(|mut s: Session| async move {
+                s.touch();
+                "touched"
+            }),
+        )
+        .route(
+            "/remember",
+            get(|mut s: Session| async move {
+                s.set_max_age(Some(Duration::from_secs(30 * 24 * 3600)));
+                "remembered"
+            }),
+        )
+        .route(
+            "/forget",
+            get(|mut s: Session| async move {
+                s.set_max_age(None);
+                "forgotten"
+            }),
+        )
+        .route(
+            "/expires-in/{secs}",
+            get(|mut s: Session, Path(secs): Path<u64>| async move {
+                s.set_expires(Some(
+                    std::time::SystemTime::now() + Duration::from_secs(secs),
+                ));
+                "set"
+            }),
+        )
+        .route(
+            "/max-age",
+            get(|s: Session| async move {
+                let ms = |d: Option<Duration>| {
+                    d.map_or("none".to_owned(), |d| d.as_millis().to_string())
+                };
+                format!("{} {}", ms(s.max_age()), ms(s.original_max_age()))
+            }),
+        )
+        .route(
+            "/fail",
+            get(|mut s: Session| async move {
+                *s.views_mut() += 1;
+                StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        )
 }
 
 pub fn app(layer: SessionLayer) -> Router {
@@ -196,14 +269,24 @@ impl Reply {
 /// The id inside a `connect.sid=s%3A<id>.<mac>` pair.
 pub fn id_of(pair: &str) -> String {
     let value = pair.split_once('=').map_or(pair, |(_, v)| v);
-    let value = value.replace("%3A", ":").replace("%2B", "+").replace("%2F", "/");
+    let value = value
+        .replace("%3A", ":")
+        .replace("%2B", "+")
+        .replace("%2F", "/");
     let signed = value.strip_prefix("s:").unwrap_or(&value);
-    signed.rsplit_once('.').map_or(signed, |(id, _)| id).to_owned()
+    signed
+        .rsplit_once('.')
+        .map_or(signed, |(id, _)| id)
+        .to_owned()
 }
 
 /// Sends a request built by `build` to `app`.
 pub async fn send_request(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.expect("infallible router");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible router");
     let status = response.status();
     let set_cookies = response
         .headers()
@@ -211,7 +294,12 @@ pub async fn send_request(app: &Router, request: Request<Body>) -> Reply {
         .iter()
         .map(|v| v.to_str().expect("ascii Set-Cookie").to_owned())
         .collect();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     Reply {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),

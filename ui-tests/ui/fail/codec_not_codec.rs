@@ -1,0 +1,11 @@
+use session::SessionData;
+
+struct Yaml;
+
+#[derive(SessionData)]
+#[session(codec = Yaml)]
+struct Account {
+    user_id: Option<u64>,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use session::SessionData;
+
+#[derive(SessionData)]
+enum Account {
+    Guest,
+    User { id: u64 },
+}
+
+fn main() {}

@@ -1,0 +1,23 @@
+use session::SessionData;
+
+#[derive(SessionData)]
+struct Account {
+    #[session(rename = user)]
+    a: u8,
+    #[session(rename)]
+    b: u8,
+    #[session(skip = true)]
+    c: u8,
+    #[session(default = make())]
+    d: u8,
+    #[session(default = 5)]
+    e: u8,
+    #[session(rename = "")]
+    f: u8,
+    #[session]
+    g: u8,
+    #[session = "h"]
+    h: u8,
+}
+
+fn main() {}

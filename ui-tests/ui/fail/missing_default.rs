@@ -1,0 +1,12 @@
+use serde::{Deserialize, Serialize};
+use session::SessionData;
+
+#[derive(Serialize, Deserialize)]
+struct Level(u8);
+
+#[derive(SessionData)]
+struct Account {
+    level: Level,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use session::SessionData;
+
+#[derive(SessionData)]
+struct Account(Option<u64>, Vec<u32>);
+
+fn main() {}

@@ -1,0 +1,9 @@
+use session::SessionData;
+
+#[derive(SessionData)]
+union Account {
+    id: u64,
+    flags: u32,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use session::SessionData;
+
+#[derive(SessionData)]
+struct Account;
+
+fn main() {}
