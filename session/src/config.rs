@@ -181,6 +181,8 @@ pub(crate) struct Config {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) unset: Unset,
+    /// Per-session request locks; `None` when `lock_sessions(false)`.
+    pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
 }
 
 impl fmt::Debug for Config {
@@ -193,6 +195,7 @@ impl fmt::Debug for Config {
             .field("rolling", &self.rolling)
             .field("save_uninitialized", &self.save_uninitialized)
             .field("unset", &self.unset)
+            .field("lock_sessions", &self.locks.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +224,7 @@ pub struct SessionLayerBuilder {
     rolling: bool,
     save_uninitialized: bool,
     unset: Unset,
+    lock_sessions: bool,
 }
 
 impl Default for SessionLayerBuilder {
@@ -236,6 +240,7 @@ impl Default for SessionLayerBuilder {
             rolling: false,
             save_uninitialized: true,
             unset: Unset::Keep,
+            lock_sessions: true,
         }
     }
 }
@@ -329,6 +334,18 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Runs the requests that carry the same session one at a time, in this process (default
+    /// `true`; not an express option). A request waits, before loading, until the others with
+    /// its session id have saved, so a read-change-write of a field never overwrites another
+    /// request's change. The cost: a handler that holds a request long (a long poll) delays
+    /// that client's other requests. Requests without a session cookie never wait. Across
+    /// several processes sharing a store, concurrent writes to *different* fields still both
+    /// survive (stores write changed fields only); writes to the same field are last-writer-wins.
+    pub fn lock_sessions(mut self, lock: bool) -> Self {
+        self.lock_sessions = lock;
+        self
+    }
+
     /// Checks the options.
     pub fn build(self) -> Result<crate::SessionLayer, ConfigError> {
         let signer = Signer::new(&self.secrets).ok_or(ConfigError::NoSecret)?;
@@ -346,6 +363,7 @@ impl SessionLayerBuilder {
             rolling: self.rolling,
             save_uninitialized: self.save_uninitialized,
             unset: self.unset,
+            locks: self.lock_sessions.then(Default::default),
         };
         Ok(crate::SessionLayer::from_config(config))
     }

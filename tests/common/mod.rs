@@ -84,6 +84,10 @@ pub fn routes() -> Router {
             }),
         )
         .route(
+            "/summary",
+            get(|s: Session| async move { format!("{} {}", s.views(), s.cart().len()) }),
+        )
+        .route(
             "/whoami",
             get(|s: Session| async move {
                 format!("{}:{}", s.name().clone().unwrap_or_default(), s.views())
@@ -392,4 +396,35 @@ impl Store for Flaky {
         self.check()?;
         self.inner.touch(id, record).await
     }
+}
+
+/// The lost-update check every store runs over HTTP: 64 concurrent requests on one session,
+/// half increment `views`, half push to `cart`; afterwards every write is visible.
+pub async fn no_lost_updates(store: impl Store) {
+    let app = app(layer_with(store, |b| b.resave(false)));
+    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
+    let tasks: Vec<_> = (0..64u32)
+        .map(|i| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let path = if i % 2 == 0 {
+                    "/views".to_owned()
+                } else {
+                    format!("/cart/{i}")
+                };
+                get_with(&app, &path, Some(&cookie)).await.status
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("request task"), StatusCode::OK);
+    }
+    assert_eq!(
+        get_with(&app, "/summary", Some(&cookie)).await.body,
+        "32 32"
+    );
+    assert_eq!(
+        get_with(&app, "/whoami", Some(&cookie)).await.body,
+        "start:32"
+    );
 }

@@ -24,6 +24,9 @@ use crate::record::CookieOverrides;
 use crate::state::{Handle, RequestInfo, Session, Slot, new_session};
 
 mod decide;
+mod lock;
+
+pub(crate) use lock::Locks;
 
 use decide::{CookieAction, Decision, Ending, Facts, Options, StoreAction, decide};
 
@@ -131,6 +134,11 @@ where
                 secure: is_secure(&parts, config.proxy),
                 options,
                 parts: config.genid.is_some().then(|| snapshot(&parts)),
+            };
+            // Held until the session is saved: same-session requests take turns.
+            let _turn = match (&config.locks, &request.cookie_id) {
+                (Some(locks), Some(id)) => Some(locks.acquire(id).await),
+                _ => None,
             };
             let slot = load(&config, &request).await;
             let handle = Handle::new(config.clone(), request, slot);
