@@ -273,12 +273,27 @@ async fn schema_evolution_keeps_the_rest_of_the_session() {
     // An older or newer version of the app left a field this struct does not have, and a
     // `name` whose bytes no longer decode as `Option<String>`.
     let mut record = store.get(&id).await.unwrap().unwrap();
-    record.fields.insert("legacy".into(), bytes::Bytes::from_static(b"kept"));
-    record.fields.insert("name".into(), bytes::Bytes::from_static(&[7, 0xff]));
-    store.set(&id, &record, session::Changed::All).await.unwrap();
+    record
+        .fields
+        .insert("legacy".into(), bytes::Bytes::from_static(b"kept"));
+    record
+        .fields
+        .insert("name".into(), bytes::Bytes::from_static(&[7, 0xff]));
+    store
+        .set(&id, &record, session::Changed::All)
+        .await
+        .unwrap();
 
-    assert_eq!(get_with(&app, "/whoami", Some(&cookie)).await.body, ":1", "name reset, views kept");
+    assert_eq!(
+        get_with(&app, "/whoami", Some(&cookie)).await.body,
+        ":1",
+        "name reset, views kept"
+    );
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
     let record = store.get(&id).await.unwrap().unwrap();
-    assert_eq!(record.fields["legacy"].as_ref(), b"kept", "unknown fields survive writes");
+    assert_eq!(
+        record.fields["legacy"].as_ref(),
+        b"kept",
+        "unknown fields survive writes"
+    );
 }
