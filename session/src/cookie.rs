@@ -67,9 +67,21 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'(')
     .remove(b')');
 
-/// The secrets that sign and verify cookies: the first signs, all verify.
+/// The secrets that sign and verify session cookies: the first signs, all verify.
+///
+/// The middleware does this itself; the type is public for tools and tests that need to
+/// produce or check a cookie as express-session would.
+///
+/// ```
+/// use session::cookie::Signer;
+///
+/// let signer = Signer::new(&["new secret", "old secret"]).expect("at least one secret");
+/// let value = signer.sign("some-id");
+/// assert!(value.starts_with("s%3Asome-id."));
+/// assert_eq!(signer.verify(&value).as_deref(), Some("some-id"));
+/// ```
 #[derive(Clone)]
-pub(crate) struct Signer {
+pub struct Signer {
     keys: Vec<Hmac<Sha256>>,
 }
 
@@ -83,7 +95,7 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     /// `None` when `secrets` is empty.
-    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
+    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
         let keys = secrets
             .iter()
             // HMAC accepts keys of any length, so this cannot fail.
@@ -93,7 +105,7 @@ impl Signer {
     }
 
     /// The cookie value for `id`: `s:<id>.<mac>`, percent-encoded.
-    pub(crate) fn sign(&self, id: &str) -> String {
+    pub fn sign(&self, id: &str) -> String {
         let mut mac = self.keys[0].clone();
         mac.update(id.as_bytes());
         let tag = STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
@@ -101,8 +113,9 @@ impl Signer {
         utf8_percent_encode(&raw, URI_COMPONENT).to_string()
     }
 
-    /// The id in a raw (still percent-encoded) cookie value, if a configured secret signed it.
-    pub(crate) fn verify(&self, raw: &str) -> Option<String> {
+    /// The id in a raw (still percent-encoded) cookie value, if one of the secrets signed it.
+    /// MACs are compared in constant time.
+    pub fn verify(&self, raw: &str) -> Option<String> {
         let value = decode_cookie_value(raw);
         let signed = value.strip_prefix("s:")?;
         let (id, tag) = signed.rsplit_once('.')?;
