@@ -243,13 +243,59 @@ async fn only_changed_fields_are_written() {
 }
 
 #[tokio::test]
-async fn a_5xx_handler_still_saves_as_express_does() {
-    let store = MemoryStore::new();
-    let app = app(layer_with(store.clone(), |b| b));
-    let reply = get_with(&app, "/fail", None).await;
-    assert_eq!(reply.status, 500);
-    let cookie = reply.cookie().unwrap();
-    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+async fn a_5xx_response_saves_nothing_unless_asked() {
+    for (save_on_error, saved) in [(false, false), (true, true)] {
+        let store = MemoryStore::new();
+        let app = app(layer_with(store.clone(), |b| {
+            b.save_on_error(save_on_error)
+        }));
+        let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+        let reply = get_with(&app, "/fail", Some(&cookie)).await;
+        assert_eq!(reply.status, 500);
+        let views = get_with(&app, "/read", Some(&cookie)).await.body;
+        assert_eq!(
+            views == "2",
+            saved,
+            "save_on_error={save_on_error}: {views}"
+        );
+        let fresh = get_with(&app, "/fail", None).await;
+        assert_eq!(
+            fresh.set_cookie().is_some(),
+            saved,
+            "save_on_error={save_on_error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn responses_that_set_the_cookie_are_kept_out_of_shared_caches() {
+    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let request = request("GET", "/views", None);
+    let response = tower::ServiceExt::oneshot(app.clone(), request)
+        .await
+        .unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(header(http::header::VARY), ["Cookie"]);
+    assert_eq!(
+        header(http::header::CACHE_CONTROL),
+        ["no-cache=\"Set-Cookie\""]
+    );
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let without = tower::ServiceExt::oneshot(app, common::request("GET", "/read", Some(&cookie)))
+        .await
+        .unwrap();
+    assert!(without.headers().get(http::header::SET_COOKIE).is_none());
+    assert!(
+        without.headers().get(http::header::VARY).is_none(),
+        "only when a cookie is set"
+    );
 }
 
 #[tokio::test]

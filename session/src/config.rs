@@ -181,6 +181,7 @@ pub(crate) struct Config {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) unset: Unset,
+    pub(crate) save_on_error: bool,
     /// Per-session request locks; `None` when `lock_sessions(false)`.
     pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
 }
@@ -225,6 +226,7 @@ pub struct SessionLayerBuilder {
     save_uninitialized: bool,
     unset: Unset,
     lock_sessions: bool,
+    save_on_error: bool,
 }
 
 impl Default for SessionLayerBuilder {
@@ -241,6 +243,7 @@ impl Default for SessionLayerBuilder {
             save_uninitialized: true,
             unset: Unset::Keep,
             lock_sessions: true,
+            save_on_error: false,
         }
     }
 }
@@ -346,6 +349,15 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Save the session and send its cookie even when the response is a server error (5xx)
+    /// (default `false`; express always saves). A handler that fails partway may leave half a
+    /// change in the session, so by default such a response leaves the store as it was.
+    /// Explicit `save`, `regenerate` and `destroy` calls are carried out either way.
+    pub fn save_on_error(mut self, save: bool) -> Self {
+        self.save_on_error = save;
+        self
+    }
+
     /// Checks the options.
     pub fn build(self) -> Result<crate::SessionLayer, ConfigError> {
         let signer = Signer::new(&self.secrets).ok_or(ConfigError::NoSecret)?;
@@ -363,6 +375,7 @@ impl SessionLayerBuilder {
             rolling: self.rolling,
             save_uninitialized: self.save_uninitialized,
             unset: self.unset,
+            save_on_error: self.save_on_error,
             locks: self.lock_sessions.then(Default::default),
         };
         Ok(crate::SessionLayer::from_config(config))

@@ -9,6 +9,7 @@ use crate::config::Unset;
 pub(crate) struct Options {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
+    pub(crate) save_on_error: bool,
 }
 
 /// How the handler left the session.
@@ -43,6 +44,8 @@ pub(crate) struct Facts {
     pub(crate) has_expires: bool,
     /// The cookie may be sent: it is not `Secure`, or the connection is secure.
     pub(crate) can_send_cookie: bool,
+    /// The response is a server error (5xx).
+    pub(crate) server_error: bool,
 }
 
 /// What the store should do.
@@ -93,6 +96,13 @@ pub(crate) fn decide(options: Options, facts: Facts) -> Decision {
 }
 
 fn active(options: Options, facts: Facts) -> Decision {
+    if facts.server_error && !options.save_on_error {
+        // The handler failed partway: what it left in the session may be half a change.
+        return Decision {
+            store: StoreAction::Nothing,
+            cookie: CookieAction::Nothing,
+        };
+    }
     // A new (or regenerated) session that was never saved is only saved once it holds
     // something, unless saveUninitialized; everything else is saved when the store's copy
     // differs from the current state (always, with resave, since then nothing counts as saved).
@@ -144,6 +154,7 @@ mod tests {
             saved: true,
             has_expires: true,
             can_send_cookie: true,
+            server_error: false,
         }
     }
 
@@ -211,12 +222,31 @@ mod tests {
             ("destroyed new session",                   true,  true,  Facts { ending: Ending::Destroyed, ..fresh() }, S::Nothing, C::Nothing),
             ("unset keep",                              true,  true,  Facts { ending: Ending::Unset(Unset::Keep), ..modified(loaded()) }, S::Nothing, C::Nothing),
             ("unset destroy",                           true,  true,  Facts { ending: Ending::Unset(Unset::Destroy), ..loaded() }, S::Destroy, C::Clear),
+            ("5xx: nothing saved or sent",              true,  true,  Facts { server_error: true, ..modified(loaded()) }, S::Nothing, C::Nothing),
+            ("5xx, new session: nothing saved",         false, true,  Facts { server_error: true, ..fresh() }, S::Nothing, C::Nothing),
+            ("5xx, destroyed: still cleared",           false, true,  Facts { server_error: true, ending: Ending::Destroyed, ..loaded() }, S::Nothing, C::Clear),
             ("unset destroy, insecure",                 true,  true,  Facts { ending: Ending::Unset(Unset::Destroy), can_send_cookie: false, ..loaded() }, S::Destroy, C::Nothing),
         ];
         for &(name, rolling, save_uninitialized, facts, store, cookie) in table {
+            if facts.server_error {
+                let saving = Options {
+                    rolling,
+                    save_uninitialized,
+                    save_on_error: true,
+                };
+                let as_if_ok = decide(
+                    saving,
+                    Facts {
+                        server_error: false,
+                        ..facts
+                    },
+                );
+                assert_eq!(decide(saving, facts), as_if_ok, "save_on_error: {name}");
+            }
             let options = Options {
                 rolling,
                 save_uninitialized,
+                save_on_error: false,
             };
             assert_eq!(decide(options, facts), Decision { store, cookie }, "{name}");
         }

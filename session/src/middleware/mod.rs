@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use axum::extract::OriginalUri;
-use http::header::SET_COOKIE;
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
@@ -234,7 +234,9 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
     let options = Options {
         rolling: config.rolling,
         save_uninitialized: config.save_uninitialized,
+        save_on_error: config.save_on_error,
     };
+    let server_error = response.status().is_server_error();
     let sendable = |secure: bool| !secure || request.secure;
     let default_secure = resolve_secure(&request.options, &CookieOverrides::default(), request);
     let ended = |ending| Facts {
@@ -247,6 +249,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         saved: false,
         has_expires: false,
         can_send_cookie: sendable(default_secure),
+        server_error,
     };
     match handle.finish() {
         Slot::Unavailable(_) | Slot::Finished => {}
@@ -280,6 +283,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 saved: session.saved(),
                 has_expires: session.record.cookie.expires_ms.is_some(),
                 can_send_cookie: sendable(secure),
+                server_error,
             };
             let decision = decide(options, facts);
             match decision.store {
@@ -372,8 +376,32 @@ fn apply_cookie<B>(
     let header = cookie::set_cookie(&config.name, &value, &attributes);
     match HeaderValue::try_from(header) {
         Ok(header) => {
-            response.headers_mut().append(SET_COOKIE, header);
+            let headers = response.headers_mut();
+            headers.append(SET_COOKIE, header);
+            keep_out_of_shared_caches(headers);
         }
         Err(error) => tracing::error!(%error, "session cookie is not a valid header value"),
+    }
+}
+
+/// A response that sets a session cookie must not be served from a shared cache to someone
+/// else: it varies with the `Cookie` header, and caches must not store its `Set-Cookie`.
+fn keep_out_of_shared_caches(headers: &mut http::HeaderMap) {
+    fn mentions(headers: &http::HeaderMap, name: http::HeaderName, token: &str) -> bool {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains(token))
+        })
+    }
+    if !mentions(headers, VARY, "cookie") && !mentions(headers, VARY, "*") {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+    if !mentions(headers, CACHE_CONTROL, "no-cache")
+        && !mentions(headers, CACHE_CONTROL, "no-store")
+    {
+        headers.append(
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-cache=\"Set-Cookie\""),
+        );
     }
 }
