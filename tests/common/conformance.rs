@@ -43,18 +43,21 @@ pub async fn conformance<S: Store>(store: &S) {
     );
 
     // Touch extends life.
-    let mut touched = record(&[("a", b"1")], Some(Duration::from_millis(300)));
+    // Lives 600 ms; touched at 400 ms, so read at 800 ms only if the touch took.
+    let mut touched = record(&[("a", b"1")], Some(Duration::from_millis(600)));
     store.set("touched", &touched, Changed::All).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     touched.cookie.touch(SystemTime::now());
     store.touch("touched", &touched).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let alive = store
         .get("touched")
         .await
         .unwrap()
         .expect("touch extended the expiry");
     assert_eq!(alive.fields, touched.fields);
+    // Gone before `length` and `all` below, which it could otherwise expire between.
+    store.destroy("touched").await.unwrap();
 
     // Field-level patch keeps fields other writers changed.
     let base = record(&[("a", b"a0"), ("b", b"b0")], HOUR);

@@ -1,5 +1,436 @@
-//! Placeholder: being written.
+//! Sessions in PostgreSQL: one row per session in a table of their own, through sqlx.
+//!
+//! A row holds the cookie state (`cookie`), the encoded fields as a `jsonb` object of base64
+//! strings (`fields`) and the expiry (`expires_ms`, indexed). A change patches the `jsonb`
+//! object in one `UPDATE`, so two requests that change different fields of one session both keep
+//! their change. Expired rows are never returned; [`PostgresStore::delete_expired`], or a task
+//! from [`PostgresStore::spawn_cleanup`], deletes them.
+//!
+//! The store does not create its table by itself: call [`PostgresStore::migrate`] once at
+//! startup, or create the table with your own migrations (its shape is in `migrate`'s doc).
 
-/// Placeholder.
-#[derive(Debug, Clone)]
-pub struct PostgresStore;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::codec::{Codec, Postcard};
+use crate::record::{CookieState, Fields, Record, millis_since_epoch};
+use crate::store::{Changed, Store, StoreError};
+
+/// How long a session without expiry (a browser-session cookie) is kept after its last write
+/// or touch, unless [`PostgresStore::with_idle_ttl`] says otherwise.
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+const DEFAULT_TABLE: &str = "sessions";
+
+/// Leaves room for the index name (`<table>_expires_ms_idx`) within PostgreSQL's 63 bytes.
+const MAX_TABLE_LEN: usize = 48;
+
+/// A session store on a PostgreSQL table.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), session::StoreError> {
+/// use std::time::Duration;
+/// use session::{PostgresStore, SessionLayer};
+///
+/// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
+/// store.migrate().await?;
+/// store.spawn_cleanup(Duration::from_secs(600));
+/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    table: Arc<str>,
+    idle_ttl: Duration,
+    sql: Arc<Statements>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.table)
+            .field("idle_ttl", &self.idle_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects a pool of its own to `url`, with a 2 s acquire timeout so that an outage is a
+    /// prompt error, not a hang. The pool replaces broken connections by itself, so the store
+    /// recovers when the server comes back.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(2))
+            .connect(url)
+            .await
+            .map_err(backend)?;
+        Ok(Self::new(pool))
+    }
+
+    /// A store on your own pool, in the table `sessions`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            table: DEFAULT_TABLE.into(),
+            idle_ttl: DEFAULT_IDLE_TTL,
+            sql: Arc::new(Statements::new(DEFAULT_TABLE)),
+        }
+    }
+
+    /// Keeps sessions in the table `name` (default `sessions`).
+    ///
+    /// The name must be a plain SQL identifier: ASCII letters, digits and `_`, not starting with
+    /// a digit, at most 48 characters. Like PostgreSQL does with unquoted names, it is folded to
+    /// lower case. Any other name is an error.
+    pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
+        let table = table_name(name)?;
+        self.sql = Arc::new(Statements::new(&table));
+        self.table = table.into();
+        Ok(self)
+    }
+
+    /// How long a session without expiry is kept after its last write or touch.
+    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.idle_ttl = ttl;
+        self
+    }
+
+    /// Creates the table and its index if they do not exist; the store never does it by
+    /// itself. Safe to call at every startup. The table is:
+    ///
+    /// ```sql
+    /// CREATE TABLE IF NOT EXISTS "sessions" (
+    ///     id TEXT PRIMARY KEY,
+    ///     cookie BYTEA NOT NULL,     -- the cookie state, postcard-encoded
+    ///     fields JSONB NOT NULL,     -- {"<field name>": "<standard base64 of its bytes>", ...}
+    ///     expires_ms BIGINT NOT NULL -- ms since the Unix epoch
+    /// );
+    /// CREATE INDEX IF NOT EXISTS "sessions_expires_ms_idx" ON "sessions" (expires_ms);
+    /// ```
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(sql(&self.sql.create))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// Deletes every expired session now and returns how many there were.
+    ///
+    /// Expired sessions are never returned, but their rows stay until deleted: call this from
+    /// time to time, or let [`PostgresStore::spawn_cleanup`] do it.
+    pub async fn delete_expired(&self) -> Result<u64, StoreError> {
+        sqlx::query(sql(&self.sql.delete_expired))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(backend)
+    }
+
+    /// Starts a task that calls [`PostgresStore::delete_expired`] now and then every `every`.
+    /// A failure is logged and retried at the next tick. Abort the handle to stop it.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime, like [`tokio::spawn`].
+    pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match store.delete_expired().await {
+                    Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
+                    Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+                }
+            }
+        })
+    }
+
+    /// The expiry the store enforces, in ms since the epoch.
+    fn expires_ms(&self, cookie: &CookieState) -> i64 {
+        let ms = cookie
+            .expires_ms
+            .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + self.idle_ttl));
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    async fn write_all(&self, id: &str, record: &Record, cookie: &[u8]) -> Result<(), StoreError> {
+        let names: Vec<&str> = record.fields.keys().map(String::as_str).collect();
+        let values: Vec<String> = record.fields.values().map(|v| STANDARD.encode(v)).collect();
+        sqlx::query(sql(&self.sql.upsert))
+            .bind(id)
+            .bind(cookie)
+            .bind(names)
+            .bind(values)
+            .bind(self.expires_ms(&record.cookie))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+}
+
+/// A row as the `SELECT`s return it: the session id, its cookie state, whether `fields` is a
+/// JSON object, and its names and values (`NULL` for a value that is not a string).
+type Row = (
+    String,
+    Vec<u8>,
+    bool,
+    Option<Vec<String>>,
+    Option<Vec<Option<String>>>,
+);
+
+impl Store for PostgresStore {
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(sql(&self.sql.get))
+            .bind(id)
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.and_then(parse).map(|(_, record)| record))
+    }
+
+    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
+        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let Changed::Fields(names) = changed else {
+            return self.write_all(id, record, &cookie).await;
+        };
+        let (written, removed): (Vec<&str>, Vec<&str>) = names
+            .iter()
+            .map(String::as_str)
+            .partition(|name| record.fields.contains_key(*name));
+        let values: Vec<String> = written
+            .iter()
+            .map(|name| STANDARD.encode(&record.fields[*name]))
+            .collect();
+        let patched = sqlx::query(sql(&self.sql.patch))
+            .bind(id)
+            .bind(&cookie)
+            .bind(removed)
+            .bind(written)
+            .bind(values)
+            .bind(self.expires_ms(&record.cookie))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        // No live row to patch: write the whole record rather than leave a partial one.
+        if patched.rows_affected() == 0 {
+            self.write_all(id, record, &cookie).await?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql(&self.sql.destroy))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        sqlx::query(sql(&self.sql.touch))
+            .bind(id)
+            .bind(cookie)
+            .bind(self.expires_ms(&record.cookie))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.all))
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().filter_map(parse).collect())
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        sqlx::query(sql(&self.sql.clear))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn length(&self) -> Result<usize, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql(&self.sql.length))
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+}
+
+/// The statements for one table, built once: the table name cannot be a bind parameter.
+struct Statements {
+    create: Arc<str>,
+    get: Arc<str>,
+    all: Arc<str>,
+    upsert: Arc<str>,
+    patch: Arc<str>,
+    touch: Arc<str>,
+    destroy: Arc<str>,
+    clear: Arc<str>,
+    length: Arc<str>,
+    delete_expired: Arc<str>,
+}
+
+impl Statements {
+    /// `table` is a checked identifier (see [`table_name`]), so quoting it is enough.
+    fn new(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        let index = format!("\"{table}_expires_ms_idx\"");
+        // The fields object taken apart in SQL: names and string values as two arrays (NULL
+        // when there are none), a NULL value for anything that is not a string, and `fields`
+        // not being an object reported in a column of its own.
+        let select = |filter: &str| {
+            format!(
+                "SELECT s.id, s.cookie, jsonb_typeof(s.fields) = 'object', f.names, f.encoded \
+                 FROM {t} AS s CROSS JOIN LATERAL ( \
+                     SELECT array_agg(e.key), array_agg( \
+                         CASE jsonb_typeof(e.value) WHEN 'string' THEN e.value #>> '{{}}' END \
+                     ) \
+                     FROM jsonb_each( \
+                         CASE jsonb_typeof(s.fields) WHEN 'object' THEN s.fields END \
+                     ) AS e \
+                 ) AS f(names, encoded) \
+                 WHERE {filter}"
+            )
+            .into()
+        };
+        Self {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {t} ( \
+                     id TEXT PRIMARY KEY, \
+                     cookie BYTEA NOT NULL, \
+                     fields JSONB NOT NULL, \
+                     expires_ms BIGINT NOT NULL \
+                 ); \
+                 CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_ms);"
+            )
+            .into(),
+            get: select("s.id = $1 AND s.expires_ms > $2"),
+            all: select("s.expires_ms > $1"),
+            upsert: format!(
+                "INSERT INTO {t} (id, cookie, fields, expires_ms) \
+                 VALUES ($1, $2, jsonb_object($3::text[], $4::text[]), $5) \
+                 ON CONFLICT (id) DO UPDATE SET \
+                     cookie = EXCLUDED.cookie, \
+                     fields = EXCLUDED.fields, \
+                     expires_ms = EXCLUDED.expires_ms"
+            )
+            .into(),
+            // Atomic per row: a concurrent patch of other fields waits for the row lock, then
+            // applies its own change to the row this one left.
+            patch: format!(
+                "UPDATE {t} SET \
+                     cookie = $2, \
+                     fields = (fields - $3::text[]) || jsonb_object($4::text[], $5::text[]), \
+                     expires_ms = $6 \
+                 WHERE id = $1 AND expires_ms > $7 AND jsonb_typeof(fields) = 'object'"
+            )
+            .into(),
+            touch: format!(
+                "UPDATE {t} SET cookie = $2, expires_ms = $3 WHERE id = $1 AND expires_ms > $4"
+            )
+            .into(),
+            destroy: format!("DELETE FROM {t} WHERE id = $1").into(),
+            clear: format!("DELETE FROM {t}").into(),
+            length: format!("SELECT count(*) FROM {t} WHERE expires_ms > $1").into(),
+            delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= $1").into(),
+        }
+    }
+}
+
+fn sql(statement: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
+    AssertSqlSafe(Arc::clone(statement))
+}
+
+/// A plain SQL identifier, folded to lower case as PostgreSQL folds unquoted names.
+fn table_name(name: &str) -> Result<String, StoreError> {
+    let plain = name.len() <= MAX_TABLE_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(backend(format!(
+            "invalid table name {name:?}: use ASCII letters, digits and `_`, not starting with \
+             a digit, at most {MAX_TABLE_LEN} characters"
+        )))
+    }
+}
+
+/// A session from a row; one that cannot be read is logged and missing.
+fn parse((id, cookie, object, names, values): Row) -> Option<(String, Record)> {
+    let cookie = match Postcard::decode::<CookieState>(&cookie) {
+        Ok(cookie) => cookie,
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                "corrupt session cookie state in PostgreSQL; treating the session as missing"
+            );
+            return None;
+        }
+    };
+    if !object {
+        tracing::warn!(
+            "session fields in PostgreSQL are not a JSON object; treating the session as missing"
+        );
+        return None;
+    }
+    let mut fields = Fields::new();
+    for (name, value) in names
+        .unwrap_or_default()
+        .into_iter()
+        .zip(values.unwrap_or_default())
+    {
+        let bytes = match value.map(|value| STANDARD.decode(value)) {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(error)) => {
+                tracing::warn!(
+                    field = %name,
+                    %error,
+                    "corrupt session field in PostgreSQL; treating the session as missing"
+                );
+                return None;
+            }
+            None => {
+                tracing::warn!(
+                    field = %name,
+                    "session field in PostgreSQL is not a string; treating the session as missing"
+                );
+                return None;
+            }
+        };
+        fields.insert(name, bytes.into());
+    }
+    Some((id, Record { cookie, fields }))
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(millis_since_epoch(SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::backend("postgres", error)
+}

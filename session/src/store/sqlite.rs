@@ -1,5 +1,525 @@
-//! Placeholder: being written.
+//! Sessions in SQLite: an embedded, persistent store in a single file, through sqlx.
+//!
+//! One row per session: the cookie state (`cookie`), the encoded fields as a JSON object of
+//! base64 strings (`fields`) and the expiry (`expires_ms`, indexed). A change applies a JSON
+//! merge patch to the object in one `UPDATE`, so two requests that change different fields of
+//! one session both keep their change. Expired rows are never returned;
+//! [`SqliteStore::delete_expired`], or a task from [`SqliteStore::spawn_cleanup`], deletes them.
+//!
+//! sqlx runs each SQLite connection on a worker thread of its own, so a query (or a writer
+//! waiting for the database lock) never blocks the async runtime.
 
-/// Placeholder.
-#[derive(Debug, Clone)]
-pub struct SqliteStore;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::AssertSqlSafe;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::codec::{Codec, Postcard};
+use crate::record::{CookieState, Fields, Record, millis_since_epoch};
+use crate::store::{Changed, Store, StoreError};
+
+/// How long a session without expiry (a browser-session cookie) is kept after its last write
+/// or touch, unless [`SqliteStore::with_idle_ttl`] says otherwise.
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+const DEFAULT_TABLE: &str = "sessions";
+
+/// Keeps table names short and plain, as for the PostgreSQL store.
+const MAX_TABLE_LEN: usize = 48;
+
+/// How long a writer waits for another connection's write to finish before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A session store in an SQLite database.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), session::StoreError> {
+/// use std::time::Duration;
+/// use session::{SessionLayer, SqliteStore};
+///
+/// let store = SqliteStore::open("sessions.db").await?;
+/// store.spawn_cleanup(Duration::from_secs(600));
+/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    table: Arc<str>,
+    idle_ttl: Duration,
+    sql: Arc<Statements>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("table", &self.table)
+            .field("idle_ttl", &self.idle_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it if missing, and creates the `sessions`
+    /// table if missing ([`SqliteStore::migrate`]).
+    ///
+    /// The connections use WAL journaling (readers do not wait for the writer),
+    /// `synchronous = NORMAL` (a commit survives a crash of the process; a power loss may undo
+    /// the last commits, never corrupt the file) and a 5 s busy timeout (a writer waits for
+    /// another to finish instead of failing).
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A database in memory, gone with the store; for tests and demos. It lives on a single
+    /// connection that is never closed, since each SQLite connection to `:memory:` would see a
+    /// database of its own. Creates the `sessions` table.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options: SqliteConnectOptions = "sqlite::memory:".parse().map_err(backend)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store on your own pool, in the table `sessions`. Call [`SqliteStore::migrate`] unless
+    /// the table exists.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            table: DEFAULT_TABLE.into(),
+            idle_ttl: DEFAULT_IDLE_TTL,
+            sql: Arc::new(Statements::new(DEFAULT_TABLE)),
+        }
+    }
+
+    /// Keeps sessions in the table `name` (default `sessions`). [`SqliteStore::open`] has
+    /// created only the default table: call [`SqliteStore::migrate`] after this.
+    ///
+    /// The name must be a plain SQL identifier: ASCII letters, digits and `_`, not starting with
+    /// a digit, at most 48 characters. It is folded to lower case (SQLite compares names
+    /// without case anyway). Any other name is an error.
+    pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
+        let table = table_name(name)?;
+        self.sql = Arc::new(Statements::new(&table));
+        self.table = table.into();
+        Ok(self)
+    }
+
+    /// How long a session without expiry is kept after its last write or touch.
+    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.idle_ttl = ttl;
+        self
+    }
+
+    /// Creates the table and its index if they do not exist. [`SqliteStore::open`] and
+    /// [`SqliteStore::in_memory`] call it for the default table. The table is:
+    ///
+    /// ```sql
+    /// CREATE TABLE IF NOT EXISTS "sessions" (
+    ///     id TEXT PRIMARY KEY NOT NULL,
+    ///     cookie BLOB NOT NULL,       -- the cookie state, postcard-encoded
+    ///     fields TEXT NOT NULL,       -- {"<field name>": "<standard base64 of its bytes>", ...}
+    ///     expires_ms INTEGER NOT NULL -- ms since the Unix epoch
+    /// );
+    /// CREATE INDEX IF NOT EXISTS "sessions_expires_ms_idx" ON "sessions" (expires_ms);
+    /// ```
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(sql(&self.sql.create))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// Deletes every expired session now and returns how many there were.
+    ///
+    /// Expired sessions are never returned, but their rows stay until deleted: call this from
+    /// time to time, or let [`SqliteStore::spawn_cleanup`] do it.
+    pub async fn delete_expired(&self) -> Result<u64, StoreError> {
+        sqlx::query(sql(&self.sql.delete_expired))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(backend)
+    }
+
+    /// Starts a task that calls [`SqliteStore::delete_expired`] now and then every `every`.
+    /// A failure is logged and retried at the next tick. Abort the handle to stop it.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime, like [`tokio::spawn`].
+    pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match store.delete_expired().await {
+                    Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
+                    Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+                }
+            }
+        })
+    }
+
+    /// The expiry the store enforces, in ms since the epoch.
+    fn expires_ms(&self, cookie: &CookieState) -> i64 {
+        let ms = cookie
+            .expires_ms
+            .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + self.idle_ttl));
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    async fn write_all(&self, id: &str, record: &Record, cookie: &[u8]) -> Result<(), StoreError> {
+        let fields = json_object(
+            record
+                .fields
+                .iter()
+                .map(|(name, value)| (name.as_str(), Some(value.as_ref()))),
+        );
+        sqlx::query(sql(&self.sql.upsert))
+            .bind(id)
+            .bind(cookie)
+            .bind(fields)
+            .bind(self.expires_ms(&record.cookie))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+}
+
+/// One row of a `SELECT` per field: the session id, its cookie state, whether `fields` is a
+/// JSON object, then a field's name (`NULL` when there are no fields) and value (`NULL` when it
+/// is not a string).
+type Row = (String, Vec<u8>, bool, Option<String>, Option<String>);
+
+impl Store for SqliteStore {
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.get))
+            .bind(id)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(parse(rows)
+            .into_iter()
+            .next()
+            .and_then(|(_, record)| record))
+    }
+
+    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
+        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let Changed::Fields(names) = changed else {
+            return self.write_all(id, record, &cookie).await;
+        };
+        // A JSON merge patch (RFC 7396): a changed field's new value, `null` for a removed one.
+        let patch = json_object(names.iter().map(|name| {
+            let value = record.fields.get(name).map(AsRef::as_ref);
+            (name.as_str(), value)
+        }));
+        let patched = sqlx::query(sql(&self.sql.patch))
+            .bind(id)
+            .bind(&cookie)
+            .bind(patch)
+            .bind(self.expires_ms(&record.cookie))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        // No live, readable row to patch: write the whole record rather than leave a partial one.
+        if patched.rows_affected() == 0 {
+            self.write_all(id, record, &cookie).await?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql(&self.sql.destroy))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        sqlx::query(sql(&self.sql.touch))
+            .bind(id)
+            .bind(cookie)
+            .bind(self.expires_ms(&record.cookie))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.all))
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(parse(rows)
+            .into_iter()
+            .filter_map(|(id, record)| record.map(|record| (id, record)))
+            .collect())
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        sqlx::query(sql(&self.sql.clear))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn length(&self) -> Result<usize, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql(&self.sql.length))
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+}
+
+/// The statements for one table, built once: the table name cannot be a bind parameter.
+struct Statements {
+    create: Arc<str>,
+    get: Arc<str>,
+    all: Arc<str>,
+    upsert: Arc<str>,
+    patch: Arc<str>,
+    touch: Arc<str>,
+    destroy: Arc<str>,
+    clear: Arc<str>,
+    length: Arc<str>,
+    delete_expired: Arc<str>,
+}
+
+impl Statements {
+    /// `table` is a checked identifier (see [`table_name`]), so quoting it is enough.
+    fn new(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        let index = format!("\"{table}_expires_ms_idx\"");
+        // The fields object taken apart in SQL, one row per field: `fields` becomes NULL unless
+        // it is a JSON object (the nested CASE keeps `json_type` off invalid JSON, on which it
+        // raises an error), and a value that is not a string becomes NULL.
+        let select = |filter: &str| {
+            format!(
+                "SELECT s.id, s.cookie, s.fields IS NOT NULL, e.key, \
+                        CASE e.type WHEN 'text' THEN e.value END \
+                 FROM ( \
+                     SELECT id, CAST(cookie AS BLOB) AS cookie, \
+                            CASE WHEN json_valid(fields) THEN \
+                                CASE json_type(fields) WHEN 'object' THEN fields END \
+                            END AS fields \
+                     FROM {t} WHERE {filter} \
+                 ) AS s LEFT JOIN json_each(s.fields) AS e \
+                 ORDER BY s.id"
+            )
+            .into()
+        };
+        Self {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {t} ( \
+                     id TEXT PRIMARY KEY NOT NULL, \
+                     cookie BLOB NOT NULL, \
+                     fields TEXT NOT NULL, \
+                     expires_ms INTEGER NOT NULL \
+                 ); \
+                 CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_ms);"
+            )
+            .into(),
+            get: select("id = ?1 AND expires_ms > ?2"),
+            all: select("expires_ms > ?1"),
+            upsert: format!(
+                "INSERT INTO {t} (id, cookie, fields, expires_ms) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (id) DO UPDATE SET \
+                     cookie = excluded.cookie, \
+                     fields = excluded.fields, \
+                     expires_ms = excluded.expires_ms"
+            )
+            .into(),
+            // One statement, so one write transaction: a concurrent patch of other fields waits
+            // for the lock (busy timeout), then applies its own change to what this one left.
+            patch: format!(
+                "UPDATE {t} SET cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4 \
+                 WHERE id = ?1 AND expires_ms > ?5 AND json_valid(fields)"
+            )
+            .into(),
+            touch: format!(
+                "UPDATE {t} SET cookie = ?2, expires_ms = ?3 WHERE id = ?1 AND expires_ms > ?4"
+            )
+            .into(),
+            destroy: format!("DELETE FROM {t} WHERE id = ?1").into(),
+            clear: format!("DELETE FROM {t}").into(),
+            length: format!("SELECT count(*) FROM {t} WHERE expires_ms > ?1").into(),
+            delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?1").into(),
+        }
+    }
+}
+
+fn sql(statement: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
+    AssertSqlSafe(Arc::clone(statement))
+}
+
+/// A plain SQL identifier, folded to lower case.
+fn table_name(name: &str) -> Result<String, StoreError> {
+    let plain = name.len() <= MAX_TABLE_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(backend(format!(
+            "invalid table name {name:?}: use ASCII letters, digits and `_`, not starting with \
+             a digit, at most {MAX_TABLE_LEN} characters"
+        )))
+    }
+}
+
+/// A JSON object of base64 strings, `null` where the value is `None`.
+fn json_object<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> String {
+    let mut json = String::from("{");
+    for (i, (name, value)) in entries.enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_json_string(&mut json, name);
+        json.push(':');
+        match value {
+            Some(bytes) => {
+                json.push('"');
+                STANDARD.encode_string(bytes, &mut json);
+                json.push('"');
+            }
+            None => json.push_str("null"),
+        }
+    }
+    json.push('}');
+    json
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259: quote, backslash and control characters
+/// escaped).
+fn push_json_string(json: &mut String, s: &str) {
+    json.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => json.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+}
+
+/// Records from rows sorted by id, one per session; `None` for one that cannot be read, which
+/// is logged.
+fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
+    let mut sessions: Vec<(String, Option<Record>)> = Vec::new();
+    for (id, cookie, object, name, value) in rows {
+        let first = sessions.last().is_none_or(|(last, _)| *last != id);
+        if first {
+            let record = read_cookie(&cookie, object).map(|cookie| Record {
+                cookie,
+                fields: Fields::new(),
+            });
+            sessions.push((id, record));
+        }
+        let Some((_, slot)) = sessions.last_mut() else {
+            continue;
+        };
+        if let (Some(record), Some(name)) = (slot.as_mut(), name) {
+            match read_field(&name, value) {
+                Some(bytes) => {
+                    record.fields.insert(name, bytes.into());
+                }
+                None => *slot = None,
+            }
+        }
+    }
+    sessions
+}
+
+fn read_cookie(cookie: &[u8], object: bool) -> Option<CookieState> {
+    let cookie = match Postcard::decode::<CookieState>(cookie) {
+        Ok(cookie) => cookie,
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                "corrupt session cookie state in SQLite; treating the session as missing"
+            );
+            return None;
+        }
+    };
+    if !object {
+        tracing::warn!(
+            "session fields in SQLite are not a JSON object; treating the session as missing"
+        );
+        return None;
+    }
+    Some(cookie)
+}
+
+fn read_field(name: &str, value: Option<String>) -> Option<Vec<u8>> {
+    let Some(value) = value else {
+        tracing::warn!(
+            field = %name,
+            "session field in SQLite is not a string; treating the session as missing"
+        );
+        return None;
+    };
+    STANDARD
+        .decode(value)
+        .map_err(|error| {
+            tracing::warn!(
+                field = %name,
+                %error,
+                "corrupt session field in SQLite; treating the session as missing"
+            );
+        })
+        .ok()
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(millis_since_epoch(SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::backend("sqlite", error)
+}

@@ -1,0 +1,358 @@
+//! `PostgresStore` against a real PostgreSQL: the conformance suite, concurrent field writes
+//! over HTTP, rows that cannot be read, expired rows deleted, and an outage in the middle of a
+//! run. `.ci/run` starts the server (`DATABASE_URL`); without one these tests fail rather than
+//! skip. Each test works in a table of its own, dropped at its end.
+
+mod common;
+
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::conformance::{HOUR, conformance, record};
+use common::*;
+use session::{Changed, Codec, Postcard, PostgresStore, Store};
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A PostgreSQL program: from `$PG_BIN` (set by `.ci/run`), else the newest
+/// `/usr/lib/postgresql/<version>/bin`, else `PATH`.
+fn pg_bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Path::new(&dir).join(name);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let path = entry.path().join("bin").join(name);
+            path.exists().then_some((version, path))
+        })
+        .collect();
+    found.sort();
+    found.pop().map_or_else(|| name.into(), |(_, path)| path)
+}
+
+/// Runs `command` and fails the test, with its output, unless it succeeds.
+fn run(command: &mut Command) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?} (see .ci/run): {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs SQL on the shared server with `psql`: the tests have no SQL client of their own.
+fn psql(sql: &str) {
+    run(Command::new(pg_bin("psql")).arg(database_url()).args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ]));
+}
+
+/// A test's own table on the shared server, dropped with this guard.
+struct Table(String);
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        let _ = Command::new(pg_bin("psql"))
+            .arg(database_url())
+            .args([
+                "-X",
+                "-q",
+                "-c",
+                &format!("DROP TABLE IF EXISTS {}", self.0),
+            ])
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+/// Held by the tests that count milliseconds and by the one that runs `initdb`, so that a
+/// busy machine does not turn the conformance suite's short lifetimes into flaky failures.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A store on the shared test server, in an empty table of its own.
+async fn store(test: &str) -> (PostgresStore, Table) {
+    let table = format!("sessions_{test}_{}", std::process::id());
+    let store = PostgresStore::connect(&database_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL must be running at {} (see .ci/run): {e}",
+                database_url()
+            )
+        })
+        .with_table(&table)
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.clear().await.unwrap();
+    (store, Table(table))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_loses_no_update() {
+    let (store, _table) = store("lost_update").await;
+    no_lost_updates(store).await;
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let _timing = TIMING.lock().await;
+    let (store, _table) = store("conformance").await;
+    conformance(&store).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_bad_table_names_are_refused() {
+    let (store, _table) = store("migrate").await;
+    store.migrate().await.unwrap();
+    for bad in [
+        "",
+        "1sessions",
+        "sessions; DROP TABLE x",
+        "s\"x",
+        "public.sessions",
+        &"s".repeat(49),
+    ] {
+        assert!(store.clone().with_table(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_to_different_fields_all_survive() {
+    let (store, _table) = store("concurrent").await;
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
+    // `views` and `name` are each written by one request while thirty others write `notice`:
+    // with field-level writes, the two single writes survive the crowd.
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            let path = match i {
+                0 => "/views".to_owned(),
+                1 => "/name/end".to_owned(),
+                _ => format!("/flash/{i}"),
+            };
+            let method = if path.starts_with("/flash") {
+                "POST"
+            } else {
+                "GET"
+            };
+            send_request(&app, request(method, &path, Some(&cookie)))
+                .await
+                .status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
+    let views: u64 = Postcard::decode(&record.fields["views"]).unwrap();
+    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
+    assert_eq!((views, name.as_deref()), (1, Some("end")));
+    assert!(record.fields.contains_key("notice"));
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_missing_and_get_replaced() {
+    let (store, table) = store("corrupt").await;
+    let good = record(&[("a", b"1")], HOUR);
+    let garbage = [
+        ("cookie", r"cookie = '\xffffff'::bytea"),
+        ("not-object", "fields = '[1, 2]'"),
+        ("not-string", r#"fields = '{"a": 5}'"#),
+        ("null", r#"fields = '{"a": null}'"#),
+        ("bad-base64", r#"fields = '{"a": "!!!"}'"#),
+    ];
+    store.set("good", &good, Changed::All).await.unwrap();
+    for (id, damage) in garbage {
+        store.set(id, &good, Changed::All).await.unwrap();
+        psql(&format!(
+            "UPDATE {} SET {damage} WHERE id = '{id}'",
+            table.0
+        ));
+        assert_eq!(store.get(id).await.unwrap(), None, "{id}");
+    }
+    let all = store.all().await.unwrap();
+    assert_eq!(
+        all,
+        vec![("good".to_owned(), good.clone())],
+        "unreadable sessions are left out"
+    );
+
+    // A field-level write repairs what it overwrites, or writes the whole record when the
+    // fields are not an object it can patch.
+    let names = ["a".to_owned()].into();
+    for (id, _) in garbage {
+        store.set(id, &good, Changed::Fields(&names)).await.unwrap();
+        assert_eq!(store.get(id).await.unwrap(), Some(good.clone()), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn expired_rows_are_deleted() {
+    let _timing = TIMING.lock().await;
+    let (store, _table) = store("expired").await;
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
+    for i in 0..10 {
+        store
+            .set(&format!("short-{i}"), &short, Changed::All)
+            .await
+            .unwrap();
+    }
+    store
+        .set("long", &record(&[("a", b"1")], HOUR), Changed::All)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.delete_expired().await.unwrap(), 10);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    assert_eq!(store.length().await.unwrap(), 1);
+
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
+    store.set("later", &short, Changed::All).await.unwrap();
+    let cleanup = store.spawn_cleanup(Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cleanup.abort();
+    assert_eq!(
+        store.delete_expired().await.unwrap(),
+        0,
+        "the cleanup task deleted the row"
+    );
+    assert_eq!(store.length().await.unwrap(), 1);
+}
+
+/// A PostgreSQL server of the test's own, so stopping it disturbs no other test. Its data
+/// directory outlives a stop, like a real server's.
+struct OwnServer {
+    port: u16,
+    data: PathBuf,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = std::env::temp_dir().join(format!("session-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let server = Self { port, data };
+        run(server.command("initdb").arg("-D").arg(&server.data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]));
+        server.restart();
+        server
+    }
+
+    /// A PostgreSQL program, run as the `postgres` user when the test runs as root (the server
+    /// refuses to run as root).
+    fn command(&self, program: &str) -> Command {
+        let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        if root {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(pg_bin(program));
+            command
+        } else {
+            Command::new(pg_bin(program))
+        }
+    }
+
+    fn restart(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k /tmp -c fsync=off",
+            self.port
+        );
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.data.join("log"))
+            .args(["-w", "-t", "20", "-o", &options, "start"]));
+    }
+
+    fn stop(&self) {
+        run(self.command("pg_ctl").arg("-D").arg(&self.data).args([
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]));
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdin(Stdio::null())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+#[tokio::test]
+async fn outage_is_an_error_and_recovery_needs_no_restart() {
+    let _timing = TIMING.lock().await;
+    let server = OwnServer::start();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let store = PostgresStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let app = app(layer_with(store, |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+
+    server.stop();
+    let started = Instant::now();
+    let during = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!(during.status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an outage is a prompt error"
+    );
+    assert_eq!(get_with(&app, "/none", Some(&cookie)).await.status, 200);
+
+    server.restart();
+    // The same app, not rebuilt: its pool replaces the broken connections.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        let reply = get_with(&app, "/views", Some(&cookie)).await;
+        if reply.status == 200 || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        reply.status, 200,
+        "the app recovers once PostgreSQL is back"
+    );
+    // The session was committed before the stop and the data directory survives it, so the
+    // count goes on.
+    assert_eq!(reply.body, "2");
+}

@@ -1,0 +1,252 @@
+//! `SqliteStore` on a database file of each test's own: the conformance suite, persistence
+//! across a reopen, concurrent field writes over HTTP, rows that cannot be read, and expired
+//! rows deleted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::conformance::{HOUR, conformance, record};
+use common::*;
+use session::{Changed, Codec, Postcard, SqliteStore, Store};
+
+/// A database file for one test, deleted (with its WAL files) when dropped.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(test: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("session-{test}-{}.db", std::process::id()));
+        let db = Self(path);
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    async fn open(&self) -> SqliteStore {
+        SqliteStore::open(&self.0)
+            .await
+            .expect("open the test database")
+    }
+
+    /// Waits until the database is all in its main file. SQLite moves the WAL into it when the
+    /// last connection closes, but not when several close at once, so this opens and closes a
+    /// lone connection until the WAL is gone.
+    async fn checkpoint(&self) {
+        let mut wal = self.0.clone().into_os_string();
+        wal.push("-wal");
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if !Path::new(&wal).exists() {
+                return;
+            }
+            drop(self.open().await);
+        }
+        panic!("the WAL of {} was never checkpointed", self.0.display());
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_loses_no_update() {
+    let db = TempDb::new("lost_update");
+    no_lost_updates(db.open().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let db = TempDb::new("conformance");
+    conformance(&db.open().await).await;
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_store_conforms() {
+    conformance(&SqliteStore::in_memory().await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn custom_table_conforms_and_bad_names_are_refused() {
+    let db = TempDb::new("custom-table");
+    let store = db.open().await.with_table("Web_Sessions").unwrap();
+    store.migrate().await.unwrap();
+    conformance(&store).await;
+    for bad in [
+        "",
+        "1sessions",
+        "sessions; DROP TABLE x",
+        "s\"x",
+        "sessions.x",
+        &"s".repeat(49),
+    ] {
+        assert!(db.open().await.with_table(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_survive_a_reopen() {
+    let db = TempDb::new("reopen");
+    let r = record(&[("a", b"1"), ("b", &[0, 255, 10])], HOUR);
+    {
+        let store = db.open().await;
+        store.set("kept", &r, Changed::All).await.unwrap();
+    }
+    let store = db.open().await;
+    assert_eq!(store.get("kept").await.unwrap(), Some(r));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_to_different_fields_all_survive() {
+    let db = TempDb::new("concurrent");
+    let store = db.open().await;
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
+    // `views` and `name` are each written by one request while thirty others write `notice`:
+    // with field-level writes, the two single writes survive the crowd.
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            let path = match i {
+                0 => "/views".to_owned(),
+                1 => "/name/end".to_owned(),
+                _ => format!("/flash/{i}"),
+            };
+            let method = if path.starts_with("/flash") {
+                "POST"
+            } else {
+                "GET"
+            };
+            send_request(&app, request(method, &path, Some(&cookie)))
+                .await
+                .status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
+    let views: u64 = Postcard::decode(&record.fields["views"]).unwrap();
+    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
+    assert_eq!((views, name.as_deref()), (1, Some("end")));
+    assert!(record.fields.contains_key("notice"));
+}
+
+/// Overwrites each occurrence of `from` in the file with `to` (of the same length), as a disk
+/// or another program might; answers how many there were.
+fn overwrite(path: &Path, from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len(), "the row keeps its layout");
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        let start = at + found;
+        bytes[start..start + to.len()].copy_from_slice(to);
+        count += 1;
+        at = start + to.len();
+    }
+    std::fs::write(path, bytes).unwrap();
+    count
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_missing_and_get_replaced() {
+    // The tests have no SQL client of their own, so the rows are damaged in the file: each is
+    // written once into a fresh database, which is checkpointed when the store closes.
+    let db = TempDb::new("corrupt");
+    let good = record(&[("a", b"1")], HOUR);
+    let marker = b"bad base64 marker!";
+    let rows = [
+        ("good", good.clone()),
+        ("base64", record(&[("base64_field", marker)], HOUR)),
+        ("json", record(&[("json_field", b"1")], HOUR)),
+        ("cookie", record(&[("cookie_field", b"1")], HOUR)),
+    ];
+    let store = db.open().await;
+    for (id, r) in &rows {
+        store.set(id, r, Changed::All).await.unwrap();
+    }
+    drop(store);
+    db.checkpoint().await;
+
+    let encoded = b"YmFkIGJhc2U2NCBtYXJrZXIh"; // the marker in base64
+    assert_eq!(overwrite(&db.0, encoded, &[b'!'; 24]), 1);
+    assert_eq!(
+        overwrite(&db.0, b"{\"json_field\":", b"{\"json_field\"!"),
+        1
+    );
+    // The cookie state is stored right before the fields; its last byte is the tag of an
+    // `Option` (0 = None), which 0xFF is not.
+    assert_eq!(
+        overwrite(&db.0, b"\x00{\"cookie_field\"", b"\xff{\"cookie_field\""),
+        1
+    );
+
+    let store = db.open().await;
+    for id in ["base64", "json", "cookie"] {
+        assert_eq!(store.get(id).await.unwrap(), None, "{id}");
+    }
+    let all = store.all().await.unwrap();
+    assert_eq!(
+        all,
+        vec![("good".to_owned(), good.clone())],
+        "unreadable sessions are left out"
+    );
+
+    // A field-level write finds no readable fields to patch and writes the whole record.
+    let names = ["a".to_owned()].into();
+    store
+        .set("json", &good, Changed::Fields(&names))
+        .await
+        .unwrap();
+    assert_eq!(store.get("json").await.unwrap(), Some(good.clone()));
+    // A whole write replaces anything.
+    for id in ["base64", "cookie"] {
+        store.set(id, &good, Changed::All).await.unwrap();
+        assert_eq!(store.get(id).await.unwrap(), Some(good.clone()), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn expired_rows_are_deleted() {
+    let db = TempDb::new("expired");
+    let store = db.open().await;
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
+    for i in 0..10 {
+        store
+            .set(&format!("short-{i}"), &short, Changed::All)
+            .await
+            .unwrap();
+    }
+    store
+        .set("long", &record(&[("a", b"1")], HOUR), Changed::All)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.delete_expired().await.unwrap(), 10);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    assert_eq!(store.length().await.unwrap(), 1);
+
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
+    store.set("later", &short, Changed::All).await.unwrap();
+    let cleanup = store.spawn_cleanup(Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cleanup.abort();
+    assert_eq!(
+        store.delete_expired().await.unwrap(),
+        0,
+        "the cleanup task deleted the row"
+    );
+    assert_eq!(store.length().await.unwrap(), 1);
+}
