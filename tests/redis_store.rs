@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::conformance::conformance;
+use common::conformance::{conformance, conformance_without_listing};
 use common::*;
 use session::{Codec, Postcard, RedisStore, Store};
 
@@ -27,6 +27,63 @@ async fn store(test: &str) -> RedisStore {
             )
         })
         .with_prefix(format!("test:{test}:{}:", std::process::id()))
+}
+
+/// The nodes of the test Redis Cluster (`.ci/run` starts three).
+fn cluster_nodes() -> Vec<String> {
+    std::env::var("REDIS_CLUSTER_NODES")
+        .unwrap_or_else(|_| {
+            "redis://127.0.0.1:46371,redis://127.0.0.1:46372,redis://127.0.0.1:46373".to_owned()
+        })
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::ClusterConnection> {
+    let nodes = cluster_nodes();
+    let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    RedisStore::open_cluster(&nodes)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("a Redis Cluster must be running at {nodes:?} (see .ci/run): {e}")
+        })
+        .with_prefix(format!("test:{test}:{}:", std::process::id()))
+}
+
+#[tokio::test]
+async fn redis_cluster_store_conforms() {
+    conformance_without_listing(&cluster_store("conformance").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_store_loses_no_update() {
+    no_lost_updates(cluster_store("lost-update").await).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_spreads_sessions_over_the_nodes() {
+    let store = cluster_store("spread").await;
+    let app = app(layer_with(store, |b| b.save_uninitialized(true)));
+    for _ in 0..30 {
+        assert_eq!(get_with(&app, "/views", None).await.status, 200);
+    }
+    let prefix = format!("test:spread:{}:", std::process::id());
+    let mut nodes_with_sessions = 0;
+    for node in cluster_nodes() {
+        let client = ::redis::Client::open(node.as_str()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        nodes_with_sessions += usize::from(!keys.is_empty());
+    }
+    assert!(
+        nodes_with_sessions >= 2,
+        "30 random ids land on more than one of 3 nodes"
+    );
 }
 
 #[tokio::test]

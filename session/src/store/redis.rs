@@ -6,14 +6,16 @@
 //! fields of one session both keep their change. Loading is one `HGETALL`. Redis deletes the
 //! key at its expiry.
 //!
-//! Each session is a single key, so every command touches one hash slot and the store works
-//! unchanged against a Redis Cluster connection (`redis::cluster_async::ClusterConnection`);
-//! `all`, `length` and `clear` scan the keyspace of the node they reach, so on a cluster they
-//! see only that node's sessions.
+//! Each session is a single key, so every command and script touches one hash slot: on a Redis
+//! Cluster ([`RedisStore::open_cluster`]) a session lives on the node that owns the slot of its
+//! key (CRC16 of `<prefix><id>`, modulo 16384), and sessions spread over the nodes. `all`,
+//! `length` and `clear` need a scan of every node and answer `Unsupported` on a cluster.
 
 use std::time::{Duration, SystemTime};
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClient;
+use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, Pipeline, Script};
 
 use crate::codec::{Codec, Postcard};
@@ -62,6 +64,8 @@ pub struct RedisStore<C = ConnectionManager> {
     connection: C,
     prefix: String,
     idle_ttl: Duration,
+    /// `SCAN` sees every session: false on a cluster.
+    scannable: bool,
     patch: Script,
     touch: Script,
 }
@@ -92,6 +96,29 @@ impl RedisStore<ConnectionManager> {
     }
 }
 
+impl RedisStore<ClusterConnection> {
+    /// Connects to a Redis Cluster through any of its `nodes` (`redis://host:port` each),
+    /// with the same 2 s timeouts as [`open`](RedisStore::open).
+    pub async fn open_cluster(nodes: &[&str]) -> Result<Self, StoreError> {
+        let client = ClusterClient::builder(nodes.iter().copied())
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(2))
+            .retries(1)
+            .build()
+            .map_err(backend)?;
+        let connection = client.get_async_connection().await.map_err(backend)?;
+        Ok(Self::new_cluster(connection))
+    }
+
+    /// A store on your own cluster connection.
+    pub fn new_cluster(connection: ClusterConnection) -> Self {
+        Self {
+            scannable: false,
+            ..Self::new(connection)
+        }
+    }
+}
+
 impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -103,6 +130,7 @@ where
             connection,
             prefix: "sess:".to_owned(),
             idle_ttl: DEFAULT_IDLE_TTL,
+            scannable: true,
             patch: Script::new(PATCH),
             touch: Script::new(TOUCH),
         }
@@ -159,7 +187,10 @@ where
     }
 
     /// Every session key, by `SCAN`.
-    async fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+    async fn keys(&self, operation: &'static str) -> Result<Vec<Vec<u8>>, StoreError> {
+        if !self.scannable {
+            return Err(StoreError::unsupported(operation));
+        }
         let pattern = [glob_escape(&self.prefix).as_bytes(), b"*"].concat();
         let mut connection = self.connection.clone();
         let mut cursor = 0u64;
@@ -251,7 +282,7 @@ where
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
         let mut sessions = Vec::new();
         let mut connection = self.connection.clone();
-        for key in self.keys().await? {
+        for key in self.keys("all").await? {
             let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
                 .arg(&key)
                 .query_async(&mut connection)
@@ -267,7 +298,7 @@ where
 
     async fn clear(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        for batch in self.keys().await?.chunks(500) {
+        for batch in self.keys("clear").await?.chunks(500) {
             ::redis::cmd("UNLINK")
                 .arg(batch)
                 .query_async::<()>(&mut connection)
@@ -278,7 +309,7 @@ where
     }
 
     async fn length(&self) -> Result<usize, StoreError> {
-        Ok(self.keys().await?.len())
+        Ok(self.keys("length").await?.len())
     }
 }
 
