@@ -11,11 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::record::{Record, millis_since_epoch};
-use crate::store::{Changed, Store, StoreError};
-
-/// How long a session without expiry (a browser-session cookie) is kept after its last write
-/// or touch, unless [`MemoryStore::with_idle_ttl`] says otherwise.
-pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 /// Sessions in memory. Cloning it gives another handle to the same sessions.
 ///

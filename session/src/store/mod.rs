@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::record::Record;
 
@@ -18,6 +19,8 @@ mod memory;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -28,6 +31,11 @@ pub use postgres::PostgresStore;
 pub use redis::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+
+/// How long a session without expiry (a browser-session cookie) is kept after its last write
+/// or touch, unless the store's `with_idle_ttl` (such as [`MemoryStore::with_idle_ttl`]) says
+/// otherwise. Every store has this default.
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Which fields of a record a [`Store::set`] call changes.
 #[derive(Debug, Clone, Copy)]

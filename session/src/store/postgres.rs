@@ -10,25 +10,21 @@
 //! startup, or create the table with your own migrations (its shape is in `migrate`'s doc).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::codec::{Codec, Postcard};
-use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{Changed, Store, StoreError};
+use crate::record::{Fields, Record};
+use crate::store::sql::{
+    self, DEFAULT_TABLE, Statements, expires_ms, now_ms, read_cookie, read_field, sql, table_name,
+};
+use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
-/// How long a session without expiry (a browser-session cookie) is kept after its last write
-/// or touch, unless [`PostgresStore::with_idle_ttl`] says otherwise.
-pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-const DEFAULT_TABLE: &str = "sessions";
-
-/// Leaves room for the index name (`<table>_expires_ms_idx`) within PostgreSQL's 63 bytes.
-const MAX_TABLE_LEN: usize = 48;
+/// How the warnings about unreadable rows name the database.
+const DATABASE: &str = "PostgreSQL";
 
 /// A session store on a PostgreSQL table.
 ///
@@ -46,7 +42,6 @@ const MAX_TABLE_LEN: usize = 48;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    table: Arc<str>,
     idle_ttl: Duration,
     sql: Arc<Statements>,
 }
@@ -54,7 +49,7 @@ pub struct PostgresStore {
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("table", &self.table)
+            .field("table", &self.sql.table)
             .field("idle_ttl", &self.idle_ttl)
             .finish_non_exhaustive()
     }
@@ -77,9 +72,8 @@ impl PostgresStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            table: DEFAULT_TABLE.into(),
             idle_ttl: DEFAULT_IDLE_TTL,
-            sql: Arc::new(Statements::new(DEFAULT_TABLE)),
+            sql: Arc::new(Statements::postgres(DEFAULT_TABLE)),
         }
     }
 
@@ -89,9 +83,8 @@ impl PostgresStore {
     /// a digit, at most 48 characters. Like PostgreSQL does with unquoted names, it is folded to
     /// lower case. Any other name is an error.
     pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
-        let table = table_name(name)?;
-        self.sql = Arc::new(Statements::new(&table));
-        self.table = table.into();
+        let table = table_name(name).map_err(backend)?;
+        self.sql = Arc::new(Statements::postgres(&table));
         Ok(self)
     }
 
@@ -142,25 +135,10 @@ impl PostgresStore {
     /// When called outside a Tokio runtime, like [`tokio::spawn`].
     pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match store.delete_expired().await {
-                    Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
-                    Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
-                }
-            }
+        sql::spawn_cleanup(every, move || {
+            let store = store.clone();
+            async move { store.delete_expired().await }
         })
-    }
-
-    /// The expiry the store enforces, in ms since the epoch.
-    fn expires_ms(&self, cookie: &CookieState) -> i64 {
-        let ms = cookie
-            .expires_ms
-            .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + self.idle_ttl));
-        i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
     async fn write_all(&self, id: &str, record: &Record, cookie: &[u8]) -> Result<(), StoreError> {
@@ -171,7 +149,7 @@ impl PostgresStore {
             .bind(cookie)
             .bind(names)
             .bind(values)
-            .bind(self.expires_ms(&record.cookie))
+            .bind(expires_ms(&record.cookie, self.idle_ttl))
             .execute(&self.pool)
             .await
             .map(drop)
@@ -219,7 +197,7 @@ impl Store for PostgresStore {
             .bind(removed)
             .bind(written)
             .bind(values)
-            .bind(self.expires_ms(&record.cookie))
+            .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -245,7 +223,7 @@ impl Store for PostgresStore {
         sqlx::query(sql(&self.sql.touch))
             .bind(id)
             .bind(cookie)
-            .bind(self.expires_ms(&record.cookie))
+            .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -280,23 +258,10 @@ impl Store for PostgresStore {
     }
 }
 
-/// The statements for one table, built once: the table name cannot be a bind parameter.
-struct Statements {
-    create: Arc<str>,
-    get: Arc<str>,
-    all: Arc<str>,
-    upsert: Arc<str>,
-    patch: Arc<str>,
-    touch: Arc<str>,
-    destroy: Arc<str>,
-    clear: Arc<str>,
-    length: Arc<str>,
-    delete_expired: Arc<str>,
-}
-
 impl Statements {
-    /// `table` is a checked identifier (see [`table_name`]), so quoting it is enough.
-    fn new(table: &str) -> Self {
+    /// PostgreSQL's statements for the table. `table` is a checked identifier (see
+    /// [`table_name`]), so quoting it is enough.
+    fn postgres(table: &str) -> Self {
         let t = format!("\"{table}\"");
         let index = format!("\"{table}_expires_ms_idx\"");
         // The fields object taken apart in SQL: names and string values as two arrays (NULL
@@ -318,6 +283,7 @@ impl Statements {
             .into()
         };
         Self {
+            table: table.into(),
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} ( \
                      id TEXT PRIMARY KEY, \
@@ -361,74 +327,19 @@ impl Statements {
     }
 }
 
-fn sql(statement: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(statement))
-}
-
-/// A plain SQL identifier, folded to lower case as PostgreSQL folds unquoted names.
-fn table_name(name: &str) -> Result<String, StoreError> {
-    let plain = name.len() <= MAX_TABLE_LEN
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if plain {
-        Ok(name.to_ascii_lowercase())
-    } else {
-        Err(backend(format!(
-            "invalid table name {name:?}: use ASCII letters, digits and `_`, not starting with \
-             a digit, at most {MAX_TABLE_LEN} characters"
-        )))
-    }
-}
-
 /// A session from a row; one that cannot be read is logged and missing.
 fn parse((id, cookie, object, names, values): Row) -> Option<(String, Record)> {
-    let cookie = match Postcard::decode::<CookieState>(&cookie) {
-        Ok(cookie) => cookie,
-        Err(error) => {
-            tracing::warn!(
-                %error,
-                "corrupt session cookie state in PostgreSQL; treating the session as missing"
-            );
-            return None;
-        }
-    };
-    if !object {
-        tracing::warn!(
-            "session fields in PostgreSQL are not a JSON object; treating the session as missing"
-        );
-        return None;
-    }
+    let cookie = read_cookie(DATABASE, &cookie, object)?;
     let mut fields = Fields::new();
     for (name, value) in names
         .unwrap_or_default()
         .into_iter()
         .zip(values.unwrap_or_default())
     {
-        let bytes = match value.map(|value| STANDARD.decode(value)) {
-            Some(Ok(bytes)) => bytes,
-            Some(Err(error)) => {
-                tracing::warn!(
-                    field = %name,
-                    %error,
-                    "corrupt session field in PostgreSQL; treating the session as missing"
-                );
-                return None;
-            }
-            None => {
-                tracing::warn!(
-                    field = %name,
-                    "session field in PostgreSQL is not a string; treating the session as missing"
-                );
-                return None;
-            }
-        };
+        let bytes = read_field(DATABASE, &name, value)?;
         fields.insert(name, bytes.into());
     }
     Some((id, Record { cookie, fields }))
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(millis_since_epoch(SystemTime::now())).unwrap_or(i64::MAX)
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {

@@ -20,14 +20,10 @@ use ::redis::{Cmd, Pipeline, Script};
 
 use crate::codec::{Codec, Postcard};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{Changed, Store, StoreError};
+use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 const COOKIE_FIELD: &[u8] = b"c";
 const FIELD_PREFIX: &[u8] = b"f:";
-
-/// How long a session without expiry (a browser-session cookie) is kept after its last
-/// write, unless [`RedisStore::with_idle_ttl`] says otherwise.
-pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Writes changed fields only if the session still exists, and moves its expiry; answers 0 when
 /// it does not, so the caller writes the whole record instead of leaving a partial one.

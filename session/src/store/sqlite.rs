@@ -11,27 +11,23 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::codec::{Codec, Postcard};
-use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{Changed, Store, StoreError};
+use crate::record::{Fields, Record};
+use crate::store::sql::{
+    self, DEFAULT_TABLE, Statements, expires_ms, now_ms, read_cookie, read_field, sql, table_name,
+};
+use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
-/// How long a session without expiry (a browser-session cookie) is kept after its last write
-/// or touch, unless [`SqliteStore::with_idle_ttl`] says otherwise.
-pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-const DEFAULT_TABLE: &str = "sessions";
-
-/// Keeps table names short and plain, as for the PostgreSQL store.
-const MAX_TABLE_LEN: usize = 48;
+/// How the warnings about unreadable rows name the database.
+const DATABASE: &str = "SQLite";
 
 /// How long a writer waits for another connection's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,7 +47,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    table: Arc<str>,
     idle_ttl: Duration,
     sql: Arc<Statements>,
 }
@@ -59,7 +54,7 @@ pub struct SqliteStore {
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("table", &self.table)
+            .field("table", &self.sql.table)
             .field("idle_ttl", &self.idle_ttl)
             .finish_non_exhaustive()
     }
@@ -112,9 +107,8 @@ impl SqliteStore {
     pub fn new(pool: SqlitePool) -> Self {
         Self {
             pool,
-            table: DEFAULT_TABLE.into(),
             idle_ttl: DEFAULT_IDLE_TTL,
-            sql: Arc::new(Statements::new(DEFAULT_TABLE)),
+            sql: Arc::new(Statements::sqlite(DEFAULT_TABLE)),
         }
     }
 
@@ -125,9 +119,8 @@ impl SqliteStore {
     /// a digit, at most 48 characters. It is folded to lower case (SQLite compares names
     /// without case anyway). Any other name is an error.
     pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
-        let table = table_name(name)?;
-        self.sql = Arc::new(Statements::new(&table));
-        self.table = table.into();
+        let table = table_name(name).map_err(backend)?;
+        self.sql = Arc::new(Statements::sqlite(&table));
         Ok(self)
     }
 
@@ -178,25 +171,10 @@ impl SqliteStore {
     /// When called outside a Tokio runtime, like [`tokio::spawn`].
     pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match store.delete_expired().await {
-                    Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
-                    Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
-                }
-            }
+        sql::spawn_cleanup(every, move || {
+            let store = store.clone();
+            async move { store.delete_expired().await }
         })
-    }
-
-    /// The expiry the store enforces, in ms since the epoch.
-    fn expires_ms(&self, cookie: &CookieState) -> i64 {
-        let ms = cookie
-            .expires_ms
-            .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + self.idle_ttl));
-        i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
     async fn write_all(&self, id: &str, record: &Record, cookie: &[u8]) -> Result<(), StoreError> {
@@ -210,7 +188,7 @@ impl SqliteStore {
             .bind(id)
             .bind(cookie)
             .bind(fields)
-            .bind(self.expires_ms(&record.cookie))
+            .bind(expires_ms(&record.cookie, self.idle_ttl))
             .execute(&self.pool)
             .await
             .map(drop)
@@ -251,7 +229,7 @@ impl Store for SqliteStore {
             .bind(id)
             .bind(&cookie)
             .bind(patch)
-            .bind(self.expires_ms(&record.cookie))
+            .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -277,7 +255,7 @@ impl Store for SqliteStore {
         sqlx::query(sql(&self.sql.touch))
             .bind(id)
             .bind(cookie)
-            .bind(self.expires_ms(&record.cookie))
+            .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -315,23 +293,10 @@ impl Store for SqliteStore {
     }
 }
 
-/// The statements for one table, built once: the table name cannot be a bind parameter.
-struct Statements {
-    create: Arc<str>,
-    get: Arc<str>,
-    all: Arc<str>,
-    upsert: Arc<str>,
-    patch: Arc<str>,
-    touch: Arc<str>,
-    destroy: Arc<str>,
-    clear: Arc<str>,
-    length: Arc<str>,
-    delete_expired: Arc<str>,
-}
-
 impl Statements {
-    /// `table` is a checked identifier (see [`table_name`]), so quoting it is enough.
-    fn new(table: &str) -> Self {
+    /// SQLite's statements for the table. `table` is a checked identifier (see
+    /// [`table_name`]), so quoting it is enough.
+    fn sqlite(table: &str) -> Self {
         let t = format!("\"{table}\"");
         let index = format!("\"{table}_expires_ms_idx\"");
         // The fields object taken apart in SQL, one row per field: `fields` becomes NULL unless
@@ -353,6 +318,7 @@ impl Statements {
             .into()
         };
         Self {
+            table: table.into(),
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} ( \
                      id TEXT PRIMARY KEY NOT NULL, \
@@ -389,25 +355,6 @@ impl Statements {
             length: format!("SELECT count(*) FROM {t} WHERE expires_ms > ?1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?1").into(),
         }
-    }
-}
-
-fn sql(statement: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(statement))
-}
-
-/// A plain SQL identifier, folded to lower case.
-fn table_name(name: &str) -> Result<String, StoreError> {
-    let plain = name.len() <= MAX_TABLE_LEN
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if plain {
-        Ok(name.to_ascii_lowercase())
-    } else {
-        Err(backend(format!(
-            "invalid table name {name:?}: use ASCII letters, digits and `_`, not starting with \
-             a digit, at most {MAX_TABLE_LEN} characters"
-        )))
     }
 }
 
@@ -455,7 +402,7 @@ fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
     for (id, cookie, object, name, value) in rows {
         let first = sessions.last().is_none_or(|(last, _)| *last != id);
         if first {
-            let record = read_cookie(&cookie, object).map(|cookie| Record {
+            let record = read_cookie(DATABASE, &cookie, object).map(|cookie| Record {
                 cookie,
                 fields: Fields::new(),
             });
@@ -465,7 +412,7 @@ fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
             continue;
         };
         if let (Some(record), Some(name)) = (slot.as_mut(), name) {
-            match read_field(&name, value) {
+            match read_field(DATABASE, &name, value) {
                 Some(bytes) => {
                     record.fields.insert(name, bytes.into());
                 }
@@ -474,50 +421,6 @@ fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
         }
     }
     sessions
-}
-
-fn read_cookie(cookie: &[u8], object: bool) -> Option<CookieState> {
-    let cookie = match Postcard::decode::<CookieState>(cookie) {
-        Ok(cookie) => cookie,
-        Err(error) => {
-            tracing::warn!(
-                %error,
-                "corrupt session cookie state in SQLite; treating the session as missing"
-            );
-            return None;
-        }
-    };
-    if !object {
-        tracing::warn!(
-            "session fields in SQLite are not a JSON object; treating the session as missing"
-        );
-        return None;
-    }
-    Some(cookie)
-}
-
-fn read_field(name: &str, value: Option<String>) -> Option<Vec<u8>> {
-    let Some(value) = value else {
-        tracing::warn!(
-            field = %name,
-            "session field in SQLite is not a string; treating the session as missing"
-        );
-        return None;
-    };
-    STANDARD
-        .decode(value)
-        .map_err(|error| {
-            tracing::warn!(
-                field = %name,
-                %error,
-                "corrupt session field in SQLite; treating the session as missing"
-            );
-        })
-        .ok()
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(millis_since_epoch(SystemTime::now())).unwrap_or(i64::MAX)
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {

@@ -1,0 +1,142 @@
+//! What the SQL stores (`PostgresStore`, `SqliteStore`) have in common: the table name and its
+//! check, the set of statements each one writes in its own dialect, the clock of the expiry
+//! column, the cleanup task, and reading a row's cookie state and base64 field values back.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::AssertSqlSafe;
+
+use crate::codec::{Codec, Postcard};
+use crate::record::{CookieState, millis_since_epoch};
+use crate::store::StoreError;
+
+/// The table a store keeps its sessions in unless told otherwise (`with_table`).
+pub(super) const DEFAULT_TABLE: &str = "sessions";
+
+/// Leaves room for the index name (`<table>_expires_ms_idx`) within PostgreSQL's 63 bytes; SQLite
+/// keeps the same bound, so that a name valid for one store is valid for the other.
+const MAX_TABLE_LEN: usize = 48;
+
+/// The statements for one table, built once: the table name cannot be a bind parameter. Each
+/// store builds them in its own dialect (`Statements::postgres`, `Statements::sqlite`).
+pub(super) struct Statements {
+    /// The table, a checked identifier (see [`table_name`]).
+    pub(super) table: Arc<str>,
+    pub(super) create: Arc<str>,
+    pub(super) get: Arc<str>,
+    pub(super) all: Arc<str>,
+    pub(super) upsert: Arc<str>,
+    pub(super) patch: Arc<str>,
+    pub(super) touch: Arc<str>,
+    pub(super) destroy: Arc<str>,
+    pub(super) clear: Arc<str>,
+    pub(super) length: Arc<str>,
+    pub(super) delete_expired: Arc<str>,
+}
+
+/// A statement for sqlx. It is safe to run as SQL because its only variable part is the table
+/// name, checked by [`table_name`]; values are bound.
+pub(super) fn sql(statement: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
+    AssertSqlSafe(Arc::clone(statement))
+}
+
+/// A plain SQL identifier, folded to lower case: PostgreSQL folds unquoted names so, and SQLite
+/// compares names without case anyway. The error says what a valid name is.
+pub(super) fn table_name(name: &str) -> Result<String, String> {
+    let plain = name.len() <= MAX_TABLE_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "invalid table name {name:?}: use ASCII letters, digits and `_`, not starting with \
+             a digit, at most {MAX_TABLE_LEN} characters"
+        ))
+    }
+}
+
+/// Now, in ms since the epoch, as the `expires_ms` column stores it.
+pub(super) fn now_ms() -> i64 {
+    i64::try_from(millis_since_epoch(SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+/// The expiry the store enforces, in ms since the epoch: the cookie's, or `idle_ttl` from now
+/// for a browser-session cookie.
+pub(super) fn expires_ms(cookie: &CookieState, idle_ttl: Duration) -> i64 {
+    let ms = cookie
+        .expires_ms
+        .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + idle_ttl));
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Runs `delete_expired` now and then every `every` on a task of its own; a failure is logged
+/// and retried at the next tick.
+pub(super) fn spawn_cleanup<F, Fut>(
+    every: Duration,
+    delete_expired: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<u64, StoreError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match delete_expired().await {
+                Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
+                Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+            }
+        }
+    })
+}
+
+/// A row's cookie state, when it decodes and the row's `fields` is a JSON object (`object`);
+/// otherwise logged, naming the `database`, and `None`.
+pub(super) fn read_cookie(database: &str, cookie: &[u8], object: bool) -> Option<CookieState> {
+    let cookie = match Postcard::decode::<CookieState>(cookie) {
+        Ok(cookie) => cookie,
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                "corrupt session cookie state in {database}; treating the session as missing"
+            );
+            return None;
+        }
+    };
+    if !object {
+        tracing::warn!(
+            "session fields in {database} are not a JSON object; treating the session as missing"
+        );
+        return None;
+    }
+    Some(cookie)
+}
+
+/// A field's bytes from its stored value, a base64 string (`None` when the JSON value was not a
+/// string); one that cannot be read is logged, naming the `database`, and `None`.
+pub(super) fn read_field(database: &str, name: &str, value: Option<String>) -> Option<Vec<u8>> {
+    let Some(value) = value else {
+        tracing::warn!(
+            field = %name,
+            "session field in {database} is not a string; treating the session as missing"
+        );
+        return None;
+    };
+    STANDARD
+        .decode(value)
+        .map_err(|error| {
+            tracing::warn!(
+                field = %name,
+                %error,
+                "corrupt session field in {database}; treating the session as missing"
+            );
+        })
+        .ok()
+}
