@@ -122,6 +122,23 @@ impl Sessions {
         self.by_id.get(id).filter(|e| e.expires_ms > now)
     }
 
+    fn live_mut(&mut self, id: &str, now: u64) -> Option<&mut Entry> {
+        self.by_id.get_mut(id).filter(|e| e.expires_ms > now)
+    }
+
+    /// Moves a live session's expiry.
+    fn reschedule(&mut self, id: &str, expires_ms: u64) {
+        let Some((key, _)) = self.by_id.get_key_value(id) else {
+            return;
+        };
+        let key = key.clone();
+        if let Some(entry) = self.by_id.get_mut(id) {
+            entry.expires_ms = expires_ms;
+        }
+        self.by_expiry.push(Reverse((expires_ms, key)));
+        self.compact();
+    }
+
     fn put(&mut self, id: &str, entry: Entry, capacity: Option<usize>, now: u64) {
         let expires = entry.expires_ms;
         let key = match self.by_id.get_key_value(id) {
@@ -175,25 +192,21 @@ impl Store for MemoryStore {
         let expires_ms = self.expiry_of(record, now);
         let mut sessions = lock(&self.sessions);
         sessions.sweep(now);
-        let merged = match (changed, sessions.live(id, now)) {
-            (Changed::Fields(names), Some(current)) => {
-                // Patch: keep what other requests wrote to the fields this one did not change.
-                let mut merged = Record {
-                    cookie: record.cookie.clone(),
-                    fields: current.record.fields.clone(),
+        if let (Changed::Fields(names), Some(current)) = (changed, sessions.live_mut(id, now)) {
+            // Patch in place: keep what other requests wrote to the fields this one did not
+            // change.
+            current.record.cookie = record.cookie.clone();
+            for name in names {
+                match record.fields.get(name) {
+                    Some(bytes) => current.record.fields.insert(name.clone(), bytes.clone()),
+                    None => current.record.fields.remove(name),
                 };
-                for name in names {
-                    match record.fields.get(name) {
-                        Some(bytes) => merged.fields.insert(name.clone(), bytes.clone()),
-                        None => merged.fields.remove(name),
-                    };
-                }
-                merged
             }
-            _ => record.clone(),
-        };
+            sessions.reschedule(id, expires_ms);
+            return Ok(());
+        }
         let entry = Entry {
-            record: merged,
+            record: record.clone(),
             expires_ms,
         };
         sessions.put(id, entry, self.capacity, now);
@@ -209,19 +222,10 @@ impl Store for MemoryStore {
         let now = now_ms();
         let expires_ms = self.expiry_of(record, now);
         let mut sessions = lock(&self.sessions);
-        let Some(key) = sessions
-            .live(id, now)
-            .and_then(|_| sessions.by_id.get_key_value(id))
-            .map(|(key, _)| key.clone())
-        else {
-            return Ok(());
-        };
-        if let Some(entry) = sessions.by_id.get_mut(id) {
-            entry.record.cookie = record.cookie.clone();
-            entry.expires_ms = expires_ms;
+        if let Some(current) = sessions.live_mut(id, now) {
+            current.record.cookie = record.cookie.clone();
+            sessions.reschedule(id, expires_ms);
         }
-        sessions.by_expiry.push(Reverse((expires_ms, key)));
-        sessions.compact();
         Ok(())
     }
 
