@@ -1,0 +1,151 @@
+//! The same routes for the three systems under test.
+//!
+//! | route | does |
+//! |---|---|
+//! | `/none` | no session access (the session cookie is still sent) |
+//! | `/read` | reads `views` of the small session |
+//! | `/incr` | increments `views` of the small session |
+//! | `/large` | increments `views` of the large session (16 KiB cart beside it) |
+//! | `/init`, `/init-large` | create a small / large session (setup, not measured) |
+//!
+//! Bare axum answers the same bodies without any session: the limit.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use session::{SessionLayer, Store, TypedSession};
+use tower_sessions::{Session, SessionManagerLayer, SessionStore};
+
+use crate::schema::{self, Large, Small};
+
+/// The secret this project's layer signs with.
+pub const SECRET: &str = "a benchmark secret that is long enough";
+
+/// The measured routes, in the order the load benchmark runs them.
+pub const ROUTES: [&str; 4] = ["none", "read", "incr", "large"];
+
+/// Bare axum: the same routes with no session layer.
+pub fn bare() -> Router {
+    Router::new()
+        .route("/none", get(|| async { "ok" }))
+        .route("/read", get(|| async { "1" }))
+        .route("/incr", get(|| async { "2" }))
+        .route("/large", get(|| async { "2" }))
+        .route("/init", get(|| async { "ok" }))
+        .route("/init-large", get(|| async { "ok" }))
+}
+
+/// This project's layer, configured like tower-sessions' defaults: unmodified sessions are
+/// not saved back, new sessions nobody wrote to are not stored, browser-session cookie.
+pub fn layer(store: impl Store) -> SessionLayer {
+    SessionLayer::builder()
+        .secret(SECRET)
+        .resave(false)
+        .save_uninitialized(false)
+        .store(store)
+        .build()
+        .expect("valid benchmark configuration")
+}
+
+/// This project: the routes over [`layer`].
+pub fn ours(store: impl Store) -> Router {
+    Router::new()
+        .route("/none", get(|| async { "ok" }))
+        .route(
+            "/read",
+            get(|s: TypedSession<Small>| async move { s.views().to_string() }),
+        )
+        .route(
+            "/incr",
+            get(|mut s: TypedSession<Small>| async move {
+                *s.views_mut() += 1;
+                s.views().to_string()
+            }),
+        )
+        .route(
+            "/large",
+            get(|mut s: TypedSession<Large>| async move {
+                *s.views_mut() += 1;
+                s.views().to_string()
+            }),
+        )
+        .route(
+            "/init",
+            get(|mut s: TypedSession<Small>| async move {
+                s.set_views(1);
+                s.set_user(schema::small_user());
+                s.set_theme(schema::THEME.to_owned());
+                "ok"
+            }),
+        )
+        .route(
+            "/init-large",
+            get(|mut s: TypedSession<Large>| async move {
+                s.set_views(1);
+                s.set_cart(schema::cart());
+                "ok"
+            }),
+        )
+        .layer(layer(store))
+}
+
+type Reply = Result<String, StatusCode>;
+
+fn failed(_: tower_sessions::session::Error) -> StatusCode {
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+async fn tower_views(session: &Session) -> Result<u64, StatusCode> {
+    Ok(session
+        .get::<u64>("views")
+        .await
+        .map_err(failed)?
+        .unwrap_or_default())
+}
+
+async fn tower_increment(session: Session) -> Reply {
+    let views = tower_views(&session).await? + 1;
+    session.insert("views", views).await.map_err(failed)?;
+    Ok(views.to_string())
+}
+
+/// tower-sessions with its default configuration, over `store`.
+pub fn tower<S: SessionStore + Clone>(store: S) -> Router {
+    Router::new()
+        .route("/none", get(|| async { "ok" }))
+        .route(
+            "/read",
+            get(|session: Session| async move {
+                Ok::<_, StatusCode>(tower_views(&session).await?.to_string())
+            }),
+        )
+        .route("/incr", get(tower_increment))
+        .route("/large", get(tower_increment))
+        .route(
+            "/init",
+            get(|session: Session| async move {
+                session.insert("views", 1u64).await.map_err(failed)?;
+                session
+                    .insert("user", schema::small_user())
+                    .await
+                    .map_err(failed)?;
+                session
+                    .insert("theme", schema::THEME)
+                    .await
+                    .map_err(failed)?;
+                Ok::<_, StatusCode>("ok")
+            }),
+        )
+        .route(
+            "/init-large",
+            get(|session: Session| async move {
+                session.insert("views", 1u64).await.map_err(failed)?;
+                session
+                    .insert("cart", schema::cart())
+                    .await
+                    .map_err(failed)?;
+                Ok::<_, StatusCode>("ok")
+            }),
+        )
+        .layer(SessionManagerLayer::new(store))
+}

@@ -1,0 +1,406 @@
+//! The load benchmark's server and report.
+//!
+//! ```text
+//! load serve --system bare|ours|tower --store memory|redis [--port 8090]
+//!            [--redis redis://127.0.0.1:6390] [--count-bytes] [--max-seconds 1800]
+//! load report RESULTS.tsv
+//! ```
+//!
+//! `serve` answers the routes of `session_bench::apps` on 127.0.0.1 for one system and store,
+//! plus `/__stats` (outside any session layer): `<bytes> <writes>` written to the memory store
+//! so far when `--count-bytes` wraps it in a counting store, `0 0` otherwise. It stops on
+//! SIGINT/SIGTERM or after `--max-seconds`. `report` turns the lines `bench/load.sh` collected
+//! into the table and the ratios. See `bench/README.md`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use session::{MemoryStore, RedisStore};
+use session_bench::apps;
+use session_bench::counting::{CountingStore, CountingTowerStore, WriteStats};
+use session_bench::tower_redis::TowerRedisStore;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(Options::parse(&args[1..])?),
+        Some("report") if args.len() == 2 => {
+            let text = std::fs::read_to_string(&args[1])?;
+            print!("{}", report(&text)?);
+            Ok(())
+        }
+        _ => Err(USAGE.into()),
+    }
+}
+
+const USAGE: &str = "usage: load serve --system bare|ours|tower --store memory|redis \
+                     [--port N] [--redis URL] [--count-bytes] [--max-seconds N]\n       \
+                     load report RESULTS.tsv";
+
+struct Options {
+    system: String,
+    store: String,
+    port: u16,
+    redis: String,
+    count_bytes: bool,
+    max_seconds: u64,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, Error> {
+        let mut options = Self {
+            system: String::new(),
+            store: "memory".to_owned(),
+            port: 8090,
+            redis: "redis://127.0.0.1:6390".to_owned(),
+            count_bytes: false,
+            max_seconds: 1800,
+        };
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            if flag == "--count-bytes" {
+                options.count_bytes = true;
+                continue;
+            }
+            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            match flag.as_str() {
+                "--system" => options.system = value.clone(),
+                "--store" => options.store = value.clone(),
+                "--port" => options.port = value.parse()?,
+                "--redis" => options.redis = value.clone(),
+                "--max-seconds" => options.max_seconds = value.parse()?,
+                other => return Err(format!("unknown flag {other}\n{USAGE}").into()),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[tokio::main]
+async fn serve(options: Options) -> Result<(), Error> {
+    let stats = Arc::new(WriteStats::default());
+    let counting = options.count_bytes;
+    let app = match (options.system.as_str(), options.store.as_str()) {
+        ("bare", _) => apps::bare(),
+        ("ours", "memory") if counting => apps::ours(CountingStore {
+            inner: MemoryStore::new(),
+            stats: stats.clone(),
+        }),
+        ("ours", "memory") => apps::ours(MemoryStore::new()),
+        ("ours", "redis") => apps::ours(RedisStore::open(&options.redis).await?),
+        ("tower", "memory") if counting => apps::tower(CountingTowerStore {
+            inner: tower_sessions::MemoryStore::default(),
+            stats: stats.clone(),
+        }),
+        ("tower", "memory") => apps::tower(tower_sessions::MemoryStore::default()),
+        ("tower", "redis") => apps::tower(TowerRedisStore::open(&options.redis).await?),
+        (system, store) => return Err(format!("no system {system:?} on store {store:?}").into()),
+    };
+    let app: Router = app.route(
+        "/__stats",
+        get(move || async move {
+            let (bytes, writes) = stats.get();
+            format!("{bytes} {writes}\n")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+    eprintln!(
+        "load: {} on {} store, http://{}",
+        options.system,
+        options.store,
+        listener.local_addr()?
+    );
+    let limit = Duration::from_secs(options.max_seconds);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop(limit))
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT, SIGTERM or after `limit`, whichever comes first.
+async fn stop(limit: Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        () = tokio::time::sleep(limit) => eprintln!("load: --max-seconds reached, stopping"),
+    }
+}
+
+/// What the runs of one system, store and route measured.
+#[derive(Debug, Clone, Default)]
+struct Runs {
+    /// Requests per second of each round, by round.
+    rounds: BTreeMap<String, f64>,
+    /// The same, in round order.
+    rps: Vec<f64>,
+    /// p99 latency of each round, in µs.
+    p99_us: Vec<f64>,
+    errors: u64,
+    /// Store bytes per request: per round on Redis, from the counting run on memory.
+    bytes_per_request: Vec<f64>,
+    /// CPU time of the server process per request, in µs, per round.
+    server_cpu_us: Vec<f64>,
+    /// CPU time of redis-server per request, in µs, per round (Redis runs only).
+    redis_cpu_us: Vec<f64>,
+}
+
+impl Runs {
+    fn rps(&self) -> Option<f64> {
+        median(&self.rps)
+    }
+
+    fn bytes(&self) -> Option<f64> {
+        median(&self.bytes_per_request)
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+type Key = (String, String, String);
+
+/// Lines: `system store route round requests duration_us p99_us errors bytes_per_request
+/// server_cpu_us redis_cpu_us` (`-` where not measured); round `count` marks a byte-counting
+/// run, whose throughput is not reported.
+fn parse(text: &str) -> Result<BTreeMap<Key, Runs>, Error> {
+    let mut runs: BTreeMap<Key, Runs> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [
+            system,
+            store,
+            route,
+            round,
+            requests,
+            duration_us,
+            p99_us,
+            errors,
+            bytes,
+            server_cpu,
+            redis_cpu,
+        ] = cols[..]
+        else {
+            return Err(format!("malformed result line: {line:?}").into());
+        };
+        let entry = runs
+            .entry((system.into(), store.into(), route.into()))
+            .or_default();
+        let bytes = bytes.parse::<f64>().ok();
+        if round == "count" {
+            entry.bytes_per_request.extend(bytes);
+            continue;
+        }
+        let seconds = duration_us.parse::<f64>()? / 1e6;
+        let rps = requests.parse::<f64>()? / seconds;
+        entry.rps.push(rps);
+        entry.rounds.insert(round.to_owned(), rps);
+        entry.p99_us.push(p99_us.parse()?);
+        entry.errors += errors.parse::<u64>()?;
+        entry.bytes_per_request.extend(bytes);
+        entry.server_cpu_us.extend(server_cpu.parse::<f64>().ok());
+        entry.redis_cpu_us.extend(redis_cpu.parse::<f64>().ok());
+    }
+    Ok(runs)
+}
+
+fn key(system: &str, store: &str, route: &str) -> Key {
+    (system.into(), store.into(), route.into())
+}
+
+/// The median over the rounds of `a`'s throughput divided by `b`'s in the same round: runs of
+/// one round are back to back, so a change in background load cancels out of the ratio.
+fn paired(a: Option<&Runs>, b: Option<&Runs>) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    let ratios: Vec<f64> = a
+        .rounds
+        .iter()
+        .filter_map(|(round, x)| Some(x / b.rounds.get(round).filter(|y| **y > 0.0)?))
+        .collect();
+    median(&ratios)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn show(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+fn report(text: &str) -> Result<String, Error> {
+    let runs = parse(text)?;
+    let get = |s: &str, st: &str, r: &str| runs.get(&key(s, st, r));
+    let bytes = |s: &str, st: &str, r: &str| runs.get(&key(s, st, r)).and_then(Runs::bytes);
+    let mut out = String::new();
+    writeln!(
+        out,
+        "| system | store | route | req/s | req/s min–max | p99 (µs) | server CPU µs/req | Redis CPU µs/req | store bytes/req | errors |"
+    )?;
+    writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    let systems = [("bare", "-"), ("ours", "memory"), ("tower", "memory")]
+        .into_iter()
+        .chain([("ours", "redis"), ("tower", "redis")]);
+    for (system, store) in systems {
+        for route in apps::ROUTES {
+            let Some(run) = runs.get(&key(system, store, route)) else {
+                continue;
+            };
+            let spread = |f: fn(f64, f64) -> f64| run.rps.iter().copied().reduce(f);
+            writeln!(
+                out,
+                "| {} | {store} | {route} | {} | {}–{} | {} | {} | {} | {} | {} |",
+                name(system),
+                show(run.rps(), 0),
+                show(spread(f64::min), 0),
+                show(spread(f64::max), 0),
+                show(median(&run.p99_us), 0),
+                show(median(&run.server_cpu_us), 1),
+                show(median(&run.redis_cpu_us), 1),
+                show(run.bytes(), 1),
+                run.errors
+            )?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| store | route | ours / bare axum (req/s) | tower-sessions / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|")?;
+    for store in ["memory", "redis"] {
+        for route in apps::ROUTES {
+            let bare = get("bare", "-", route);
+            let (ours, tower) = (get("ours", store, route), get("tower", store, route));
+            writeln!(
+                out,
+                "| {store} | {route} | {} | {} | {} | {} |",
+                show(paired(ours, bare), 3),
+                show(paired(tower, bare), 3),
+                show(paired(ours, tower), 3),
+                show(
+                    ratio(bytes("ours", store, route), bytes("tower", store, route)),
+                    4
+                ),
+            )?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(out, "| target | measured | verdict |")?;
+    writeln!(out, "|---|---:|---|")?;
+    let targets: [(&str, Option<f64>, bool); 5] = [
+        (
+            "memory, read: ours >= 0.95x bare axum",
+            paired(get("ours", "memory", "read"), get("bare", "-", "read")),
+            true,
+        ),
+        (
+            "memory, incr: ours >= 0.85x bare axum",
+            paired(get("ours", "memory", "incr"), get("bare", "-", "incr")),
+            true,
+        ),
+        (
+            "redis, incr: ours >= 1.3x tower-sessions",
+            paired(get("ours", "redis", "incr"), get("tower", "redis", "incr")),
+            true,
+        ),
+        (
+            "redis, large: ours >= 3x tower-sessions",
+            paired(
+                get("ours", "redis", "large"),
+                get("tower", "redis", "large"),
+            ),
+            true,
+        ),
+        (
+            "redis, large: ours bytes/req <= 1/50 of tower-sessions",
+            ratio(
+                bytes("ours", "redis", "large"),
+                bytes("tower", "redis", "large"),
+            ),
+            false,
+        ),
+    ];
+    let limits = [0.95, 0.85, 1.3, 3.0, 1.0 / 50.0];
+    for ((what, value, at_least), limit) in targets.into_iter().zip(limits) {
+        let verdict = match value {
+            None => "not measured",
+            Some(v) if (at_least && v >= limit) || (!at_least && v <= limit) => "met",
+            Some(_) => "MISSED",
+        };
+        writeln!(out, "| {what} | {} | {verdict} |", show(value, 3))?;
+    }
+    let errors: u64 = runs.values().map(|r| r.errors).sum();
+    if errors > 0 {
+        writeln!(
+            out,
+            "\nWARNING: {errors} failed or non-2xx responses; see the errors column."
+        )?;
+    }
+    Ok(out)
+}
+
+fn name(system: &str) -> &str {
+    match system {
+        "tower" => "tower-sessions",
+        "bare" => "bare axum",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_medians_ratios_and_verdicts() {
+        let text = "bare\t-\tread\t1\t1000\t1000000\t50\t0\t-\t10.0\t-\n\
+                    bare\t-\tread\t2\t900\t1000000\t50\t0\t-\t11.0\t-\n\
+                    bare\t-\tread\t3\t5000\t1000000\t50\t0\t-\t12.0\t-\n\
+                    ours\tmemory\tread\tcount\t10\t1000000\t60\t0\t12.5\t-\t-\n\
+                    ours\tmemory\tread\t1\t960\t1000000\t60\t0\t-\t13.0\t-\n\
+                    ours\tredis\tlarge\t1\t300\t1000000\t60\t0\t100\t20.0\t5.0\n\
+                    tower\tredis\tlarge\t1\t100\t1000000\t60\t0\t20000\t90.0\t9.0\n";
+        let out = report(text).unwrap();
+        assert!(
+            out.contains("| bare axum | - | read | 1000 | 900–5000 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| bare axum | - | read | 1000 | 900–5000 | 50 | 11.0 | n/a | n/a | 0 |")
+        );
+        assert!(
+            out.contains("| ours | memory | read | 960 | 960–960 | 60 | 13.0 | n/a | 12.5 | 0 |")
+        );
+        assert!(
+            out.contains("| ours | redis | large | 300 | 300–300 | 60 | 20.0 | 5.0 | 100.0 | 0 |")
+        );
+        assert!(out.contains("| memory, read: ours >= 0.95x bare axum | 0.960 | met |"));
+        assert!(out.contains("| redis, large: ours >= 3x tower-sessions | 3.000 | met |"));
+        assert!(out.contains("1/50 of tower-sessions | 0.005 | met |"));
+        assert!(out.contains("| memory, incr: ours >= 0.85x bare axum | n/a | not measured |"));
+    }
+}
