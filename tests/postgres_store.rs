@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, record};
 use common::*;
-use session::{Changed, Codec, Postcard, PostgresStore, Store};
+use session::{Changed, PostgresStore, Store};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -136,39 +136,9 @@ async fn migrate_is_idempotent_and_bad_table_names_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_to_different_fields_all_survive() {
+async fn field_writes_from_two_processes_both_survive() {
     let (store, _table) = store("concurrent").await;
-    let app = app(layer_with(store.clone(), |b| b.resave(false)));
-    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
-    // `views` and `name` are each written by one request while thirty others write `notice`:
-    // with field-level writes, the two single writes survive the crowd.
-    let mut tasks = Vec::new();
-    for i in 0..32u32 {
-        let (app, cookie) = (app.clone(), cookie.clone());
-        tasks.push(tokio::spawn(async move {
-            let path = match i {
-                0 => "/views".to_owned(),
-                1 => "/name/end".to_owned(),
-                _ => format!("/flash/{i}"),
-            };
-            let method = if path.starts_with("/flash") {
-                "POST"
-            } else {
-                "GET"
-            };
-            send_request(&app, request(method, &path, Some(&cookie)))
-                .await
-                .status
-        }));
-    }
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), 200);
-    }
-    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
-    let views: u64 = Postcard::decode(&record.fields["views"]).unwrap();
-    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
-    assert_eq!((views, name.as_deref()), (1, Some("end")));
-    assert!(record.fields.contains_key("notice"));
+    different_fields_survive_two_processes(store).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::conformance::{conformance, conformance_without_listing};
 use common::*;
-use session::{Codec, Postcard, RedisStore, Store};
+use session::RedisStore;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -98,31 +98,7 @@ async fn redis_store_loses_no_update() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_writes_from_two_processes_both_survive() {
-    // Two layers on one store stand for two app processes: their locks do not see each other,
-    // so only the store's field-level writes keep both changes.
-    let store = store("two-processes").await;
-    let one = app(layer_with(store.clone(), |b| b.resave(false)));
-    let two = app(layer_with(store.clone(), |b| b.resave(false)));
-    let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
-    let tasks: Vec<_> = (0..32u32)
-        .map(|i| {
-            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
-            let cookie = cookie.clone();
-            let path = match i {
-                0 => "/name/ada".to_owned(),
-                1 => "/cart/1".to_owned(),
-                _ => "/read".to_owned(),
-            };
-            tokio::spawn(async move { get_with(&app, &path, Some(&cookie)).await.status })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), 200);
-    }
-    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
-    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
-    let cart: Vec<Item> = Postcard::decode(&record.fields["cart"]).unwrap();
-    assert_eq!((name.as_deref(), cart.len()), (Some("ada"), 1));
+    different_fields_survive_two_processes(store("two-processes").await).await;
 }
 
 /// A Redis server of the test's own, so stopping it disturbs no other test.

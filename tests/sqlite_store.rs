@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, record};
 use common::*;
-use session::{Changed, Codec, Postcard, SqliteStore, Store};
+use session::{Changed, SqliteStore, Store};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);
@@ -107,40 +107,10 @@ async fn sessions_survive_a_reopen() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_to_different_fields_all_survive() {
+async fn field_writes_from_two_processes_both_survive() {
     let db = TempDb::new("concurrent");
     let store = db.open().await;
-    let app = app(layer_with(store.clone(), |b| b.resave(false)));
-    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
-    // `views` and `name` are each written by one request while thirty others write `notice`:
-    // with field-level writes, the two single writes survive the crowd.
-    let mut tasks = Vec::new();
-    for i in 0..32u32 {
-        let (app, cookie) = (app.clone(), cookie.clone());
-        tasks.push(tokio::spawn(async move {
-            let path = match i {
-                0 => "/views".to_owned(),
-                1 => "/name/end".to_owned(),
-                _ => format!("/flash/{i}"),
-            };
-            let method = if path.starts_with("/flash") {
-                "POST"
-            } else {
-                "GET"
-            };
-            send_request(&app, request(method, &path, Some(&cookie)))
-                .await
-                .status
-        }));
-    }
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), 200);
-    }
-    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
-    let views: u64 = Postcard::decode(&record.fields["views"]).unwrap();
-    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
-    assert_eq!((views, name.as_deref()), (1, Some("end")));
-    assert!(record.fields.contains_key("notice"));
+    different_fields_survive_two_processes(store).await;
 }
 
 /// Overwrites each occurrence of `from` in the file with `to` (of the same length), as a disk

@@ -16,8 +16,8 @@ use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use session::{
-    Changed, MemoryStore, Record, SessionData, SessionError, SessionLayer, Store, StoreError,
-    TypedSession,
+    Changed, Codec, MemoryStore, Postcard, Record, SessionData, SessionError, SessionLayer, Store,
+    StoreError, TypedSession,
 };
 use tower::ServiceExt;
 
@@ -427,4 +427,32 @@ pub async fn no_lost_updates(store: impl Store) {
         get_with(&app, "/whoami", Some(&cookie)).await.body,
         "start:32"
     );
+}
+
+/// Two layers on one store stand for two app processes: their locks do not see each other, so
+/// only the store's field-level writes keep both changes when two requests write different
+/// fields of one session at once.
+pub async fn different_fields_survive_two_processes(store: impl Store + Clone) {
+    let one = app(layer_with(store.clone(), |b| b.resave(false)));
+    let two = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
+    let tasks: Vec<_> = (0..32u32)
+        .map(|i| {
+            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let cookie = cookie.clone();
+            let path = match i {
+                0 => "/name/ada".to_owned(),
+                1 => "/cart/1".to_owned(),
+                _ => "/read".to_owned(),
+            };
+            tokio::spawn(async move { get_with(&app, &path, Some(&cookie)).await.status })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
+    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
+    let cart: Vec<Item> = Postcard::decode(&record.fields["cart"]).unwrap();
+    assert_eq!((name.as_deref(), cart.len()), (Some("ada"), 1));
 }
