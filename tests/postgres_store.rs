@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -181,33 +180,12 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
 async fn expired_rows_are_deleted() {
     let _timing = TIMING.lock().await;
     let (store, _table) = store("expired").await;
-    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
-    for i in 0..10 {
-        store
-            .set(&format!("short-{i}"), &short, Changed::All)
-            .await
-            .unwrap();
-    }
-    store
-        .set("long", &record(&[("a", b"1")], HOUR), Changed::All)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(store.delete_expired().await.unwrap(), 10);
-    assert_eq!(store.delete_expired().await.unwrap(), 0);
-    assert_eq!(store.length().await.unwrap(), 1);
-
-    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
-    store.set("later", &short, Changed::All).await.unwrap();
-    let cleanup = store.spawn_cleanup(Duration::from_millis(20));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    cleanup.abort();
-    assert_eq!(
-        store.delete_expired().await.unwrap(),
-        0,
-        "the cleanup task deleted the row"
-    );
-    assert_eq!(store.length().await.unwrap(), 1);
+    conformance::expired_rows_are_deleted(
+        &store,
+        || store.delete_expired(),
+        |every| store.spawn_cleanup(every),
+    )
+    .await;
 }
 
 /// A PostgreSQL server of the test's own, so stopping it disturbs no other test. Its data
@@ -219,11 +197,7 @@ struct OwnServer {
 
 impl OwnServer {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let data = std::env::temp_dir().join(format!("session-pg-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let server = Self { port, data };

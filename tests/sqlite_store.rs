@@ -192,31 +192,10 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
 async fn expired_rows_are_deleted() {
     let db = TempDb::new("expired");
     let store = db.open().await;
-    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
-    for i in 0..10 {
-        store
-            .set(&format!("short-{i}"), &short, Changed::All)
-            .await
-            .unwrap();
-    }
-    store
-        .set("long", &record(&[("a", b"1")], HOUR), Changed::All)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(store.delete_expired().await.unwrap(), 10);
-    assert_eq!(store.delete_expired().await.unwrap(), 0);
-    assert_eq!(store.length().await.unwrap(), 1);
-
-    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
-    store.set("later", &short, Changed::All).await.unwrap();
-    let cleanup = store.spawn_cleanup(Duration::from_millis(20));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    cleanup.abort();
-    assert_eq!(
-        store.delete_expired().await.unwrap(),
-        0,
-        "the cleanup task deleted the row"
-    );
-    assert_eq!(store.length().await.unwrap(), 1);
+    conformance::expired_rows_are_deleted(
+        &store,
+        || store.delete_expired(),
+        |every| store.spawn_cleanup(every),
+    )
+    .await;
 }

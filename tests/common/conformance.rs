@@ -158,3 +158,41 @@ async fn checks<S: Store>(store: &S, lists: bool) {
         other => panic!("length: {other:?} (expected it to be supported: {lists})"),
     }
 }
+
+/// Expired rows of an SQL store: `delete_expired` removes exactly them, and the task from
+/// `spawn_cleanup` does it by itself.
+pub async fn expired_rows_are_deleted<S, F>(
+    store: &S,
+    delete_expired: impl Fn() -> F,
+    spawn_cleanup: impl FnOnce(Duration) -> tokio::task::JoinHandle<()>,
+) where
+    S: Store,
+    F: std::future::Future<Output = Result<u64, session::StoreError>>,
+{
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
+    for i in 0..10 {
+        store
+            .set(&format!("short-{i}"), &short, Changed::All)
+            .await
+            .unwrap();
+    }
+    store
+        .set("long", &record(&[("a", b"1")], HOUR), Changed::All)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(delete_expired().await.unwrap(), 10);
+    assert_eq!(delete_expired().await.unwrap(), 0);
+    assert_eq!(store.length().await.unwrap(), 1);
+
+    store.set("later", &short, Changed::All).await.unwrap();
+    let cleanup = spawn_cleanup(Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cleanup.abort();
+    assert_eq!(
+        delete_expired().await.unwrap(),
+        0,
+        "the cleanup task deleted the row"
+    );
+    assert_eq!(store.length().await.unwrap(), 1);
+}

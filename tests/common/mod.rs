@@ -456,3 +456,11 @@ pub async fn different_fields_survive_two_processes(store: impl Store + Clone) {
     let cart: Vec<Item> = Postcard::decode(&record.fields["cart"]).unwrap();
     assert_eq!((name.as_deref(), cart.len()), (Some("ada"), 1));
 }
+
+/// A loopback port nothing listens on right now, for a server of a test's own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
