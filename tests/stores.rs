@@ -14,6 +14,16 @@ async fn memory_store_conforms() {
 }
 
 #[tokio::test]
+async fn memory_store_lets_no_slow_request_resurrect_a_session() {
+    common::a_slow_request_cannot_resurrect(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_logs_out_other_devices() {
+    common::log_out_other_devices(MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_store_returns_memory_after_expiry() {
     let store = MemoryStore::new();
     for i in 0..1000 {

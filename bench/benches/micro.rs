@@ -67,6 +67,7 @@ fn record_of(fields: Fields) -> Record {
             std::time::SystemTime::now(),
         ),
         fields,
+        owner: None,
     }
 }
 

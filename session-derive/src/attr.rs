@@ -14,7 +14,7 @@ use crate::valid::Errors;
 
 /// The keys accepted in a field's `#[session(...)]`, as the error messages spell them.
 const FIELD_KEYS: &str =
-    "`default = path::to::function`, `rename = \"stored_name\"`, `skip`, `flash`";
+    "`default = path::to::function`, `rename = \"stored_name\"`, `skip`, `flash`, `owner`";
 
 /// The keys accepted in the struct's `#[session(...)]`, as the error messages spell them.
 const CONTAINER_KEYS: &str = "`codec = path::To::Codec`";
@@ -37,6 +37,8 @@ pub(crate) struct FieldAttrs {
     pub skip: Option<Span>,
     /// `flash`: the field is read once (the span of the key).
     pub flash: Option<Span>,
+    /// `owner`: the field names who the session belongs to (the span of the key).
+    pub owner: Option<Span>,
 }
 
 /// What the struct's `#[session(...)]` attributes say.
@@ -64,6 +66,9 @@ pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
             } else if meta.path.is_ident("flash") {
                 flag(&meta, "flash")?;
                 set_flag_once(&mut out.flash, key, "flash", errors);
+            } else if meta.path.is_ident("owner") {
+                flag(&meta, "owner")?;
+                set_flag_once(&mut out.owner, key, "owner", errors);
             } else {
                 let message = if meta.path.is_ident("codec") {
                     format!(
@@ -99,7 +104,9 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
                 set_once(&mut out.codec, key, path, "codec", "struct", errors);
             } else {
                 let name = path_text(&meta.path);
-                let message = if ["default", "rename", "skip", "flash"].contains(&name.as_str()) {
+                let message = if ["default", "rename", "skip", "flash", "owner"]
+                    .contains(&name.as_str())
+                {
                     format!(
                         "`{name}` is a field attribute: put it on a field; \
                          the struct accepts only {CONTAINER_KEYS}"
@@ -170,7 +177,7 @@ fn duplicate(key: Span, name: &str, place: &str) -> syn::Error {
     )
 }
 
-/// A key without a value: `skip`, `flash`.
+/// A key without a value: `skip`, `flash`, `owner`.
 fn flag(meta: &ParseNestedMeta, name: &str) -> syn::Result<()> {
     if meta.input.is_empty() || meta.input.peek(Token![,]) {
         Ok(())

@@ -59,8 +59,14 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
         let index = field.index;
         let name = field.stored_name();
         let default = field.accessors().default;
+        let owner = field.attrs.owner.map(|key| {
+            quote_spanned! {key=>
+                sink.owner(&self.data.#member);
+            }
+        });
         let write = quote_spanned! {ty.span()=>
             sink.field::<#codec, #ty>(#name, &self.data.#member, Self::#default);
+            #owner
         };
         quote! {
             if ::core::mem::replace(&mut self.dirty[#index], false) {

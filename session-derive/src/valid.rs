@@ -32,6 +32,12 @@ pub(crate) const RESERVED_METHODS: &[&str] = &[
     "data",
     "cookie_overrides",
     "set_cookie_overrides",
+    "created",
+    "absolute_expiry",
+    "set_absolute_lifetime",
+    "owner_sessions",
+    "destroy_other_sessions",
+    "destroy_all_sessions",
 ];
 
 /// The errors found so far, in the order they were found.
@@ -61,6 +67,7 @@ pub(crate) fn check(input: &Input, errors: &mut Errors) {
     }
     check_stored_names(&input.fields, errors);
     check_accessor_names(&input.fields, errors);
+    check_one_owner(&input.fields, errors);
 }
 
 fn check_shape(input: &Input, errors: &mut Errors) {
@@ -107,6 +114,27 @@ fn check_field(field: &Field, errors: &mut Errors) {
                  remove `flash`, or remove `skip` to store the field",
             ));
         }
+        if let Some(owner) = attrs.owner {
+            errors.push(syn::Error::new(
+                owner,
+                "an `owner` field must be stored, so the store can index the session by it; \
+                 remove `skip`",
+            ));
+        }
+    }
+    if let (Some(owner), Some(_)) = (attrs.owner, attrs.flash) {
+        errors.push(syn::Error::new(
+            owner,
+            "a field cannot be both `flash` and `owner`: reading a flash field once clears it, \
+             and with it the session's owner; mark a separate field `owner`",
+        ));
+    }
+    if attrs.owner.is_some() && !is_option(field.ty) {
+        errors.push(syn::Error::new_spanned(
+            field.ty,
+            "a `#[session(owner)]` field must be an `Option<_>` (`None`: nobody is signed in), \
+             e.g. `user_id: Option<u64>`; wrap the type in `Option<...>`",
+        ));
     }
     if let Some(rename) = &attrs.rename
         && rename.value.value().is_empty()
@@ -122,6 +150,26 @@ fn check_field(field: &Field, errors: &mut Errors) {
             field.ty,
             "a `#[session(flash)]` field must be an `Option<_>`: taking its value (the read-once \
              read) leaves `None`; wrap the type in `Option<...>`",
+        ));
+    }
+}
+
+/// A session has at most one owner.
+fn check_one_owner(fields: &[Field], errors: &mut Errors) {
+    let mut owners = fields
+        .iter()
+        .filter_map(|field| Some((field.ident, field.attrs.owner?)));
+    let Some((first, _)) = owners.next() else {
+        return;
+    };
+    for (_, key) in owners {
+        errors.push(syn::Error::new(
+            key,
+            format!(
+                "only one field can be the session's `owner`, and `{}` already is; remove one \
+                 of the `owner` attributes",
+                first.unraw_text()
+            ),
         ));
     }
 }

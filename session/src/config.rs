@@ -182,6 +182,7 @@ pub(crate) struct Config {
     pub(crate) save_uninitialized: bool,
     pub(crate) unset: Unset,
     pub(crate) save_on_error: bool,
+    pub(crate) absolute_lifetime: Option<Duration>,
     /// Per-session request locks; `None` when `lock_sessions(false)`.
     pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
 }
@@ -197,6 +198,7 @@ impl fmt::Debug for Config {
             .field("save_uninitialized", &self.save_uninitialized)
             .field("unset", &self.unset)
             .field("lock_sessions", &self.locks.is_some())
+            .field("absolute_lifetime", &self.absolute_lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +229,7 @@ pub struct SessionLayerBuilder {
     unset: Unset,
     lock_sessions: bool,
     save_on_error: bool,
+    absolute_lifetime: Option<Duration>,
 }
 
 impl Default for SessionLayerBuilder {
@@ -244,6 +247,7 @@ impl Default for SessionLayerBuilder {
             unset: Unset::Keep,
             lock_sessions: true,
             save_on_error: false,
+            absolute_lifetime: None,
         }
     }
 }
@@ -358,6 +362,33 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Ends every new session this long after its creation, however active it stays (default:
+    /// no limit; not an express option). The idle lifetime (the cookie's `max_age`, restarted
+    /// by each request, or the store's idle TTL for a browser-session cookie) still applies: a
+    /// session ends at whichever comes first, and the cookie's `Expires` never goes past this
+    /// limit. The limit is stored with each session and enforced by the store; one session can
+    /// be given another with
+    /// [`TypedSession::set_absolute_lifetime`](crate::TypedSession::set_absolute_lifetime)
+    /// ("remember me"). Changing this option leaves sessions created before as they are.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session::{CookieOptions, SessionLayer};
+    ///
+    /// // Signed out after 30 idle minutes, and after 12 hours in any case.
+    /// let layer = SessionLayer::builder()
+    ///     .secret("a long random secret")
+    ///     .cookie(CookieOptions::new().max_age(Duration::from_secs(30 * 60)))
+    ///     .rolling(true)
+    ///     .absolute_lifetime(Duration::from_secs(12 * 60 * 60))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.absolute_lifetime = Some(lifetime);
+        self
+    }
+
     /// Checks the options.
     pub fn build(self) -> Result<crate::SessionLayer, ConfigError> {
         let signer = Signer::new(&self.secrets).ok_or(ConfigError::NoSecret)?;
@@ -376,6 +407,7 @@ impl SessionLayerBuilder {
             save_uninitialized: self.save_uninitialized,
             unset: self.unset,
             save_on_error: self.save_on_error,
+            absolute_lifetime: self.absolute_lifetime,
             locks: self.lock_sessions.then(Default::default),
         };
         Ok(crate::SessionLayer::from_config(config))

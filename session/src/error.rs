@@ -30,14 +30,19 @@ pub enum SessionError {
     /// The session was destroyed or unset earlier in this request.
     #[error("the session was destroyed or unset earlier in this request")]
     Ended,
-    /// `reload` found no session under this id in the store.
+    /// The session is no longer in the store: another request destroyed or regenerated it,
+    /// or it expired, after this request loaded it. `reload` and `save` report this; the
+    /// session is not written back.
     #[error("the session no longer exists in the store")]
     NotFound,
 }
 
 impl From<StoreError> for SessionError {
     fn from(error: StoreError) -> Self {
-        Self::Store(Arc::new(error))
+        match error {
+            StoreError::Gone => Self::NotFound,
+            error => Self::Store(Arc::new(error)),
+        }
     }
 }
 

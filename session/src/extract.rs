@@ -10,7 +10,7 @@ use http::request::Parts;
 
 use crate::error::SessionError;
 use crate::middleware::OutsidePath;
-use crate::record::CookieOverrides;
+use crate::record::{CookieOverrides, Record};
 use crate::schema::{SessionData, Tracked};
 use crate::state::Handle;
 
@@ -174,6 +174,94 @@ impl<T: SessionData> TypedSession<T> {
     /// session); later touches keep the lifetime this gives.
     pub fn set_expires(&mut self, expires: Option<SystemTime>) {
         self.change_cookie(|cookie| cookie.set_expires(expires, SystemTime::now()));
+    }
+
+    /// When the session was created.
+    pub fn created(&self) -> Option<SystemTime> {
+        self.handle
+            .with_session(|_, s| s.record.cookie.created())
+            .ok()
+    }
+
+    /// When the session ends however active it stays, if it has an absolute lifetime (see
+    /// [`SessionLayerBuilder::absolute_lifetime`](crate::SessionLayerBuilder::absolute_lifetime)).
+    pub fn absolute_expiry(&self) -> Option<SystemTime> {
+        self.handle
+            .with_session(|_, s| s.record.cookie.absolute_expiry())
+            .ok()
+            .flatten()
+    }
+
+    /// Gives this session its own absolute lifetime, counted from its creation (`None`: no
+    /// limit), and restarts its idle countdown under it. With
+    /// [`set_max_age`](Self::set_max_age) this is "remember me": raise both, in either order.
+    /// The session is saved and its cookie resent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session::{SessionData, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Account {
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    ///
+    /// async fn log_in(mut session: TypedSession<Account>, remember_me: bool) {
+    ///     session.regenerate().await.unwrap();
+    ///     session.set_user_id(Some(7));
+    ///     if remember_me {
+    ///         // Idle for up to 30 days, and 90 days at most.
+    ///         session.set_max_age(Some(30 * DAY));
+    ///         session.set_absolute_lifetime(Some(90 * DAY));
+    ///     }
+    /// }
+    /// ```
+    pub fn set_absolute_lifetime(&mut self, lifetime: Option<Duration>) {
+        self.change_cookie(|cookie| cookie.set_absolute_lifetime(lifetime, SystemTime::now()));
+    }
+
+    /// The live sessions of this session's owner (the field marked `#[session(owner)]`), this
+    /// one included once it is stored, as `(id, record)` pairs; none when it has no owner.
+    /// Needs a store with a per-owner index. The ids are as secret as the cookies that carry
+    /// them: show a user their sessions, never the ids.
+    pub async fn owner_sessions(&mut self) -> Result<Vec<(String, Record)>, SessionError> {
+        self.handle.flush(&mut self.tracked);
+        self.handle.owner_sessions().await
+    }
+
+    /// Deletes every other session of this session's owner — "log out other devices" — and
+    /// answers how many. This session stays. A request of another device that loaded its
+    /// session before this call cannot write it back afterwards.
+    ///
+    /// ```
+    /// use session::{SessionData, SessionError, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Account {
+    ///     #[session(owner)]
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// async fn log_out_other_devices(
+    ///     mut session: TypedSession<Account>,
+    /// ) -> Result<String, SessionError> {
+    ///     let count = session.destroy_other_sessions().await?;
+    ///     Ok(format!("signed out of {count} other sessions"))
+    /// }
+    /// ```
+    pub async fn destroy_other_sessions(&mut self) -> Result<usize, SessionError> {
+        self.handle.flush(&mut self.tracked);
+        self.handle.destroy_owner_sessions(true).await
+    }
+
+    /// Deletes every session of this session's owner, this one included — "log out
+    /// everywhere" — and answers how many of them were stored. The response clears this
+    /// client's cookie.
+    pub async fn destroy_all_sessions(mut self) -> Result<usize, SessionError> {
+        self.handle.flush(&mut self.tracked);
+        self.handle.destroy_owner_sessions(false).await
     }
 
     /// The cookie attributes this session overrides.

@@ -1,8 +1,13 @@
-//! The stored form of one session: its cookie state and a map of encoded fields.
+//! The stored form of one session: its lifetimes and cookie state, its owner, and a map of
+//! encoded fields.
 //!
 //! Stores see only [`Record`]s and field names; they never need the user's types. A record
 //! keeps every field under its stored name, so a store may write single fields, and a field
 //! that an older or newer version of the struct does not know survives untouched.
+//!
+//! A session has two lifetimes: an idle one (express's `maxAge`, restarted by every touch) and
+//! an optional absolute one counted from its creation, which nothing restarts. It ends at
+//! whichever comes first; [`CookieState::store_expiry_ms`] is that instant for a store.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,6 +27,10 @@ pub struct Record {
     pub cookie: CookieState,
     /// Encoded field values, by stored name.
     pub fields: Fields,
+    /// Who the session belongs to, from the field marked `#[session(owner)]`; stores that keep
+    /// a per-owner index ([`Store::sessions_of`](crate::Store::sessions_of)) index it.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 impl Record {
@@ -30,13 +39,21 @@ impl Record {
         self.cookie.expires()
     }
 
-    /// Whether the record has expired at `now`. A record without expiry never does.
+    /// Whether the record has expired at `now`: its idle expiry or its absolute expiry has
+    /// passed. A record with neither never expires (its store's idle TTL still applies).
     pub fn is_expired(&self, now: SystemTime) -> bool {
-        self.expires().is_some_and(|at| at <= now)
+        let now = millis_since_epoch(now);
+        [self.cookie.expires_ms, self.cookie.absolute_ms]
+            .into_iter()
+            .flatten()
+            .any(|at| at <= now)
     }
 }
 
-/// The per-session cookie state that express keeps in `req.session.cookie`.
+/// The per-session cookie state that express keeps in `req.session.cookie`, with the
+/// session's creation time and absolute expiry.
+///
+/// The idle expiry never passes the absolute one: every method that moves it caps it there.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CookieState {
     /// The lifetime the session was given, in milliseconds (`originalMaxAge`); `None` for a
@@ -44,16 +61,58 @@ pub struct CookieState {
     pub original_max_age_ms: Option<u64>,
     /// Expiry, in milliseconds since the Unix epoch; `None` for a browser-session cookie.
     pub expires_ms: Option<u64>,
+    /// When the session was created, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// The absolute expiry, in milliseconds since the Unix epoch: the session ends then
+    /// however active it is. `None`: no absolute limit.
+    pub absolute_ms: Option<u64>,
     /// Cookie attributes set for this session only, over the middleware's options.
     pub overrides: CookieOverrides,
 }
 
 impl CookieState {
-    /// A cookie state that lives `max_age` from `now` (or is a browser-session cookie).
+    /// A cookie state created `now` that lives `max_age` from then (or is a browser-session
+    /// cookie), without absolute limit.
     pub fn new(max_age: Option<Duration>, now: SystemTime) -> Self {
-        let mut state = Self::default();
+        let mut state = Self {
+            created_ms: millis_since_epoch(now),
+            ..Self::default()
+        };
         state.set_max_age(max_age, now);
         state
+    }
+
+    /// When the session was created.
+    pub fn created(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.created_ms)
+    }
+
+    /// The absolute expiry, if the session has one.
+    pub fn absolute_expiry(&self) -> Option<SystemTime> {
+        self.absolute_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+    }
+
+    /// Limits the session to `lifetime` from its creation (`None`: no limit), and restarts
+    /// the idle countdown from `now` under the new limit, so that raising both lifetimes
+    /// ("remember me") gives the same result in either order.
+    pub fn set_absolute_lifetime(&mut self, lifetime: Option<Duration>, now: SystemTime) {
+        self.absolute_ms = lifetime.map(|life| self.created_ms.saturating_add(millis(life)));
+        self.touch(now);
+    }
+
+    /// When a store must drop the session, in ms since the epoch: its expiry, or `idle_ttl`
+    /// from `now` for a browser-session cookie, and never later than its absolute expiry.
+    pub fn store_expiry_ms(&self, idle_ttl: Duration, now: SystemTime) -> u64 {
+        let idle = self
+            .expires_ms
+            .unwrap_or_else(|| millis_since_epoch(now).saturating_add(millis(idle_ttl)));
+        self.cap(idle)
+    }
+
+    fn cap(&self, expires_ms: u64) -> u64 {
+        self.absolute_ms
+            .map_or(expires_ms, |abs| expires_ms.min(abs))
     }
 
     /// The original lifetime (`originalMaxAge`).
@@ -77,20 +136,22 @@ impl CookieState {
     /// cookie.
     pub fn set_max_age(&mut self, max_age: Option<Duration>, now: SystemTime) {
         self.original_max_age_ms = max_age.map(millis);
-        self.expires_ms = max_age.map(|age| millis_since_epoch(now + age));
+        self.expires_ms = max_age.map(|age| self.cap(after(now, age)));
     }
 
-    /// Sets a fixed expiry; the original lifetime becomes the time from `now` until then.
+    /// Sets a fixed expiry (capped by the absolute one); the original lifetime becomes the
+    /// time from `now` until then.
     pub fn set_expires(&mut self, expires: Option<SystemTime>, now: SystemTime) {
-        self.expires_ms = expires.map(millis_since_epoch);
+        self.expires_ms = expires.map(|at| self.cap(millis_since_epoch(at)));
         self.original_max_age_ms =
             expires.map(|at| millis(at.duration_since(now).unwrap_or(Duration::ZERO)));
     }
 
-    /// Restarts the countdown: expiry = `now` + original lifetime (express's `touch`).
+    /// Restarts the countdown: expiry = `now` + original lifetime (express's `touch`), capped
+    /// by the absolute expiry.
     pub fn touch(&mut self, now: SystemTime) {
         if let Some(age) = self.original_max_age() {
-            self.expires_ms = Some(millis_since_epoch(now + age));
+            self.expires_ms = Some(self.cap(after(now, age)));
         }
     }
 }
@@ -117,6 +178,11 @@ pub struct CookieOverrides {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `now + duration` in ms since the epoch, saturating instead of overflowing.
+fn after(now: SystemTime, duration: Duration) -> u64 {
+    millis_since_epoch(now).saturating_add(millis(duration))
 }
 
 pub(crate) fn millis_since_epoch(at: SystemTime) -> u64 {
@@ -151,6 +217,55 @@ mod tests {
         assert_eq!(cookie.expires(), Some(now + Duration::from_secs(5)));
         cookie.set_max_age(None, now);
         assert_eq!((cookie.expires(), cookie.original_max_age()), (None, None));
+    }
+
+    #[test]
+    fn the_absolute_expiry_caps_every_move_of_the_idle_one() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut cookie = CookieState::new(Some(Duration::from_secs(60)), start);
+        cookie.set_absolute_lifetime(Some(Duration::from_secs(100)), start);
+        let cap = Some(start + Duration::from_secs(100));
+        assert_eq!(cookie.absolute_expiry(), cap);
+        assert_eq!(cookie.expires(), Some(start + Duration::from_secs(60)));
+        cookie.touch(start + Duration::from_secs(70));
+        assert_eq!(cookie.expires(), cap, "touch stops at the cap");
+        cookie.set_max_age(Some(Duration::from_secs(3600)), start);
+        assert_eq!(cookie.expires(), cap);
+        cookie.set_expires(Some(start + Duration::from_secs(500)), start);
+        assert_eq!(cookie.expires(), cap);
+        let idle = Duration::from_secs(3600);
+        let mut browser = CookieState::new(None, start);
+        assert_eq!(browser.store_expiry_ms(idle, start), 1_000_000 + 3_600_000);
+        browser.set_absolute_lifetime(Some(Duration::from_secs(100)), start);
+        assert_eq!(browser.store_expiry_ms(idle, start), 1_100_000);
+        assert_eq!(browser.expires(), None, "still a browser-session cookie");
+        let record = Record {
+            cookie: browser,
+            ..Record::default()
+        };
+        assert!(!record.is_expired(start + Duration::from_secs(99)));
+        assert!(record.is_expired(start + Duration::from_secs(100)));
+    }
+
+    #[test]
+    fn remember_me_raises_both_lifetimes_in_either_order() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        let now = start + Duration::from_secs(10);
+        let (day, month) = (
+            Duration::from_secs(86_400),
+            Duration::from_secs(30 * 86_400),
+        );
+        let mut base = CookieState::new(Some(Duration::from_secs(60)), start);
+        base.set_absolute_lifetime(Some(Duration::from_secs(600)), start);
+        let mut one = base.clone();
+        one.set_max_age(Some(day), now);
+        one.set_absolute_lifetime(Some(month), now);
+        let mut other = base;
+        other.set_absolute_lifetime(Some(month), now);
+        other.set_max_age(Some(day), now);
+        assert_eq!(one, other);
+        assert_eq!(one.expires(), Some(now + day));
+        assert_eq!(one.absolute_expiry(), Some(start + month));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! field borrowed mutably but left equal is not a change.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Display;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -71,14 +72,39 @@ pub fn decode_field<C: Codec, V: DeserializeOwned>(
     }
 }
 
+/// What an owner field holds: a value whose text identifies the owner in the store's index.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a `#[session(owner)]` field must be `Option<T>` with `T: Display`, and `{Self}` does not implement `Display`",
+    label = "the owner is indexed by its text",
+    note = "use the user's id (a number, a string, a UUID), or implement `Display` for `{Self}`"
+)]
+pub trait OwnerKey {
+    /// The owner's text.
+    fn owner_key(&self) -> String;
+}
+
+impl<T: Display + ?Sized> OwnerKey for T {
+    fn owner_key(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// Where a flush writes the fields it re-encoded.
 #[doc(hidden)]
 pub struct Sink<'a> {
     pub(crate) fields: &'a mut Fields,
     pub(crate) log: &'a mut ChangeLog,
+    pub(crate) owner: &'a mut Option<String>,
 }
 
 impl Sink<'_> {
+    /// Records who owns the session, from the field marked `#[session(owner)]`: its value as
+    /// text, or no owner for `None`.
+    pub fn owner<V: OwnerKey>(&mut self, value: &Option<V>) {
+        *self.owner = value.as_ref().map(OwnerKey::owner_key);
+    }
+
     /// Records the current value of the field `name`, if its bytes differ from what the record
     /// holds. A field the record lacks is compared with the encoding of its default.
     pub fn field<C: Codec, V: Serialize>(
@@ -166,7 +192,8 @@ mod tests {
     use crate::codec::Postcard;
 
     fn flush_one(fields: &mut Fields, log: &mut ChangeLog, value: u32) {
-        Sink { fields, log }.field::<Postcard, u32>("n", &value, || 0);
+        let owner = &mut None;
+        Sink { fields, log, owner }.field::<Postcard, u32>("n", &value, || 0);
     }
 
     #[test]

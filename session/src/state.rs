@@ -119,8 +119,9 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
         original_id: id.clone(),
         id,
         record: Record {
-            cookie: fresh_cookie(request, now),
+            cookie: fresh_cookie(config, request, now),
             fields: Default::default(),
+            owner: None,
         },
         log: ChangeLog::default(),
         cookie_changed: false,
@@ -129,11 +130,14 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
     }
 }
 
-/// The cookie state of a session created now: its lifetime, and `auto` settings resolved
+/// The cookie state of a session created now: its lifetimes, and `auto` settings resolved
 /// against this connection, as express does when it generates a session.
-fn fresh_cookie(request: &RequestInfo, now: SystemTime) -> CookieState {
+fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> CookieState {
     let options = &request.options;
     let mut cookie = CookieState::new(options.max_age_from(now), now);
+    if config.absolute_lifetime.is_some() {
+        cookie.set_absolute_lifetime(config.absolute_lifetime, now);
+    }
     if options.secure == Secure::Auto {
         cookie.overrides.secure = Some(request.secure);
     }
@@ -196,6 +200,7 @@ impl Handle {
             tracked.flush(&mut Sink {
                 fields: &mut session.record.fields,
                 log: &mut session.log,
+                owner: &mut session.record.owner,
             });
         }
     }
@@ -264,6 +269,43 @@ impl Handle {
         self.0.config.store.destroy(&id).await?;
         *self.lock() = Slot::Destroyed;
         Ok(())
+    }
+
+    /// The sessions of this session's owner, from the store's per-owner index; none when the
+    /// session has no owner.
+    pub(crate) async fn owner_sessions(&self) -> Result<Vec<(String, Record)>, SessionError> {
+        let owner = self.with_session(|_, s| s.record.owner.clone())?;
+        let Some(owner) = owner else {
+            return Ok(Vec::new());
+        };
+        Ok(self.0.config.store.sessions_of(&owner).await?)
+    }
+
+    /// Deletes the other sessions of this session's owner ("log out other devices"), or all of
+    /// them with this one (`keep_this: false`, after which the request has no session).
+    /// Answers how many stored sessions were deleted.
+    pub(crate) async fn destroy_owner_sessions(
+        &self,
+        keep_this: bool,
+    ) -> Result<usize, SessionError> {
+        let (owner, id) = self.with_session(|_, s| (s.record.owner.clone(), s.id.clone()))?;
+        let destroyed = match owner {
+            Some(owner) => {
+                let keep = keep_this.then_some(id.as_str());
+                self.0
+                    .config
+                    .store
+                    .destroy_sessions_of(&owner, keep)
+                    .await?
+            }
+            None => 0,
+        };
+        if !keep_this {
+            // Also when the index did not list it yet (a login in this very request).
+            self.0.config.store.destroy(&id).await?;
+            *self.lock() = Slot::Destroyed;
+        }
+        Ok(destroyed)
     }
 
     /// Drops the session from this request; what happens in the store follows `unset`.

@@ -13,7 +13,20 @@ pub fn record(fields: &[(&str, &[u8])], max_age: Option<Duration>) -> Record {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Bytes::copy_from_slice(v)))
             .collect(),
+        owner: None,
     }
+}
+
+/// `record` with an owner.
+pub fn owned(owner: &str, max_age: Option<Duration>) -> Record {
+    Record {
+        owner: Some(owner.to_owned()),
+        ..record(&[("user", owner.as_bytes())], max_age)
+    }
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|n| (*n).to_owned()).collect()
 }
 
 pub const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
@@ -135,6 +148,10 @@ async fn checks<S: Store>(store: &S, lists: bool) {
         assert_eq!(store.get(id).await.unwrap(), Some(r), "{id:?}");
     }
 
+    no_resurrection(store).await;
+    absolute_expiry(store).await;
+    owner_index(store).await;
+
     // all / length / clear, where the store has them; a store without them must say so.
     match store.length().await {
         Ok(count) if lists => {
@@ -156,6 +173,174 @@ async fn checks<S: Store>(store: &S, lists: bool) {
             ));
         }
         other => panic!("length: {other:?} (expected it to be supported: {lists})"),
+    }
+}
+
+/// Only `Changed::All` creates: a patch or a touch of a destroyed or expired record writes
+/// nothing and answers `Gone`.
+async fn no_resurrection<S: Store>(store: &S) {
+    let r = record(&[("a", b"1")], HOUR);
+    store.set("dead", &r, Changed::All).await.unwrap();
+    store.destroy("dead").await.unwrap();
+    let patch = store.set("dead", &r, Changed::Fields(&names(&["a"]))).await;
+    assert!(matches!(patch, Err(StoreError::Gone)), "patch: {patch:?}");
+    let empty = store.set("dead", &r, Changed::Fields(&names(&[]))).await;
+    assert!(matches!(empty, Err(StoreError::Gone)), "resave: {empty:?}");
+    let touch = store.touch("dead", &r).await;
+    assert!(matches!(touch, Err(StoreError::Gone)), "touch: {touch:?}");
+    assert_eq!(store.get("dead").await.unwrap(), None, "not written back");
+
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(100)));
+    store.set("lapsed", &short, Changed::All).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let patch = store
+        .set("lapsed", &r, Changed::Fields(&names(&["a"])))
+        .await;
+    assert!(matches!(patch, Err(StoreError::Gone)), "expired: {patch:?}");
+    let touch = store.touch("lapsed", &r).await;
+    assert!(matches!(touch, Err(StoreError::Gone)), "expired: {touch:?}");
+    assert_eq!(store.get("lapsed").await.unwrap(), None);
+
+    // A full write does create, and replaces what was there.
+    store.set("dead", &r, Changed::All).await.unwrap();
+    assert_eq!(store.get("dead").await.unwrap(), Some(r));
+    store.destroy("dead").await.unwrap();
+}
+
+/// The absolute expiry ends a session whatever its idle expiry, and a touch cannot move past it.
+async fn absolute_expiry<S: Store>(store: &S) {
+    let now = SystemTime::now();
+    let mut capped = record(&[("a", b"1")], HOUR);
+    capped
+        .cookie
+        .set_absolute_lifetime(Some(Duration::from_millis(300)), now);
+    let mut browser = record(&[("a", b"1")], None);
+    browser
+        .cookie
+        .set_absolute_lifetime(Some(Duration::from_millis(300)), now);
+    store.set("capped", &capped, Changed::All).await.unwrap();
+    store
+        .set("capped-browser", &browser, Changed::All)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    capped.cookie.touch(SystemTime::now());
+    store.touch("capped", &capped).await.unwrap();
+    let fetched = store
+        .get("capped")
+        .await
+        .unwrap()
+        .expect("alive before the cap");
+    assert_eq!(fetched.cookie, capped.cookie, "absolute expiry stored");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        store.get("capped").await.unwrap(),
+        None,
+        "idle hour, cap passed"
+    );
+    assert_eq!(store.get("capped-browser").await.unwrap(), None);
+}
+
+/// The per-owner index follows writes, owner changes, destroys and expiry.
+async fn owner_index<S: Store>(store: &S) {
+    let ids = |list: Vec<(String, Record)>| {
+        list.into_iter()
+            .map(|(id, record)| {
+                assert!(!record.is_expired(SystemTime::now()), "{id} listed expired");
+                id
+            })
+            .collect::<BTreeSet<_>>()
+    };
+    for owner in ["alice", "bob", "carol"] {
+        store.destroy_sessions_of(owner, None).await.unwrap();
+    }
+    let o1 = owned("alice", HOUR);
+    store.set("o1", &o1, Changed::All).await.unwrap();
+    store
+        .set("o2", &owned("alice", None), Changed::All)
+        .await
+        .unwrap();
+    store
+        .set("o3", &owned("bob", HOUR), Changed::All)
+        .await
+        .unwrap();
+    store
+        .set("o4", &record(&[], HOUR), Changed::All)
+        .await
+        .unwrap();
+    let short = owned("alice", Some(Duration::from_millis(100)));
+    store.set("o5", &short, Changed::All).await.unwrap();
+    let alice = store.sessions_of("alice").await.unwrap();
+    assert!(
+        alice.iter().any(|(id, r)| id == "o1" && *r == o1),
+        "records come with their ids: {alice:?}"
+    );
+    assert_eq!(ids(alice), names(&["o1", "o2", "o5"]));
+    assert_eq!(
+        store.get("o1").await.unwrap().unwrap().owner.as_deref(),
+        Some("alice")
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        ids(store.sessions_of("alice").await.unwrap()),
+        names(&["o1", "o2"]),
+        "expired o5"
+    );
+
+    // A patch moves o2 to bob (a new login on that session); a destroy drops o1.
+    let mut moved = owned("bob", None);
+    moved
+        .fields
+        .insert("user".into(), Bytes::from_static(b"bob"));
+    store
+        .set("o2", &moved, Changed::Fields(&names(&["user"])))
+        .await
+        .unwrap();
+    store.destroy("o1").await.unwrap();
+    assert_eq!(ids(store.sessions_of("alice").await.unwrap()), names(&[]));
+    assert_eq!(
+        ids(store.sessions_of("bob").await.unwrap()),
+        names(&["o2", "o3"])
+    );
+    // Signing out without destroying: the owner goes, the session stays.
+    let mut anonymous = moved.clone();
+    anonymous.owner = None;
+    store
+        .set("o2", &anonymous, Changed::Fields(&names(&[])))
+        .await
+        .unwrap();
+    assert_eq!(ids(store.sessions_of("bob").await.unwrap()), names(&["o3"]));
+    assert_eq!(store.get("o2").await.unwrap().unwrap().owner, None);
+    store.set("o2", &moved, Changed::All).await.unwrap();
+
+    // Everyone but one, then everyone; others' sessions stay.
+    store
+        .set("o6", &owned("bob", HOUR), Changed::All)
+        .await
+        .unwrap();
+    store
+        .set("o7", &owned("carol", HOUR), Changed::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.destroy_sessions_of("bob", Some("o3")).await.unwrap(),
+        2
+    );
+    assert_eq!(ids(store.sessions_of("bob").await.unwrap()), names(&["o3"]));
+    assert_eq!(store.get("o2").await.unwrap(), None);
+    assert_eq!(store.destroy_sessions_of("bob", None).await.unwrap(), 1);
+    assert_eq!(store.get("o3").await.unwrap(), None);
+    assert_eq!(store.destroy_sessions_of("nobody", None).await.unwrap(), 0);
+    assert_eq!(
+        ids(store.sessions_of("carol").await.unwrap()),
+        names(&["o7"])
+    );
+    assert!(
+        store.get("o4").await.unwrap().is_some(),
+        "no owner, untouched"
+    );
+    for id in ["o4", "o7"] {
+        store.destroy(id).await.unwrap();
     }
 }
 

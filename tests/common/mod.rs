@@ -36,6 +36,9 @@ pub struct Visit {
     #[session(flash)]
     pub notice: Option<String>,
     pub cart: Vec<Item>,
+    /// Who is signed in: the session's owner, indexed by the store.
+    #[session(owner)]
+    pub user: Option<String>,
 }
 
 pub type Session = TypedSession<Visit>;
@@ -196,6 +199,42 @@ pub fn routes() -> Router {
                     d.map_or("none".to_owned(), |d| d.as_millis().to_string())
                 };
                 format!("{} {}", ms(s.max_age()), ms(s.original_max_age()))
+            }),
+        )
+        .route(
+            "/signin/{user}",
+            get(|mut s: Session, Path(user): Path<String>| async move {
+                s.regenerate().await?;
+                s.set_user(Some(user));
+                Ok::<_, SessionError>("signed in")
+            }),
+        )
+        .route(
+            "/signout",
+            get(|mut s: Session| async move {
+                s.set_user(None);
+                "signed out"
+            }),
+        )
+        .route(
+            "/sessions",
+            get(|mut s: Session| async move {
+                let list = s.owner_sessions().await?;
+                Ok::<_, SessionError>(list.len().to_string())
+            }),
+        )
+        .route(
+            "/logout-others",
+            get(|mut s: Session| async move {
+                let count = s.destroy_other_sessions().await?;
+                Ok::<_, SessionError>(count.to_string())
+            }),
+        )
+        .route(
+            "/logout-everywhere",
+            get(|s: Session| async move {
+                let count = s.destroy_all_sessions().await?;
+                Ok::<_, SessionError>(count.to_string())
             }),
         )
         .route(
@@ -463,4 +502,165 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// Holds a request inside its handler: the handler says when it has its session, then waits
+/// to be let go.
+#[derive(Clone, Default)]
+pub struct Gate {
+    pub loaded: Arc<tokio::sync::Notify>,
+    pub release: Arc<tokio::sync::Notify>,
+}
+
+/// The app of `routes()` plus `/slow-write` and `/slow-read`, which load the session, wait at
+/// `gate`, then change `views` (or only read it).
+pub fn gated_app(layer: SessionLayer, gate: Gate) -> Router {
+    let write = gate.clone();
+    routes()
+        .route(
+            "/slow-write",
+            get(move |mut s: Session| async move {
+                write.loaded.notify_one();
+                write.release.notified().await;
+                *s.views_mut() += 1;
+                s.views().to_string()
+            }),
+        )
+        .route(
+            "/slow-read",
+            get(move |s: Session| async move {
+                gate.loaded.notify_one();
+                gate.release.notified().await;
+                s.views().to_string()
+            }),
+        )
+        .layer(layer)
+}
+
+/// No resurrection, over HTTP and across two processes (two layers on one store): a slow
+/// request loads a session, another process ends it (logout, a login that regenerates it, "log
+/// out other devices"), then the slow request finishes. Afterwards the old id is dead in the
+/// store and the slow response does not hand it back to the client.
+pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
+    for slow in ["/slow-write", "/slow-read"] {
+        for ender in [
+            "/destroy",
+            "/regenerate",
+            "/logout-others",
+            "/logout-everywhere",
+        ] {
+            let case = format!("{slow} racing {ender}");
+            let gate = Gate::default();
+            // rolling: the read-only request would otherwise send no cookie anyway.
+            let layer = |store| layer_with(store, |b| b.resave(false).rolling(true));
+            let one = gated_app(layer(store.clone()), gate.clone());
+            let two = gated_app(layer(store.clone()), Gate::default());
+            let victim = get_with(&one, "/signin/ada", None).await.cookie().unwrap();
+            let other = get_with(&two, "/signin/ada", None).await.cookie().unwrap();
+            let old_id = id_of(&victim);
+            assert!(
+                store.get(&old_id).await.unwrap().is_some(),
+                "{case}: stored"
+            );
+
+            let slow_request = tokio::spawn({
+                let (one, victim) = (one.clone(), victim.clone());
+                async move { get_with(&one, slow, Some(&victim)).await }
+            });
+            gate.loaded.notified().await;
+            let ended = match ender {
+                "/logout-others" => get_with(&two, ender, Some(&other)).await,
+                _ => get_with(&two, ender, Some(&victim)).await,
+            };
+            assert_eq!(ended.status, StatusCode::OK, "{case}: {}", ended.body);
+            gate.release.notify_one();
+            let late = slow_request.await.expect("slow request task");
+
+            assert_eq!(late.status, StatusCode::OK, "{case}");
+            assert_eq!(
+                late.cookie_id().as_deref().filter(|id| *id == old_id),
+                None,
+                "{case}: the late response resends the dead id"
+            );
+            assert_eq!(
+                store.get(&old_id).await.unwrap(),
+                None,
+                "{case}: the old id was written back"
+            );
+            let after = get_with(&one, "/read", Some(&victim)).await;
+            assert_eq!(
+                after.body, "0",
+                "{case}: the old cookie still opens a session"
+            );
+            assert_ne!(
+                after.cookie_id().as_deref(),
+                Some(old_id.as_str()),
+                "{case}"
+            );
+            store.destroy_sessions_of("ada", None).await.unwrap();
+        }
+    }
+}
+
+/// The per-owner index over HTTP: three devices of one user and one of another; "log out
+/// other devices" keeps the current one, "log out everywhere" ends them all, and signing out
+/// (the owner field back to `None`) takes a session out of the index.
+pub async fn log_out_other_devices(store: impl Store + Clone) {
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    for user in ["grace", "linus"] {
+        store.destroy_sessions_of(user, None).await.unwrap();
+    }
+    let mut devices = Vec::new();
+    for _ in 0..3 {
+        let reply = get_with(&app, "/signin/grace", None).await;
+        devices.push(reply.cookie().unwrap());
+    }
+    let linus = get_with(&app, "/signin/linus", None)
+        .await
+        .cookie()
+        .unwrap();
+    let anonymous = get_with(&app, "/views", None).await.cookie().unwrap();
+    assert_eq!(
+        get_with(&app, "/sessions", Some(&devices[0])).await.body,
+        "3"
+    );
+    assert_eq!(
+        get_with(&app, "/sessions", Some(&anonymous)).await.body,
+        "0"
+    );
+
+    // Signing out of one device takes it out of the index; the session stays.
+    get_with(&app, "/signout", Some(&devices[2])).await;
+    assert_eq!(
+        get_with(&app, "/sessions", Some(&devices[0])).await.body,
+        "2"
+    );
+
+    let others = get_with(&app, "/logout-others", Some(&devices[0])).await;
+    assert_eq!(others.body, "1", "device 1 only");
+    assert_eq!(others.set_cookie(), None, "this device keeps its cookie");
+    let alive = |cookie: &str| {
+        let (store, id) = (store.clone(), id_of(cookie));
+        async move { store.get(&id).await.unwrap().is_some() }
+    };
+    assert!(!alive(&devices[1]).await);
+    assert!(alive(&devices[0]).await && alive(&devices[2]).await && alive(&linus).await);
+    assert_eq!(
+        get_with(&app, "/sessions", Some(&devices[0])).await.body,
+        "1"
+    );
+
+    let newest = get_with(&app, "/signin/grace", None)
+        .await
+        .cookie()
+        .unwrap();
+    let everywhere = get_with(&app, "/logout-everywhere", Some(&newest)).await;
+    assert_eq!(everywhere.body, "2");
+    assert!(
+        everywhere.has_attr("Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+        "cookie cleared"
+    );
+    assert!(!alive(&devices[0]).await && !alive(&newest).await);
+    assert!(alive(&linus).await && alive(&anonymous).await);
+    assert_eq!(get_with(&app, "/sessions", Some(&linus)).await.body, "1");
 }

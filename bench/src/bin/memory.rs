@@ -162,6 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let record = Record {
                 cookie: CookieState::new(Some(args.ttl), SystemTime::now()),
                 fields: fields(i),
+                owner: None,
             };
             inserted_data += record.fields.values().map(Bytes::len).sum::<usize>();
             store.set(&id, &record, Changed::All).await?;

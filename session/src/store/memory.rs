@@ -6,7 +6,7 @@
 //! session closest to expiry when a new one would not fit.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -38,6 +38,8 @@ struct Sessions {
     /// Expiry order. An entry whose expiry has since changed stays until popped and is then
     /// skipped, so updates cost no search; the heap is rebuilt when such entries pile up.
     by_expiry: BinaryHeap<Reverse<(u64, Arc<str>)>>,
+    /// The per-owner index: the ids of each owner's sessions, kept in step with `by_id`.
+    by_owner: HashMap<String, HashSet<Arc<str>>>,
 }
 
 #[derive(Debug)]
@@ -77,15 +79,11 @@ impl MemoryStore {
 
     /// Removes every expired session now and returns how many there were.
     pub fn sweep(&self) -> usize {
-        lock(&self.sessions).sweep(now_ms())
+        lock(&self.sessions).sweep(millis_since_epoch(SystemTime::now()))
     }
 
-    fn expiry_of(&self, record: &Record, now: u64) -> u64 {
-        let idle = u64::try_from(self.idle_ttl.as_millis()).unwrap_or(u64::MAX);
-        record
-            .cookie
-            .expires_ms
-            .unwrap_or_else(|| now.saturating_add(idle))
+    fn expiry_of(&self, record: &Record, now: SystemTime) -> u64 {
+        record.cookie.store_expiry_ms(self.idle_ttl, now)
     }
 }
 
@@ -95,10 +93,6 @@ fn lock(sessions: &Mutex<Sessions>) -> MutexGuard<'_, Sessions> {
     sessions
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn now_ms() -> u64 {
-    millis_since_epoch(SystemTime::now())
 }
 
 impl Sessions {
@@ -111,7 +105,7 @@ impl Sessions {
             if let Some(Reverse((at, id))) = self.by_expiry.pop()
                 && self.by_id.get(&id).is_some_and(|e| e.expires_ms == at)
             {
-                self.by_id.remove(&id);
+                self.remove(&id);
                 removed += 1;
             }
         }
@@ -124,6 +118,33 @@ impl Sessions {
 
     fn live_mut(&mut self, id: &str, now: u64) -> Option<&mut Entry> {
         self.by_id.get_mut(id).filter(|e| e.expires_ms > now)
+    }
+
+    /// Removes a session and its index entry.
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let (key, entry) = self.by_id.remove_entry(id)?;
+        self.unindex(&key, entry.record.owner.as_deref());
+        Some(entry)
+    }
+
+    fn unindex(&mut self, key: &Arc<str>, owner: Option<&str>) {
+        if let Some(owner) = owner
+            && let Some(ids) = self.by_owner.get_mut(owner)
+        {
+            ids.remove(key);
+            if ids.is_empty() {
+                self.by_owner.remove(owner);
+            }
+        }
+    }
+
+    fn index(&mut self, key: &Arc<str>, owner: Option<&str>) {
+        if let Some(owner) = owner {
+            self.by_owner
+                .entry(owner.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
     }
 
     /// Moves a live session's expiry.
@@ -142,7 +163,11 @@ impl Sessions {
     fn put(&mut self, id: &str, entry: Entry, capacity: Option<usize>, now: u64) {
         let expires = entry.expires_ms;
         let key = match self.by_id.get_key_value(id) {
-            Some((key, _)) => key.clone(),
+            Some((key, old)) => {
+                let (key, old_owner) = (key.clone(), old.record.owner.clone());
+                self.unindex(&key, old_owner.as_deref());
+                key
+            }
             None => {
                 if let Some(capacity) = capacity
                     && self.by_id.len() >= capacity
@@ -153,15 +178,40 @@ impl Sessions {
                 Arc::from(id)
             }
         };
+        self.index(&key, entry.record.owner.as_deref());
         self.by_id.insert(key.clone(), entry);
         self.by_expiry.push(Reverse((expires, key)));
         self.compact();
     }
 
+    /// Updates a live session's cookie state, owner and the fields `names` from `record`.
+    fn patch(&mut self, id: &str, record: &Record, names: &[&String], expires_ms: u64) {
+        let Some((key, entry)) = self.by_id.get_key_value(id) else {
+            return;
+        };
+        let key = key.clone();
+        if entry.record.owner != record.owner {
+            let old = entry.record.owner.clone();
+            self.unindex(&key, old.as_deref());
+            self.index(&key, record.owner.as_deref());
+        }
+        if let Some(current) = self.by_id.get_mut(id) {
+            current.record.cookie = record.cookie.clone();
+            current.record.owner.clone_from(&record.owner);
+            for name in names {
+                match record.fields.get(*name) {
+                    Some(bytes) => current.record.fields.insert((*name).clone(), bytes.clone()),
+                    None => current.record.fields.remove(*name),
+                };
+            }
+        }
+        self.reschedule(id, expires_ms);
+    }
+
     fn evict_soonest(&mut self) {
         while let Some(Reverse((at, id))) = self.by_expiry.pop() {
             if self.by_id.get(&id).is_some_and(|e| e.expires_ms == at) {
-                self.by_id.remove(&id);
+                self.remove(&id);
                 return;
             }
         }
@@ -181,56 +231,58 @@ impl Sessions {
 
 impl Store for MemoryStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let now = now_ms();
+        let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
         sessions.sweep(now);
         Ok(sessions.live(id, now).map(|e| e.record.clone()))
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = SystemTime::now();
         let expires_ms = self.expiry_of(record, now);
+        let now = millis_since_epoch(now);
         let mut sessions = lock(&self.sessions);
         sessions.sweep(now);
-        if let (Changed::Fields(names), Some(current)) = (changed, sessions.live_mut(id, now)) {
-            // Patch in place: keep what other requests wrote to the fields this one did not
-            // change.
-            current.record.cookie = record.cookie.clone();
-            for name in names {
-                match record.fields.get(name) {
-                    Some(bytes) => current.record.fields.insert(name.clone(), bytes.clone()),
-                    None => current.record.fields.remove(name),
+        match changed {
+            Changed::All => {
+                let entry = Entry {
+                    record: record.clone(),
+                    expires_ms,
                 };
+                sessions.put(id, entry, self.capacity, now);
             }
-            sessions.reschedule(id, expires_ms);
-            return Ok(());
+            Changed::Fields(names) => {
+                if sessions.live(id, now).is_none() {
+                    return Err(StoreError::Gone);
+                }
+                // In place: keep what other requests wrote to the fields this one did not
+                // change.
+                let names: Vec<&String> = names.iter().collect();
+                sessions.patch(id, record, &names, expires_ms);
+            }
         }
-        let entry = Entry {
-            record: record.clone(),
-            expires_ms,
-        };
-        sessions.put(id, entry, self.capacity, now);
         Ok(())
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        lock(&self.sessions).by_id.remove(id);
+        lock(&self.sessions).remove(id);
         Ok(())
     }
 
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = SystemTime::now();
         let expires_ms = self.expiry_of(record, now);
         let mut sessions = lock(&self.sessions);
-        if let Some(current) = sessions.live_mut(id, now) {
-            current.record.cookie = record.cookie.clone();
-            sessions.reschedule(id, expires_ms);
-        }
+        let current = sessions
+            .live_mut(id, millis_since_epoch(now))
+            .ok_or(StoreError::Gone)?;
+        current.record.cookie = record.cookie.clone();
+        sessions.reschedule(id, expires_ms);
         Ok(())
     }
 
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let now = now_ms();
+        let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
         sessions.sweep(now);
         Ok(sessions
@@ -247,13 +299,50 @@ impl Store for MemoryStore {
     }
 
     async fn length(&self) -> Result<usize, StoreError> {
-        let now = now_ms();
+        let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
         sessions.sweep(now);
         Ok(sessions
             .by_id
             .values()
             .filter(|e| e.expires_ms > now)
+            .count())
+    }
+
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        let now = millis_since_epoch(SystemTime::now());
+        let mut sessions = lock(&self.sessions);
+        sessions.sweep(now);
+        let Some(ids) = sessions.by_owner.get(owner) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((id.to_string(), sessions.live(id, now)?.record.clone())))
+            .collect())
+    }
+
+    async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let now = millis_since_epoch(SystemTime::now());
+        let mut sessions = lock(&self.sessions);
+        sessions.sweep(now);
+        let ids: Vec<Arc<str>> = sessions
+            .by_owner
+            .get(owner)
+            .map(|ids| {
+                ids.iter()
+                    .filter(|id| Some(&***id) != keep)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ids
+            .iter()
+            .filter(|id| sessions.remove(id).is_some())
             .count())
     }
 }

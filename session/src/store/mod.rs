@@ -2,9 +2,19 @@
 //!
 //! The contract is express-session's: `get`, `set` and `destroy` are required; `touch` is
 //! recommended (the middleware calls it for sessions that were used but not changed); `all`,
-//! `clear` and `length` are optional conveniences. An operation a store lacks answers
-//! [`StoreError::Unsupported`] instead of being faked. Expiry is the store's job: a store never
-//! returns a record whose expiry has passed.
+//! `clear` and `length` are optional conveniences, and `sessions_of` / `destroy_sessions_of`
+//! the optional per-owner index. An operation a store lacks answers
+//! [`StoreError::Unsupported`] instead of being faked.
+//!
+//! Two rules go beyond express's contract:
+//! - Expiry is the store's job: a store drops a record at
+//!   [`CookieState::store_expiry_ms`](crate::CookieState::store_expiry_ms) (the idle expiry
+//!   capped by the absolute one) and never returns one whose expiry has passed.
+//! - No resurrection: only [`Changed::All`] creates a record. A patch
+//!   ([`Changed::Fields`]) or a `touch` of a record that is not there (destroyed, regenerated
+//!   or expired since it was loaded) writes nothing and answers [`StoreError::Gone`], and it
+//!   checks and writes in one atomic step. So a slow request cannot bring back a session that
+//!   a logout destroyed meanwhile.
 
 use std::collections::BTreeSet;
 use std::error::Error as StdError;
@@ -43,15 +53,18 @@ pub enum Changed<'a> {
     /// The whole record is new or replaced: write all of it.
     All,
     /// Only these fields (by stored name) changed since the record was loaded or last written,
-    /// plus the cookie state, which is always written. A store that can patch single fields
-    /// should write just these, so concurrent requests that change different fields of one
-    /// session do not undo each other; a store that cannot may write the whole record.
+    /// plus the cookie state and the owner, which are always written. A store that can patch
+    /// single fields should write just these, so concurrent requests that change different
+    /// fields of one session do not undo each other; a store that cannot may write the whole
+    /// record. Either way the write is update-only: it must not create a record that is not
+    /// there (see [`StoreError::Gone`]).
     Fields(&'a BTreeSet<String>),
 }
 
 /// A session store.
 ///
-/// Implementations write plain `async fn`s:
+/// Implementations write plain `async fn`s. This one keeps nothing, so every update finds its
+/// record gone:
 ///
 /// ```
 /// use session::{Changed, Record, Store, StoreError};
@@ -62,8 +75,11 @@ pub enum Changed<'a> {
 ///     async fn get(&self, _id: &str) -> Result<Option<Record>, StoreError> {
 ///         Ok(None)
 ///     }
-///     async fn set(&self, _id: &str, _record: &Record, _changed: Changed<'_>) -> Result<(), StoreError> {
-///         Ok(())
+///     async fn set(&self, _id: &str, _record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
+///         match changed {
+///             Changed::All => Ok(()),
+///             Changed::Fields(_) => Err(StoreError::Gone),
+///         }
 ///     }
 ///     async fn destroy(&self, _id: &str) -> Result<(), StoreError> {
 ///         Ok(())
@@ -75,7 +91,9 @@ pub trait Store: Send + Sync + 'static {
     /// but cannot be read is logged and reported as `Ok(None)`.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
-    /// Creates or updates a session, and sets its expiry from `record.cookie`.
+    /// Writes a session and sets its expiry from `record.cookie`: creates or replaces it for
+    /// [`Changed::All`]; for [`Changed::Fields`] updates it only if it is there and live, else
+    /// answers [`StoreError::Gone`] without writing.
     fn set(
         &self,
         id: &str,
@@ -86,8 +104,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a session; deleting a missing one is not an error.
     fn destroy(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Refreshes a session's expiry from `record.cookie` without writing its fields.
-    /// Recommended; the default answers [`StoreError::Unsupported`].
+    /// Refreshes a session's expiry and cookie state from `record.cookie` without writing its
+    /// fields; answers [`StoreError::Gone`] if it is not there. Recommended; the default
+    /// answers [`StoreError::Unsupported`].
     fn touch(
         &self,
         id: &str,
@@ -111,6 +130,36 @@ pub trait Store: Send + Sync + 'static {
     fn length(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
         async { Err(StoreError::unsupported("length")) }
     }
+
+    /// Every live session whose [`Record::owner`] is `owner`. Optional: the per-owner index,
+    /// which a store keeps in step with `set`, `destroy` and expiry.
+    fn sessions_of(
+        &self,
+        owner: &str,
+    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
+        let _ = owner;
+        async { Err(StoreError::unsupported("sessions_of")) }
+    }
+
+    /// Deletes every session of `owner` except the one with id `keep`, and answers how many it
+    /// deleted. The default lists them with [`sessions_of`](Store::sessions_of) and destroys
+    /// them one by one; a store that can do it in one step should.
+    fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        async move {
+            let mut destroyed = 0;
+            for (id, _) in self.sessions_of(owner).await? {
+                if keep != Some(id.as_str()) {
+                    self.destroy(&id).await?;
+                    destroyed += 1;
+                }
+            }
+            Ok(destroyed)
+        }
+    }
 }
 
 /// A store operation failed.
@@ -122,6 +171,11 @@ pub enum StoreError {
         /// The operation asked for.
         operation: &'static str,
     },
+    /// An update (a [`Changed::Fields`] write or a `touch`) found no live record to update:
+    /// the session was destroyed, regenerated or expired after it was loaded. Nothing was
+    /// written.
+    #[error("the session is no longer in the store")]
+    Gone,
     /// The store's backend failed (unreachable, timed out, refused the command, ...).
     #[error("the {store} session store failed: {source}")]
     Backend {
@@ -170,6 +224,15 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         id: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn sessions_of<'a>(
+        &'a self,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>>;
+    fn destroy_sessions_of<'a>(
+        &'a self,
+        owner: &'a str,
+        keep: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<usize, StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -196,5 +259,20 @@ impl<S: Store> DynStore for S {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(Store::touch(self, id, record))
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>> {
+        Box::pin(Store::sessions_of(self, owner))
+    }
+
+    fn destroy_sessions_of<'a>(
+        &'a self,
+        owner: &'a str,
+        keep: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(Store::destroy_sessions_of(self, owner, keep))
     }
 }

@@ -339,7 +339,14 @@ fn parse((id, cookie, object, names, values): Row) -> Option<(String, Record)> {
         let bytes = read_field(DATABASE, &name, value)?;
         fields.insert(name, bytes.into());
     }
-    Some((id, Record { cookie, fields }))
+    Some((
+        id,
+        Record {
+            cookie,
+            fields,
+            owner: None,
+        },
+    ))
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {

@@ -330,7 +330,11 @@ fn parse(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
         }
     }
     match cookie.as_deref().map(Postcard::decode::<CookieState>) {
-        Some(Ok(cookie)) => Some(Record { cookie, fields }),
+        Some(Ok(cookie)) => Some(Record {
+            cookie,
+            fields,
+            owner: None,
+        }),
         Some(Err(error)) => {
             tracing::warn!(%error, "corrupt session record in Redis; treating it as missing");
             None

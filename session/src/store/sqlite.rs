@@ -405,6 +405,7 @@ fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
             let record = read_cookie(DATABASE, &cookie, object).map(|cookie| Record {
                 cookie,
                 fields: Fields::new(),
+                owner: None,
             });
             sessions.push((id, record));
         }
