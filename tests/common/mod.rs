@@ -202,6 +202,30 @@ pub fn routes() -> Router {
             }),
         )
         .route(
+            "/remember-me",
+            get(|mut s: Session| async move {
+                const DAY: u64 = 24 * 60 * 60;
+                s.set_max_age(Some(Duration::from_secs(30 * DAY)));
+                s.set_absolute_lifetime(Some(Duration::from_secs(90 * DAY)));
+                "remembered"
+            }),
+        )
+        .route(
+            "/lifetimes",
+            get(|s: Session| async move {
+                let ms = |at: Option<std::time::SystemTime>| {
+                    at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or("none".to_owned(), |d| d.as_millis().to_string())
+                };
+                format!(
+                    "{} {} {}",
+                    ms(s.created()),
+                    ms(s.expires()),
+                    ms(s.absolute_expiry())
+                )
+            }),
+        )
+        .route(
             "/signin/{user}",
             get(|mut s: Session, Path(user): Path<String>| async move {
                 s.regenerate().await?;

@@ -1,0 +1,138 @@
+//! A session's lifetimes over HTTP: the idle one (rolling) and the absolute cap together,
+//! remember-me raising both, and the cookie never outliving the cap. Stores enforce the same
+//! limits through the conformance suite; here the memory store stands for them all.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use session::{CookieOptions, MemoryStore, Store};
+
+const DAY_MS: u128 = 24 * 60 * 60 * 1000;
+
+/// `created expires absolute` in ms since the epoch (`none` where there is none).
+async fn lifetimes(app: &axum::Router, cookie: &str) -> (u128, Option<u128>, Option<u128>) {
+    let body = get_with(app, "/lifetimes", Some(cookie)).await.body;
+    let parts: Vec<Option<u128>> = body.split(' ').map(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [Some(created), expires, absolute] => (*created, *expires, *absolute),
+        _ => panic!("unexpected /lifetimes body {body:?}"),
+    }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+#[tokio::test]
+async fn an_active_session_still_ends_at_its_absolute_expiry() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
+            .rolling(true)
+            .absolute_lifetime(Duration::from_millis(600))
+    }));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let id = id_of(&cookie);
+    // Busy all along: a request every 150 ms, far inside the idle hour.
+    let mut views = 1;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        views += 1;
+        let reply = get_with(&app, "/views", Some(&cookie)).await;
+        assert_eq!(reply.body, views.to_string(), "alive before the cap");
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let after = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!(after.body, "1", "a fresh session after the cap");
+    assert_ne!(after.cookie_id(), Some(id.clone()));
+    assert_eq!(store.get(&id).await.unwrap(), None, "the store dropped it");
+}
+
+#[tokio::test]
+async fn the_idle_timeout_still_applies_under_the_cap() {
+    let app = app(layer_with(MemoryStore::new(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_millis(200)))
+            .rolling(true)
+            .absolute_lifetime(Duration::from_secs(3600))
+    }));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "1");
+}
+
+#[tokio::test]
+async fn the_cookie_never_outlives_the_cap() {
+    let app = app(layer_with(MemoryStore::new(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_secs(7 * 24 * 3600)))
+            .rolling(true)
+            .absolute_lifetime(Duration::from_secs(3600))
+    }));
+    let first = get_with(&app, "/views", None).await;
+    let cookie = first.cookie().unwrap();
+    let (created, expires, absolute) = lifetimes(&app, &cookie).await;
+    assert_eq!(absolute, Some(created + 3_600_000));
+    assert_eq!(expires, absolute, "a week of idle time, capped at an hour");
+    let expires_attr = first.attr("Expires").expect("Expires sent");
+    let at = httpdate::parse_http_date(&expires_attr).unwrap();
+    let at_ms = at.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    // HTTP dates have whole seconds.
+    assert!(
+        at_ms.abs_diff(created + 3_600_000) < 1_000,
+        "{expires_attr}"
+    );
+}
+
+#[tokio::test]
+async fn a_browser_session_cookie_keeps_no_expires_but_the_store_ends_it() {
+    let store = MemoryStore::new();
+    let app = app(layer_with(store.clone(), |b| {
+        b.absolute_lifetime(Duration::from_millis(300))
+    }));
+    let first = get_with(&app, "/views", None).await;
+    assert_eq!(
+        first.attr("Expires"),
+        None,
+        "still a browser-session cookie"
+    );
+    let cookie = first.cookie().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.get(&id_of(&cookie)).await.unwrap(), None);
+    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "1");
+}
+
+#[tokio::test]
+async fn remember_me_raises_both_lifetimes_for_one_session() {
+    let app = app(layer_with(MemoryStore::new(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_secs(30 * 60)))
+            .absolute_lifetime(Duration::from_secs(8 * 3600))
+    }));
+    let plain = get_with(&app, "/views", None).await.cookie().unwrap();
+    let remembered = get_with(&app, "/views", None).await.cookie().unwrap();
+    let reply = get_with(&app, "/remember-me", Some(&remembered)).await;
+    assert!(reply.set_cookie().is_some(), "the new lifetime is sent");
+
+    let (created, expires, absolute) = lifetimes(&app, &remembered).await;
+    assert_eq!(absolute, Some(created + 90 * DAY_MS));
+    let expires = expires.expect("remembered sessions have an expiry");
+    assert!(
+        expires.abs_diff(now_ms() + 30 * DAY_MS) < 5_000,
+        "{expires}"
+    );
+    let at = httpdate::parse_http_date(&reply.attr("Expires").unwrap()).unwrap();
+    let at_ms = at.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    assert!(at_ms.abs_diff(expires) < 1_000);
+
+    let (created, expires, absolute) = lifetimes(&app, &plain).await;
+    assert_eq!(
+        absolute,
+        Some(created + 8 * 3600 * 1000),
+        "others keep the default"
+    );
+    assert!(expires.unwrap() <= created + 30 * 60 * 1000 + 5_000);
+}
