@@ -5,7 +5,8 @@
 //! `f` the accessors `f()`, `set_f(..)`, `f_mut()`, `take_f()` and `reset_f()`.
 //!
 //! Field attributes: `#[session(default = path)]`, `#[session(rename = "stored_name")]`,
-//! `#[session(skip)]`, `#[session(flash)]`. Struct attribute: `#[session(codec = path)]`.
+//! `#[session(skip)]`, `#[session(flash)]`, `#[session(owner)]`. Struct attribute:
+//! `#[session(codec = path)]`.
 //!
 //! The derive works in three steps: `ast` reads the input (with `attr` for the attributes),
 //! `valid` turns every misuse into an error on the offending token, and `expand` writes the code.

@@ -23,13 +23,28 @@ use crate::record::Fields;
 ///
 /// #[derive(SessionData)]
 /// struct Account {
+///     #[session(owner)]
 ///     user_id: Option<u64>,
 ///     #[session(flash)]
 ///     notice: Option<String>,
 /// }
 /// ```
 ///
-/// See the crate documentation for the field attributes and the accessors generated.
+/// For each field `f` the generated accessors are `f()`, `set_f(..)`, `f_mut()`, `take_f()` and
+/// `reset_f()`. Field attributes:
+///
+/// - `#[session(default = path)]`: the value of a field the stored session lacks (otherwise
+///   `Default::default()`).
+/// - `#[session(rename = "name")]`: the name the field is stored under.
+/// - `#[session(skip)]`: request-local, never stored.
+/// - `#[session(flash)]`: an `Option` read once, through `take_f()`.
+/// - `#[session(owner)]`: an `Option<T>` with `T: Display` naming who the session belongs to;
+///   the store indexes sessions by its text, for
+///   [`TypedSession::destroy_other_sessions`](crate::TypedSession::destroy_other_sessions) and
+///   [`Store::sessions_of`](crate::Store::sessions_of). At most one field.
+///
+/// On the struct, `#[session(codec = path)]` chooses the field encoding (default
+/// [`Postcard`](crate::Postcard)).
 pub trait SessionData: Send + Sized + 'static {
     /// The generated type that owns the data and tracks which fields changed.
     /// [`TypedSession<Self>`](crate::TypedSession) dereferences to it, so its accessors are
