@@ -136,3 +136,19 @@ async fn remember_me_raises_both_lifetimes_for_one_session() {
     );
     assert!(expires.unwrap() <= created + 30 * 60 * 1000 + 5_000);
 }
+
+#[tokio::test]
+async fn a_store_without_an_owner_index_answers_500_not_503() {
+    // `Counting` implements the required operations only.
+    let app = app(layer_with(Counting::default(), |b| b));
+    let cookie = get_with(&app, "/signin/ada", None).await.cookie().unwrap();
+    let reply = get_with(&app, "/sessions", Some(&cookie)).await;
+    assert_eq!(reply.status, 500);
+    assert!(reply.body.contains("does not support"), "{}", reply.body);
+    // A session without owner needs no index: nothing to list.
+    let anonymous = get_with(&app, "/views", None).await.cookie().unwrap();
+    assert_eq!(
+        get_with(&app, "/sessions", Some(&anonymous)).await.body,
+        "0"
+    );
+}

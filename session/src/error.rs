@@ -10,7 +10,8 @@ use crate::store::StoreError;
 /// A session operation failed, or there is no session to operate on.
 ///
 /// As an axum rejection or handler error it becomes a plain-text response: `503 Service
-/// Unavailable` when the store failed, `500 Internal Server Error` otherwise. The response body
+/// Unavailable` when the store failed, `500 Internal Server Error` otherwise (a store that
+/// lacks the operation asked for, such as the per-owner index, included). The response body
 /// never includes the store's own error text, which is logged instead.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
@@ -49,6 +50,10 @@ impl From<StoreError> for SessionError {
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
         let (status, body) = match &self {
+            Self::Store(error) if matches!(**error, StoreError::Unsupported { .. }) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the session store does not support this operation",
+            ),
             Self::Unavailable(_) | Self::Store(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")
             }
