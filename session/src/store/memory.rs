@@ -1,17 +1,30 @@
 //! The embedded default store: sessions in this process's memory.
 //!
 //! Unlike express's `MemoryStore` it is meant for production on one machine: an expired
-//! session is never returned, expired sessions are swept as the store is used (and on
-//! [`MemoryStore::sweep`]), so their memory comes back, and an optional capacity bound evicts the
-//! session closest to expiry when a new one would not fit.
+//! session is never returned, expired sessions are swept as the store is used (a few entries
+//! per call, and all of them on [`MemoryStore::sweep`]), so their memory comes back, and an
+//! optional capacity bound evicts a session close to expiry when a new one would not fit.
+//!
+//! Each session is one compact entry: its record encoded into a single allocation (the cookie
+//! state with postcard, then each field as length-prefixed name and value), its store expiry and
+//! its owner. Reading decodes it; a touch re-encodes only the cookie state in front.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use crate::record::{Record, millis_since_epoch};
+use bytes::Bytes;
+use indexmap::IndexMap;
+
+use crate::record::{CookieState, Fields, Record, millis_since_epoch};
 use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+
+/// Entries checked for expiry by each write (two by each read): enough to keep up with the
+/// sessions a steady load creates, without a pause for a long sweep.
+const SWEEP_PER_WRITE: usize = 4;
+
+/// How many entries a full store samples to pick the one to evict.
+const EVICTION_SAMPLE: usize = 16;
 
 /// Sessions in memory. Cloning it gives another handle to the same sessions.
 ///
@@ -34,18 +47,24 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Sessions {
-    by_id: HashMap<Arc<str>, Entry>,
-    /// Expiry order. An entry whose expiry has since changed stays until popped and is then
-    /// skipped, so updates cost no search; the heap is rebuilt when such entries pile up.
-    by_expiry: BinaryHeap<Reverse<(u64, Arc<str>)>>,
+    /// Entries in a dense vector behind a hash index: the sweep walks it with a cursor and
+    /// eviction samples it, so no second structure orders the sessions by expiry.
+    by_id: IndexMap<Box<str>, Entry>,
+    /// Where the incremental sweep goes on.
+    cursor: usize,
     /// The per-owner index: the ids of each owner's sessions, kept in step with `by_id`.
-    by_owner: HashMap<String, HashSet<Arc<str>>>,
+    by_owner: HashMap<Box<str>, HashSet<Box<str>>>,
 }
 
 #[derive(Debug)]
 struct Entry {
-    record: Record,
+    /// The encoded cookie state, then the encoded fields.
+    blob: Box<[u8]>,
+    /// Where the fields start in `blob`.
+    cookie_len: u32,
+    /// When the store drops the session, in ms since the epoch.
     expires_ms: u64,
+    owner: Option<Box<str>>,
 }
 
 impl Default for MemoryStore {
@@ -64,8 +83,10 @@ impl MemoryStore {
         }
     }
 
-    /// Keeps at most `capacity` sessions; a new session beyond that evicts the one closest to
-    /// expiry. Handles cloned before this call keep the old bound.
+    /// Keeps at most `capacity` sessions; a new session beyond that evicts an expired one or,
+    /// if there is none, the one closest to expiry among a sample of 16 (in a store of up to
+    /// 16 sessions, the one closest to expiry). Handles cloned before this call keep the old
+    /// bound.
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
@@ -77,7 +98,9 @@ impl MemoryStore {
         self
     }
 
-    /// Removes every expired session now and returns how many there were.
+    /// Removes every expired session now, gives the memory they held back to the allocator,
+    /// and returns how many there were. The store sweeps a few sessions on every call anyway;
+    /// call this after a burst of sessions has expired, or from a timer.
     pub fn sweep(&self) -> usize {
         lock(&self.sessions).sweep(millis_since_epoch(SystemTime::now()))
     }
@@ -97,168 +120,301 @@ fn lock(sessions: &Mutex<Sessions>) -> MutexGuard<'_, Sessions> {
 
 impl Sessions {
     fn sweep(&mut self, now: u64) -> usize {
-        let mut removed = 0;
-        while let Some(Reverse((at, _))) = self.by_expiry.peek() {
-            if *at > now {
-                break;
+        let before = self.by_id.len();
+        let mut expired = Vec::new();
+        self.by_id.retain(|id, entry| {
+            let live = entry.expires_ms > now;
+            if !live && let Some(owner) = entry.owner.take() {
+                expired.push((id.clone(), owner));
             }
-            if let Some(Reverse((at, id))) = self.by_expiry.pop()
-                && self.by_id.get(&id).is_some_and(|e| e.expires_ms == at)
-            {
-                self.remove(&id);
-                removed += 1;
+            live
+        });
+        for (id, owner) in expired {
+            self.unindex(&id, Some(&owner));
+        }
+        self.cursor = 0;
+        self.shrink();
+        before - self.by_id.len()
+    }
+
+    /// Checks up to `budget` entries at the cursor and removes the expired ones.
+    fn sweep_some(&mut self, now: u64, budget: usize) {
+        for _ in 0..budget {
+            if self.cursor >= self.by_id.len() {
+                self.cursor = 0;
+                if self.by_id.is_empty() {
+                    return;
+                }
+            }
+            let expired = self
+                .by_id
+                .get_index(self.cursor)
+                .is_some_and(|(_, entry)| entry.expires_ms <= now);
+            if expired {
+                // The last entry moves here; the next round checks it.
+                self.remove_index(self.cursor);
+            } else {
+                self.cursor += 1;
             }
         }
-        removed
+        self.shrink();
+    }
+
+    /// Gives memory back once the sessions fill less than a quarter of it.
+    fn shrink(&mut self) {
+        let (len, capacity) = (self.by_id.len(), self.by_id.capacity());
+        if capacity > 64 && len < capacity / 4 {
+            self.by_id.shrink_to(len * 2);
+        }
     }
 
     fn live(&self, id: &str, now: u64) -> Option<&Entry> {
         self.by_id.get(id).filter(|e| e.expires_ms > now)
     }
 
-    fn live_mut(&mut self, id: &str, now: u64) -> Option<&mut Entry> {
-        self.by_id.get_mut(id).filter(|e| e.expires_ms > now)
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let index = self.by_id.get_index_of(id)?;
+        self.remove_index(index)
     }
 
     /// Removes a session and its index entry.
-    fn remove(&mut self, id: &str) -> Option<Entry> {
-        let (key, entry) = self.by_id.remove_entry(id)?;
-        self.unindex(&key, entry.record.owner.as_deref());
+    fn remove_index(&mut self, index: usize) -> Option<Entry> {
+        let (id, entry) = self.by_id.swap_remove_index(index)?;
+        self.unindex(&id, entry.owner.as_deref());
         Some(entry)
     }
 
-    fn unindex(&mut self, key: &Arc<str>, owner: Option<&str>) {
+    fn unindex(&mut self, id: &str, owner: Option<&str>) {
         if let Some(owner) = owner
             && let Some(ids) = self.by_owner.get_mut(owner)
         {
-            ids.remove(key);
+            ids.remove(id);
             if ids.is_empty() {
                 self.by_owner.remove(owner);
             }
         }
     }
 
-    fn index(&mut self, key: &Arc<str>, owner: Option<&str>) {
+    fn index(&mut self, id: &str, owner: Option<&str>) {
         if let Some(owner) = owner {
             self.by_owner
-                .entry(owner.to_owned())
+                .entry(owner.into())
                 .or_default()
-                .insert(key.clone());
+                .insert(id.into());
         }
     }
 
-    /// Moves a live session's expiry.
-    fn reschedule(&mut self, id: &str, expires_ms: u64) {
-        let Some((key, _)) = self.by_id.get_key_value(id) else {
-            return;
-        };
-        let key = key.clone();
-        if let Some(entry) = self.by_id.get_mut(id) {
-            entry.expires_ms = expires_ms;
-        }
-        self.by_expiry.push(Reverse((expires_ms, key)));
-        self.compact();
-    }
-
+    /// Inserts or replaces a session, evicting another if a new one would not fit.
     fn put(&mut self, id: &str, entry: Entry, capacity: Option<usize>, now: u64) {
-        let expires = entry.expires_ms;
-        let key = match self.by_id.get_key_value(id) {
-            Some((key, old)) => {
-                let (key, old_owner) = (key.clone(), old.record.owner.clone());
-                self.unindex(&key, old_owner.as_deref());
-                key
+        if let Some(slot) = self.by_id.get_mut(id) {
+            let old = std::mem::replace(slot, entry);
+            let new_owner = slot.owner.clone();
+            if old.owner != new_owner {
+                self.unindex(id, old.owner.as_deref());
+                self.index(id, new_owner.as_deref());
             }
-            None => {
-                if let Some(capacity) = capacity
-                    && self.by_id.len() >= capacity
-                    && self.sweep(now) == 0
-                {
-                    self.evict_soonest();
-                }
-                Arc::from(id)
-            }
-        };
-        self.index(&key, entry.record.owner.as_deref());
-        self.by_id.insert(key.clone(), entry);
-        self.by_expiry.push(Reverse((expires, key)));
-        self.compact();
-    }
-
-    /// Updates a live session's cookie state, owner and the fields `names` from `record`.
-    fn patch(&mut self, id: &str, record: &Record, names: &[&String], expires_ms: u64) {
-        let Some((key, entry)) = self.by_id.get_key_value(id) else {
             return;
-        };
-        let key = key.clone();
-        if entry.record.owner != record.owner {
-            let old = entry.record.owner.clone();
-            self.unindex(&key, old.as_deref());
-            self.index(&key, record.owner.as_deref());
         }
-        if let Some(current) = self.by_id.get_mut(id) {
-            current.record.cookie = record.cookie.clone();
-            current.record.owner.clone_from(&record.owner);
-            for name in names {
-                match record.fields.get(*name) {
-                    Some(bytes) => current.record.fields.insert((*name).clone(), bytes.clone()),
-                    None => current.record.fields.remove(*name),
-                };
+        if let Some(capacity) = capacity
+            && self.by_id.len() >= capacity
+        {
+            self.sweep_some(now, EVICTION_SAMPLE);
+            if self.by_id.len() >= capacity {
+                self.evict_soonest();
             }
         }
-        self.reschedule(id, expires_ms);
+        self.index(id, entry.owner.as_deref());
+        self.by_id.insert(id.into(), entry);
     }
 
+    /// Evicts the session closest to expiry among a sample at the cursor.
     fn evict_soonest(&mut self) {
-        while let Some(Reverse((at, id))) = self.by_expiry.pop() {
-            if self.by_id.get(&id).is_some_and(|e| e.expires_ms == at) {
-                self.remove(&id);
-                return;
-            }
+        let len = self.by_id.len();
+        let soonest = (0..EVICTION_SAMPLE.min(len))
+            .map(|step| (self.cursor + step) % len)
+            .min_by_key(|&index| self.by_id[index].expires_ms);
+        if let Some(index) = soonest {
+            self.remove_index(index);
         }
+    }
+}
+
+/// A record as the store keeps it.
+fn encode(record: &Record, expires_ms: u64) -> Result<Entry, StoreError> {
+    let mut blob = postcard::to_allocvec(&record.cookie).map_err(backend)?;
+    let cookie_len = u32::try_from(blob.len()).map_err(backend)?;
+    let size: usize = record
+        .fields
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2 * 10)
+        .sum();
+    blob.reserve_exact(size);
+    for (name, value) in &record.fields {
+        put_bytes(&mut blob, name.as_bytes());
+        put_bytes(&mut blob, value);
+    }
+    Ok(Entry {
+        blob: blob.into_boxed_slice(),
+        cookie_len,
+        expires_ms,
+        owner: record.owner.as_deref().map(Into::into),
+    })
+}
+
+impl Entry {
+    /// The encoded cookie state and the encoded fields.
+    fn parts(&self) -> (&[u8], &[u8]) {
+        // Only `encode` and `retouch` build entries, and both keep `cookie_len` in bounds.
+        self.blob
+            .split_at_checked(self.cookie_len as usize)
+            .unwrap_or((&self.blob, &[]))
     }
 
-    /// Drops heap entries left behind by updates once they outnumber the sessions.
-    fn compact(&mut self) {
-        if self.by_expiry.len() > 2 * self.by_id.len() + 64 {
-            self.by_expiry = self
-                .by_id
-                .iter()
-                .map(|(id, e)| Reverse((e.expires_ms, id.clone())))
-                .collect();
+    fn cookie(&self) -> Result<CookieState, StoreError> {
+        postcard::from_bytes(self.parts().0).map_err(backend)
+    }
+
+    /// The encoded fields, as (name, value) slices of the blob.
+    fn fields(&self) -> impl Iterator<Item = Result<(&str, &[u8]), StoreError>> {
+        let mut rest = self.parts().1;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let pair = take_bytes(&mut rest).and_then(|name| {
+                let name = std::str::from_utf8(name).ok()?;
+                Some((name, take_bytes(&mut rest)?))
+            });
+            if pair.is_none() {
+                rest = &[];
+            }
+            Some(pair.ok_or_else(|| backend("corrupt memory store entry")))
+        })
+    }
+
+    fn record(&self) -> Result<Record, StoreError> {
+        let fields = self
+            .fields()
+            .map(|pair| pair.map(|(name, value)| (name.to_owned(), Bytes::copy_from_slice(value))))
+            .collect::<Result<Fields, _>>()?;
+        Ok(Record {
+            cookie: self.cookie()?,
+            fields,
+            owner: self.owner.as_deref().map(str::to_owned),
+        })
+    }
+
+    /// This entry with the cookie state and owner of `record` and, of its fields, those named
+    /// in `names` (removed where `record` lacks them).
+    fn patched(
+        &self,
+        record: &Record,
+        names: &std::collections::BTreeSet<String>,
+        expires_ms: u64,
+    ) -> Result<Entry, StoreError> {
+        let mut merged = Record {
+            cookie: record.cookie.clone(),
+            fields: Fields::new(),
+            owner: record.owner.clone(),
+        };
+        for pair in self.fields() {
+            let (name, value) = pair?;
+            if !names.contains(name) {
+                merged
+                    .fields
+                    .insert(name.to_owned(), Bytes::copy_from_slice(value));
+            }
+        }
+        for name in names {
+            if let Some(value) = record.fields.get(name) {
+                merged.fields.insert(name.clone(), value.clone());
+            }
+        }
+        encode(&merged, expires_ms)
+    }
+
+    /// Replaces the cookie state in front of the fields.
+    fn retouch(&mut self, cookie: &CookieState, expires_ms: u64) -> Result<(), StoreError> {
+        let mut blob = postcard::to_allocvec(cookie).map_err(backend)?;
+        let cookie_len = u32::try_from(blob.len()).map_err(backend)?;
+        blob.extend_from_slice(self.parts().1);
+        self.blob = blob.into_boxed_slice();
+        self.cookie_len = cookie_len;
+        self.expires_ms = expires_ms;
+        Ok(())
+    }
+}
+
+/// Appends `bytes` with its length in front (LEB128).
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut len = bytes.len();
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(bytes);
+}
+
+/// Takes one length-prefixed slice off the front of `input`.
+fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let (&byte, rest) = input.split_first()?;
+        *input = rest;
+        len |= usize::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift >= usize::BITS {
+            return None;
         }
     }
+    let (bytes, rest) = input.split_at_checked(len)?;
+    *input = rest;
+    Some(bytes)
+}
+
+fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::backend("memory", error)
 }
 
 impl Store for MemoryStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
-        sessions.sweep(now);
-        Ok(sessions.live(id, now).map(|e| e.record.clone()))
+        sessions.sweep_some(now, SWEEP_PER_WRITE / 2);
+        match sessions.live(id, now).map(Entry::record) {
+            Some(Err(error)) => {
+                tracing::error!(%error, "unreadable memory store entry; treating it as missing");
+                Ok(None)
+            }
+            other => other.transpose(),
+        }
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
         let now = SystemTime::now();
         let expires_ms = self.expiry_of(record, now);
         let now = millis_since_epoch(now);
-        let mut sessions = lock(&self.sessions);
-        sessions.sweep(now);
         match changed {
             Changed::All => {
-                let entry = Entry {
-                    record: record.clone(),
-                    expires_ms,
-                };
+                let entry = encode(record, expires_ms)?;
+                let mut sessions = lock(&self.sessions);
+                sessions.sweep_some(now, SWEEP_PER_WRITE);
                 sessions.put(id, entry, self.capacity, now);
             }
             Changed::Fields(names) => {
-                if sessions.live(id, now).is_none() {
-                    return Err(StoreError::Gone);
-                }
-                // In place: keep what other requests wrote to the fields this one did not
-                // change.
-                let names: Vec<&String> = names.iter().collect();
-                sessions.patch(id, record, &names, expires_ms);
+                let mut sessions = lock(&self.sessions);
+                sessions.sweep_some(now, SWEEP_PER_WRITE);
+                // Keeps what other requests wrote to the fields this one did not change.
+                let entry = sessions
+                    .live(id, now)
+                    .ok_or(StoreError::Gone)?
+                    .patched(record, names, expires_ms)?;
+                sessions.put(id, entry, self.capacity, now);
             }
         }
         Ok(())
@@ -272,25 +428,24 @@ impl Store for MemoryStore {
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let now = SystemTime::now();
         let expires_ms = self.expiry_of(record, now);
+        let now = millis_since_epoch(now);
         let mut sessions = lock(&self.sessions);
-        let current = sessions
-            .live_mut(id, millis_since_epoch(now))
-            .ok_or(StoreError::Gone)?;
-        current.record.cookie = record.cookie.clone();
-        sessions.reschedule(id, expires_ms);
-        Ok(())
+        sessions.sweep_some(now, SWEEP_PER_WRITE);
+        match sessions.by_id.get_mut(id) {
+            Some(entry) if entry.expires_ms > now => entry.retouch(&record.cookie, expires_ms),
+            _ => Err(StoreError::Gone),
+        }
     }
 
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
         sessions.sweep(now);
-        Ok(sessions
+        sessions
             .by_id
             .iter()
-            .filter(|(_, e)| e.expires_ms > now)
-            .map(|(id, e)| (id.to_string(), e.record.clone()))
-            .collect())
+            .map(|(id, e)| Ok((id.to_string(), e.record()?)))
+            .collect()
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
@@ -300,8 +455,7 @@ impl Store for MemoryStore {
 
     async fn length(&self) -> Result<usize, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
-        let mut sessions = lock(&self.sessions);
-        sessions.sweep(now);
+        let sessions = lock(&self.sessions);
         Ok(sessions
             .by_id
             .values()
@@ -311,15 +465,14 @@ impl Store for MemoryStore {
 
     async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
-        let mut sessions = lock(&self.sessions);
-        sessions.sweep(now);
+        let sessions = lock(&self.sessions);
         let Some(ids) = sessions.by_owner.get(owner) else {
             return Ok(Vec::new());
         };
-        Ok(ids
-            .iter()
-            .filter_map(|id| Some((id.to_string(), sessions.live(id, now)?.record.clone())))
-            .collect())
+        ids.iter()
+            .filter_map(|id| Some((id, sessions.live(id, now)?)))
+            .map(|(id, entry)| Ok((id.to_string(), entry.record()?)))
+            .collect()
     }
 
     async fn destroy_sessions_of(
@@ -329,8 +482,7 @@ impl Store for MemoryStore {
     ) -> Result<usize, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
-        sessions.sweep(now);
-        let ids: Vec<Arc<str>> = sessions
+        let ids: Vec<Box<str>> = sessions
             .by_owner
             .get(owner)
             .map(|ids| {
@@ -342,7 +494,72 @@ impl Store for MemoryStore {
             .unwrap_or_default();
         Ok(ids
             .iter()
-            .filter(|id| sessions.remove(id).is_some())
+            .filter_map(|id| sessions.remove(id))
+            .filter(|entry| entry.expires_ms > now)
             .count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_with(fields: &[(&str, usize)]) -> Record {
+        Record {
+            cookie: CookieState::new(Some(Duration::from_secs(60)), SystemTime::now()),
+            fields: fields
+                .iter()
+                .map(|(name, len)| ((*name).to_owned(), Bytes::from(vec![7u8; *len])))
+                .collect(),
+            owner: Some("owner".to_owned()),
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_records_of_any_field_length() {
+        let record = record_with(&[("", 0), ("a", 1), ("b", 127), ("c", 128), ("d", 70_000)]);
+        let entry = encode(&record, 1).unwrap();
+        assert_eq!(entry.record().unwrap(), record);
+        let mut touched = entry;
+        let mut cookie = record.cookie.clone();
+        cookie.set_max_age(Some(Duration::from_secs(3600)), SystemTime::now());
+        touched.retouch(&cookie, 2).unwrap();
+        let back = touched.record().unwrap();
+        assert_eq!((back.cookie, back.fields), (cookie, record.fields));
+    }
+
+    #[test]
+    fn a_corrupt_entry_is_an_error_not_a_panic() {
+        let entry = encode(&record_with(&[("name", 300)]), 1).unwrap();
+        for cut in [1, entry.cookie_len as usize + 1, entry.blob.len() - 1] {
+            let broken = Entry {
+                blob: entry.blob[..cut].into(),
+                ..encode(&record_with(&[]), 1).unwrap()
+            };
+            assert!(broken.record().is_err(), "cut at {cut}");
+        }
+        let mut overlong = vec![0xff; 12];
+        assert_eq!(take_bytes(&mut &overlong[..]), None);
+        overlong.truncate(0);
+        assert_eq!(take_bytes(&mut &overlong[..]), None);
+    }
+
+    #[test]
+    fn use_alone_sweeps_every_expired_entry_and_shrinks_the_map() {
+        let mut sessions = Sessions::default();
+        let entry = |expires_ms| encode(&record_with(&[("n", 1)]), expires_ms).unwrap();
+        for i in 0..1_000 {
+            sessions.put(&format!("old{i}"), entry(10), None, 0);
+        }
+        sessions.put("live", entry(1_000), None, 0);
+        let grown = sessions.by_id.capacity();
+        // Each write checks a few entries: a few hundred writes visit them all.
+        for _ in 0..300 {
+            sessions.sweep_some(20, SWEEP_PER_WRITE);
+        }
+        assert_eq!(sessions.by_id.len(), 1);
+        assert!(sessions.by_id.contains_key("live"));
+        assert!(sessions.by_id.capacity() < grown / 4, "memory given back");
+        assert!(sessions.by_owner["owner"].len() == 1, "index in step");
     }
 }
