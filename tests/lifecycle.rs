@@ -152,3 +152,24 @@ async fn a_store_without_an_owner_index_answers_500_not_503() {
         "0"
     );
 }
+
+#[tokio::test]
+async fn reads_in_quick_succession_touch_the_store_once() {
+    // A 10 s lifetime: a touch is worth a store call once it moves the expiry by 100 ms.
+    let store = Counting::default();
+    let app = app(layer_with(store.clone(), |b| {
+        b.resave(false)
+            .cookie(CookieOptions::new().max_age(Duration::from_secs(10)))
+    }));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let touches = || store.counts()[2];
+    for _ in 0..5 {
+        assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+    }
+    assert_eq!(touches(), 0, "the stored expiry is still fresh");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    get_with(&app, "/read", Some(&cookie)).await;
+    assert_eq!(touches(), 1, "moved by 150 ms: touched");
+    get_with(&app, "/read", Some(&cookie)).await;
+    assert_eq!(touches(), 1);
+}

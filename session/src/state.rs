@@ -65,6 +65,8 @@ pub(crate) struct Session {
     pub(crate) saved_generation: Option<u64>,
     /// The next write must replace the whole record (new or regenerated session).
     pub(crate) full_write: bool,
+    /// The cookie expiry the store holds for this id, as loaded or last written.
+    pub(crate) loaded_expires_ms: Option<u64>,
 }
 
 impl Session {
@@ -72,6 +74,7 @@ impl Session {
     pub(crate) fn loaded(id: String, record: Record, resave: bool) -> Self {
         let log = ChangeLog::default();
         Self {
+            loaded_expires_ms: record.cookie.expires_ms,
             original_id: id.clone(),
             saved_generation: (!resave).then_some(log.generation()),
             id,
@@ -105,6 +108,7 @@ impl Session {
         self.saved_generation = Some(generation);
         self.log.saved();
         self.full_write = false;
+        self.loaded_expires_ms = self.record.cookie.expires_ms;
     }
 }
 
@@ -127,6 +131,7 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
         cookie_changed: false,
         saved_generation: None,
         full_write: true,
+        loaded_expires_ms: None,
     }
 }
 
@@ -239,6 +244,7 @@ impl Handle {
             .filter(|r| !r.is_expired(SystemTime::now()))
             .ok_or(SessionError::NotFound)?;
         self.with_session(|_, s| {
+            s.loaded_expires_ms = record.cookie.expires_ms;
             s.record = record;
             s.log.reset();
             s.cookie_changed = false;
@@ -260,6 +266,7 @@ impl Handle {
             s.cookie_changed = false;
             s.saved_generation = None;
             s.full_write = true;
+            s.loaded_expires_ms = None;
         })
     }
 

@@ -46,6 +46,9 @@ pub(crate) struct Facts {
     pub(crate) can_send_cookie: bool,
     /// The response is a server error (5xx).
     pub(crate) server_error: bool,
+    /// A touch would move the stored expiry enough to be worth a store call (see
+    /// `touch_due` in the middleware).
+    pub(crate) touch_due: bool,
 }
 
 /// What the store should do.
@@ -113,7 +116,7 @@ fn active(options: Options, facts: Facts) -> Decision {
     };
     let store = if save {
         StoreAction::Save
-    } else if facts.cookie_id_matches {
+    } else if facts.cookie_id_matches && facts.touch_due {
         StoreAction::Touch
     } else {
         StoreAction::Nothing
@@ -155,6 +158,7 @@ mod tests {
             has_expires: true,
             can_send_cookie: true,
             server_error: false,
+            touch_due: true,
         }
     }
 
@@ -209,6 +213,9 @@ mod tests {
             ("new saved then modified, !saveUninit",    false, false, Facts { ever_saved: true, ..modified(fresh()) }, S::Save, C::Set),
             ("loaded unmodified",                       false, false, loaded(), S::Touch, C::Nothing),
             ("loaded unmodified, rolling",              true,  false, loaded(), S::Touch, C::Set),
+            ("loaded, touched moments ago",             false, false, Facts { touch_due: false, ..loaded() }, S::Nothing, C::Nothing),
+            ("loaded, touched moments ago, rolling",    true,  false, Facts { touch_due: false, ..loaded() }, S::Nothing, C::Set),
+            ("loaded modified, touched moments ago",    false, false, Facts { touch_due: false, ..modified(loaded()) }, S::Save, C::Set),
             ("loaded unmodified, resave",               false, false, resaved(loaded()), S::Save, C::Nothing),
             ("loaded unmodified, resave + rolling",     true,  true,  resaved(loaded()), S::Save, C::Set),
             ("loaded modified, with expiry",            false, false, modified(loaded()), S::Save, C::Set),

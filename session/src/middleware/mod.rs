@@ -251,6 +251,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         has_expires: false,
         can_send_cookie: sendable(default_secure),
         server_error,
+        touch_due: false,
     };
     match handle.finish() {
         Slot::Unavailable(_) | Slot::Finished => {}
@@ -285,6 +286,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 has_expires: session.record.cookie.expires_ms.is_some(),
                 can_send_cookie: sendable(secure),
                 server_error,
+                touch_due: touch_due(&session),
             };
             let decision = decide(options, facts);
             let written = match decision.store {
@@ -323,6 +325,25 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
             }
             apply_cookie(decision, handle, Some(&session), response);
         }
+    }
+}
+
+/// Whether touching the store would move the session's expiry by enough to be worth a store
+/// call: by 1% of its lifetime, at most a minute. Skipping smaller moves spares the store a
+/// write on every read of a busy session, at the price of the session ending up to that much
+/// earlier than its cookie says. Browser-session cookies are always touched: the store alone
+/// knows when it last moved their idle expiry.
+fn touch_due(session: &Session) -> bool {
+    let cookie = &session.record.cookie;
+    match (
+        session.loaded_expires_ms,
+        cookie.expires_ms,
+        cookie.original_max_age_ms,
+    ) {
+        (Some(stored), Some(now), Some(lifetime)) => {
+            now.saturating_sub(stored) >= (lifetime / 100).min(60_000)
+        }
+        _ => true,
     }
 }
 
