@@ -1,15 +1,17 @@
 //! `SqliteStore` on a database file of each test's own: the conformance suite, persistence
-//! across a reopen, concurrent field writes over HTTP, rows that cannot be read, and expired
-//! rows deleted.
+//! across a reopen, concurrent field writes and the session lifecycle over HTTP, rows that
+//! cannot be read, expired rows deleted, and the upgrade of a table of the previous version.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::conformance::{HOUR, conformance, record};
+use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
-use session::{Changed, SqliteStore, Store};
+use session::{Changed, Codec, Postcard, Record, SqliteStore, Store};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);
@@ -111,6 +113,101 @@ async fn field_writes_from_two_processes_both_survive() {
     let db = TempDb::new("concurrent");
     let store = db.open().await;
     different_fields_survive_two_processes(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_cannot_resurrect_a_session() {
+    let db = TempDb::new("resurrect");
+    a_slow_request_cannot_resurrect(db.open().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_out_other_devices() {
+    let db = TempDb::new("devices");
+    log_out_other_devices(db.open().await).await;
+}
+
+/// Runs SQL on a database file with the `sqlite3` program (the tests have no SQL client of
+/// their own) and answers what it printed.
+fn sqlite3(db: &Path, sql: &str) -> String {
+    let output = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sqlite3 (see .ci/run): {e}"));
+    assert!(
+        output.status.success(),
+        "{sql} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_the_previous_version_is_migrated() {
+    let db = TempDb::new("upgrade");
+    // The table as the version before the owner index created it, with a session in it.
+    let kept = record(&[("a", b"1")], HOUR);
+    let cookie: String = Postcard::encode(&kept.cookie)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let expires = kept.cookie.expires_ms.unwrap();
+    sqlite3(
+        &db.0,
+        &format!(
+            "CREATE TABLE \"sessions\" ( \
+                 id TEXT PRIMARY KEY NOT NULL, \
+                 cookie BLOB NOT NULL, \
+                 fields TEXT NOT NULL, \
+                 expires_ms INTEGER NOT NULL \
+             ); \
+             CREATE INDEX \"sessions_expires_ms_idx\" ON \"sessions\" (expires_ms); \
+             INSERT INTO sessions VALUES ('kept', X'{cookie}', '{{\"a\":\"MQ==\"}}', {expires});"
+        ),
+    );
+
+    // Two processes opening it at once both migrate it.
+    let (one, two) = tokio::join!(SqliteStore::open(&db.0), SqliteStore::open(&db.0));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    two.migrate().await.unwrap();
+    drop(two);
+    assert_eq!(
+        sqlite3(
+            &db.0,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sessions_owner_idx'"
+        ),
+        "1"
+    );
+
+    assert_eq!(one.get("kept").await.unwrap(), Some(kept.clone()), "kept");
+    // The old session signs in with a patch; a new one comes with its owner.
+    let signed_in = Record {
+        owner: Some("ada".to_owned()),
+        ..kept.clone()
+    };
+    one.set("kept", &signed_in, Changed::Fields(&BTreeSet::new()))
+        .await
+        .unwrap();
+    one.set("new", &owned("ada", HOUR), Changed::All)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = one
+        .sessions_of("ada")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["kept".to_owned(), "new".to_owned()].into());
+    assert_eq!(
+        one.destroy_sessions_of("ada", Some("new")).await.unwrap(),
+        1
+    );
+    assert_eq!(one.get("kept").await.unwrap(), None);
+    assert!(one.get("new").await.unwrap().is_some());
 }
 
 /// Overwrites each occurrence of `from` in the file with `to` (of the same length), as a disk
