@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
-use session::{Changed, Codec, Postcard, PostgresStore, Store};
+use session::{Changed, Codec, Postcard, PostgresStore, Store, StoreError};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -290,6 +290,15 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         store.set(id, &good, Changed::Fields(&names)).await.unwrap();
         assert_eq!(store.get(id).await.unwrap(), Some(good.clone()), "{id}");
     }
+    // But only while the row is live: an expired one stays dead.
+    store.set("lapsed", &good, Changed::All).await.unwrap();
+    psql(&format!(
+        "UPDATE {} SET fields = '[1, 2]', expires_ms = 0 WHERE id = 'lapsed'",
+        table.0
+    ));
+    let lapsed = store.set("lapsed", &good, Changed::Fields(&names)).await;
+    assert!(matches!(lapsed, Err(StoreError::Gone)), "{lapsed:?}");
+    assert_eq!(store.get("lapsed").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
-use session::{Changed, Codec, Postcard, Record, SqliteStore, Store};
+use session::{Changed, Codec, Postcard, Record, SqliteStore, Store, StoreError};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);
@@ -239,6 +239,12 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         ("base64", record(&[("base64_field", marker)], HOUR)),
         ("json", record(&[("json_field", b"1")], HOUR)),
         ("cookie", record(&[("cookie_field", b"1")], HOUR)),
+        ("array", record(&[("array_field", b"1")], HOUR)),
+        // Expired as soon as written.
+        (
+            "lapsed",
+            record(&[("lapsed_field", b"1")], Some(Duration::from_millis(1))),
+        ),
     ];
     let store = db.open().await;
     for (id, r) in &rows {
@@ -253,6 +259,19 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         overwrite(&db.0, b"{\"json_field\":", b"{\"json_field\"!"),
         1
     );
+    // Valid JSON, but not an object.
+    assert_eq!(
+        overwrite(
+            &db.0,
+            b"{\"array_field\":\"MQ==\"}",
+            b"[\"array_field\",\"MQ==\"]"
+        ),
+        1
+    );
+    assert_eq!(
+        overwrite(&db.0, b"{\"lapsed_field\":", b"{\"lapsed_field\"!"),
+        1
+    );
     // The cookie state is stored right before the fields; its last byte is the tag of an
     // `Option` (0 = None), which 0xFF is not.
     assert_eq!(
@@ -261,7 +280,7 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
     );
 
     let store = db.open().await;
-    for id in ["base64", "json", "cookie"] {
+    for id in ["base64", "json", "cookie", "array", "lapsed"] {
         assert_eq!(store.get(id).await.unwrap(), None, "{id}");
     }
     let all = store.all().await.unwrap();
@@ -271,13 +290,18 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         "unreadable sessions are left out"
     );
 
-    // A field-level write finds no readable fields to patch and writes the whole record.
+    // A field-level write finds no object to patch and writes the whole record, not just the
+    // changed fields...
     let names = ["a".to_owned()].into();
-    store
-        .set("json", &good, Changed::Fields(&names))
-        .await
-        .unwrap();
-    assert_eq!(store.get("json").await.unwrap(), Some(good.clone()));
+    let two = record(&[("a", b"1"), ("b", b"2")], HOUR);
+    for id in ["json", "array"] {
+        store.set(id, &two, Changed::Fields(&names)).await.unwrap();
+        assert_eq!(store.get(id).await.unwrap(), Some(two.clone()), "{id}");
+    }
+    // ... but only while the row is live: an expired one stays dead.
+    let lapsed = store.set("lapsed", &good, Changed::Fields(&names)).await;
+    assert!(matches!(lapsed, Err(StoreError::Gone)), "{lapsed:?}");
+    assert_eq!(store.get("lapsed").await.unwrap(), None);
     // A whole write replaces anything.
     for id in ["base64", "cookie"] {
         store.set(id, &good, Changed::All).await.unwrap();
