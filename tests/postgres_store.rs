@@ -1,18 +1,20 @@
 //! `PostgresStore` against a real PostgreSQL: the conformance suite, concurrent field writes
-//! over HTTP, rows that cannot be read, expired rows deleted, and an outage in the middle of a
-//! run. `.ci/run` starts the server (`DATABASE_URL`); without one these tests fail rather than
-//! skip. Each test works in a table of its own, dropped at its end.
+//! and the session lifecycle over HTTP, rows that cannot be read, expired rows deleted, the
+//! upgrade of a table of the previous version, and an outage in the middle of a run. `.ci/run`
+//! starts the server (`DATABASE_URL`); without one these tests fail rather than skip. Each test
+//! works in a table of its own, dropped at its end.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::conformance::{HOUR, conformance, record};
+use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
-use session::{Changed, PostgresStore, Store};
+use session::{Changed, Codec, Postcard, PostgresStore, Store, StoreError};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -65,6 +67,22 @@ fn psql(sql: &str) {
     ]));
 }
 
+/// The single value a query answers, as `psql` prints it.
+fn psql_value(sql: &str) -> String {
+    let output = Command::new(pg_bin("psql"))
+        .arg(database_url())
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run psql (see .ci/run): {e}"));
+    assert!(
+        output.status.success(),
+        "{sql} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// A test's own table on the shared server, dropped with this guard.
 struct Table(String);
 
@@ -87,10 +105,14 @@ impl Drop for Table {
 /// busy machine does not turn the conformance suite's short lifetimes into flaky failures.
 static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A store on the shared test server, in an empty table of its own.
-async fn store(test: &str) -> (PostgresStore, Table) {
-    let table = format!("sessions_{test}_{}", std::process::id());
-    let store = PostgresStore::connect(&database_url())
+/// A test's table name on the shared server.
+fn table_for(test: &str) -> String {
+    format!("sessions_{test}_{}", std::process::id())
+}
+
+/// A store on the shared test server in `table`, which it does not create.
+async fn connect(table: &str) -> PostgresStore {
+    PostgresStore::connect(&database_url())
         .await
         .unwrap_or_else(|e| {
             panic!(
@@ -98,8 +120,14 @@ async fn store(test: &str) -> (PostgresStore, Table) {
                 database_url()
             )
         })
-        .with_table(&table)
-        .unwrap();
+        .with_table(table)
+        .unwrap()
+}
+
+/// A store on the shared test server, in an empty table of its own.
+async fn store(test: &str) -> (PostgresStore, Table) {
+    let table = table_for(test);
+    let store = connect(&table).await;
     store.migrate().await.unwrap();
     store.clear().await.unwrap();
     (store, Table(table))
@@ -119,8 +147,16 @@ async fn postgres_store_conforms() {
 }
 
 #[tokio::test]
-async fn migrate_is_idempotent_and_bad_table_names_are_refused() {
-    let (store, _table) = store("migrate").await;
+async fn migrate_runs_at_once_and_again_and_bad_table_names_are_refused() {
+    let table = Table(table_for("migrate"));
+    let (store, other) = (connect(&table.0).await, connect(&table.0).await);
+    // Two processes starting at once on a new database, a few times over to meet the race.
+    for _ in 0..5 {
+        psql(&format!("DROP TABLE IF EXISTS {}", table.0));
+        let (one, two) = tokio::join!(store.migrate(), other.migrate());
+        one.unwrap();
+        two.unwrap();
+    }
     store.migrate().await.unwrap();
     for bad in [
         "",
@@ -138,6 +174,86 @@ async fn migrate_is_idempotent_and_bad_table_names_are_refused() {
 async fn field_writes_from_two_processes_both_survive() {
     let (store, _table) = store("concurrent").await;
     different_fields_survive_two_processes(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_cannot_resurrect_a_session() {
+    let (store, _table) = store("resurrect").await;
+    a_slow_request_cannot_resurrect(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_out_other_devices() {
+    let (store, _table) = store("devices").await;
+    log_out_other_devices(store).await;
+}
+
+/// `bytes` as PostgreSQL's hex `bytea` literal.
+fn bytea(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(r"'\x{hex}'::bytea")
+}
+
+#[tokio::test]
+async fn a_table_of_the_previous_version_is_migrated() {
+    let table = Table(table_for("upgrade"));
+    let t = &table.0;
+    // The table as the version before the owner index created it, with a session in it.
+    let kept = record(&[("a", b"1")], HOUR);
+    let cookie = Postcard::encode(&kept.cookie).unwrap();
+    let expires = kept.cookie.expires_ms.unwrap();
+    psql(&format!(
+        "DROP TABLE IF EXISTS {t}; \
+         CREATE TABLE {t} ( \
+             id TEXT PRIMARY KEY, \
+             cookie BYTEA NOT NULL, \
+             fields JSONB NOT NULL, \
+             expires_ms BIGINT NOT NULL \
+         ); \
+         CREATE INDEX {t}_expires_ms_idx ON {t} (expires_ms); \
+         INSERT INTO {t} VALUES ('kept', {}, '{{\"a\": \"MQ==\"}}', {expires});",
+        bytea(&cookie)
+    ));
+
+    // Two processes starting at once both migrate it.
+    let (one, two) = (connect(t).await, connect(t).await);
+    let (first, second) = tokio::join!(one.migrate(), two.migrate());
+    first.unwrap();
+    second.unwrap();
+    one.migrate().await.unwrap();
+    assert_eq!(
+        psql_value(&format!(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = '{t}_owner_idx'"
+        )),
+        "1"
+    );
+
+    assert_eq!(one.get("kept").await.unwrap(), Some(kept.clone()), "kept");
+    // The old session signs in with a patch; a new one comes with its owner.
+    let signed_in = session::Record {
+        owner: Some("ada".to_owned()),
+        ..kept.clone()
+    };
+    one.set("kept", &signed_in, Changed::Fields(&BTreeSet::new()))
+        .await
+        .unwrap();
+    one.set("new", &owned("ada", HOUR), Changed::All)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = one
+        .sessions_of("ada")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["kept".to_owned(), "new".to_owned()].into());
+    assert_eq!(
+        one.destroy_sessions_of("ada", Some("new")).await.unwrap(),
+        1
+    );
+    assert_eq!(one.get("kept").await.unwrap(), None);
+    assert!(one.get("new").await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -174,6 +290,15 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         store.set(id, &good, Changed::Fields(&names)).await.unwrap();
         assert_eq!(store.get(id).await.unwrap(), Some(good.clone()), "{id}");
     }
+    // But only while the row is live: an expired one stays dead.
+    store.set("lapsed", &good, Changed::All).await.unwrap();
+    psql(&format!(
+        "UPDATE {} SET fields = '[1, 2]', expires_ms = 0 WHERE id = 'lapsed'",
+        table.0
+    ));
+    let lapsed = store.set("lapsed", &good, Changed::Fields(&names)).await;
+    assert!(matches!(lapsed, Err(StoreError::Gone)), "{lapsed:?}");
+    assert_eq!(store.get("lapsed").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -1,15 +1,17 @@
 //! `SqliteStore` on a database file of each test's own: the conformance suite, persistence
-//! across a reopen, concurrent field writes over HTTP, rows that cannot be read, and expired
-//! rows deleted.
+//! across a reopen, concurrent field writes and the session lifecycle over HTTP, rows that
+//! cannot be read, expired rows deleted, and the upgrade of a table of the previous version.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::conformance::{HOUR, conformance, record};
+use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
-use session::{Changed, SqliteStore, Store};
+use session::{Changed, Codec, Postcard, Record, SqliteStore, Store, StoreError};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);
@@ -113,6 +115,101 @@ async fn field_writes_from_two_processes_both_survive() {
     different_fields_survive_two_processes(store).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_cannot_resurrect_a_session() {
+    let db = TempDb::new("resurrect");
+    a_slow_request_cannot_resurrect(db.open().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_out_other_devices() {
+    let db = TempDb::new("devices");
+    log_out_other_devices(db.open().await).await;
+}
+
+/// Runs SQL on a database file with the `sqlite3` program (the tests have no SQL client of
+/// their own) and answers what it printed.
+fn sqlite3(db: &Path, sql: &str) -> String {
+    let output = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sqlite3 (see .ci/run): {e}"));
+    assert!(
+        output.status.success(),
+        "{sql} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_the_previous_version_is_migrated() {
+    let db = TempDb::new("upgrade");
+    // The table as the version before the owner index created it, with a session in it.
+    let kept = record(&[("a", b"1")], HOUR);
+    let cookie: String = Postcard::encode(&kept.cookie)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let expires = kept.cookie.expires_ms.unwrap();
+    sqlite3(
+        &db.0,
+        &format!(
+            "CREATE TABLE \"sessions\" ( \
+                 id TEXT PRIMARY KEY NOT NULL, \
+                 cookie BLOB NOT NULL, \
+                 fields TEXT NOT NULL, \
+                 expires_ms INTEGER NOT NULL \
+             ); \
+             CREATE INDEX \"sessions_expires_ms_idx\" ON \"sessions\" (expires_ms); \
+             INSERT INTO sessions VALUES ('kept', X'{cookie}', '{{\"a\":\"MQ==\"}}', {expires});"
+        ),
+    );
+
+    // Two processes opening it at once both migrate it.
+    let (one, two) = tokio::join!(SqliteStore::open(&db.0), SqliteStore::open(&db.0));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    two.migrate().await.unwrap();
+    drop(two);
+    assert_eq!(
+        sqlite3(
+            &db.0,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sessions_owner_idx'"
+        ),
+        "1"
+    );
+
+    assert_eq!(one.get("kept").await.unwrap(), Some(kept.clone()), "kept");
+    // The old session signs in with a patch; a new one comes with its owner.
+    let signed_in = Record {
+        owner: Some("ada".to_owned()),
+        ..kept.clone()
+    };
+    one.set("kept", &signed_in, Changed::Fields(&BTreeSet::new()))
+        .await
+        .unwrap();
+    one.set("new", &owned("ada", HOUR), Changed::All)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = one
+        .sessions_of("ada")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["kept".to_owned(), "new".to_owned()].into());
+    assert_eq!(
+        one.destroy_sessions_of("ada", Some("new")).await.unwrap(),
+        1
+    );
+    assert_eq!(one.get("kept").await.unwrap(), None);
+    assert!(one.get("new").await.unwrap().is_some());
+}
+
 /// Overwrites each occurrence of `from` in the file with `to` (of the same length), as a disk
 /// or another program might; answers how many there were.
 fn overwrite(path: &Path, from: &[u8], to: &[u8]) -> usize {
@@ -142,6 +239,12 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         ("base64", record(&[("base64_field", marker)], HOUR)),
         ("json", record(&[("json_field", b"1")], HOUR)),
         ("cookie", record(&[("cookie_field", b"1")], HOUR)),
+        ("array", record(&[("array_field", b"1")], HOUR)),
+        // Expired as soon as written.
+        (
+            "lapsed",
+            record(&[("lapsed_field", b"1")], Some(Duration::from_millis(1))),
+        ),
     ];
     let store = db.open().await;
     for (id, r) in &rows {
@@ -156,6 +259,19 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         overwrite(&db.0, b"{\"json_field\":", b"{\"json_field\"!"),
         1
     );
+    // Valid JSON, but not an object.
+    assert_eq!(
+        overwrite(
+            &db.0,
+            b"{\"array_field\":\"MQ==\"}",
+            b"[\"array_field\",\"MQ==\"]"
+        ),
+        1
+    );
+    assert_eq!(
+        overwrite(&db.0, b"{\"lapsed_field\":", b"{\"lapsed_field\"!"),
+        1
+    );
     // The cookie state is stored right before the fields; its last byte is the tag of an
     // `Option` (0 = None), which 0xFF is not.
     assert_eq!(
@@ -164,7 +280,7 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
     );
 
     let store = db.open().await;
-    for id in ["base64", "json", "cookie"] {
+    for id in ["base64", "json", "cookie", "array", "lapsed"] {
         assert_eq!(store.get(id).await.unwrap(), None, "{id}");
     }
     let all = store.all().await.unwrap();
@@ -174,13 +290,18 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         "unreadable sessions are left out"
     );
 
-    // A field-level write finds no readable fields to patch and writes the whole record.
+    // A field-level write finds no object to patch and writes the whole record, not just the
+    // changed fields...
     let names = ["a".to_owned()].into();
-    store
-        .set("json", &good, Changed::Fields(&names))
-        .await
-        .unwrap();
-    assert_eq!(store.get("json").await.unwrap(), Some(good.clone()));
+    let two = record(&[("a", b"1"), ("b", b"2")], HOUR);
+    for id in ["json", "array"] {
+        store.set(id, &two, Changed::Fields(&names)).await.unwrap();
+        assert_eq!(store.get(id).await.unwrap(), Some(two.clone()), "{id}");
+    }
+    // ... but only while the row is live: an expired one stays dead.
+    let lapsed = store.set("lapsed", &good, Changed::Fields(&names)).await;
+    assert!(matches!(lapsed, Err(StoreError::Gone)), "{lapsed:?}");
+    assert_eq!(store.get("lapsed").await.unwrap(), None);
     // A whole write replaces anything.
     for id in ["base64", "cookie"] {
         store.set(id, &good, Changed::All).await.unwrap();

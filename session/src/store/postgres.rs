@@ -1,10 +1,19 @@
 //! Sessions in PostgreSQL: one row per session in a table of their own, through sqlx.
 //!
 //! A row holds the cookie state (`cookie`), the encoded fields as a `jsonb` object of base64
-//! strings (`fields`) and the expiry (`expires_ms`, indexed). A change patches the `jsonb`
-//! object in one `UPDATE`, so two requests that change different fields of one session both keep
-//! their change. Expired rows are never returned; [`PostgresStore::delete_expired`], or a task
-//! from [`PostgresStore::spawn_cleanup`], deletes them.
+//! strings (`fields`), the expiry (`expires_ms`, indexed) and the owner (`owner`, indexed). A
+//! change patches the `jsonb` object in one `UPDATE`, so two requests that change different
+//! fields of one session both keep their change; being an `UPDATE`, it never brings back a row
+//! that was deleted or has expired. Expired rows are never returned;
+//! [`PostgresStore::delete_expired`], or a task from [`PostgresStore::spawn_cleanup`], deletes
+//! them.
+//!
+//! The per-owner index ([`Store::sessions_of`], [`Store::destroy_sessions_of`]) is an index on
+//! `owner`, partial: sessions without an owner are not in it and cost it nothing. PostgreSQL
+//! writes a new version of a row on every update, so each write or touch of a session with an
+//! owner also adds an entry to that index (as to the expiry index), which `VACUUM` reclaims like
+//! the dead rows. Listing an owner's sessions, or deleting them, is one statement that scans just
+//! their entries.
 //!
 //! The store does not create its table by itself: call [`PostgresStore::migrate`] once at
 //! startup, or create the table with your own migrations (its shape is in `migrate`'s doc).
@@ -19,7 +28,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use crate::codec::{Codec, Postcard};
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, Statements, expires_ms, now_ms, read_cookie, read_field, sql, table_name,
+    self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
+    sql, table_name, updated,
 };
 use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -94,24 +104,44 @@ impl PostgresStore {
         self
     }
 
-    /// Creates the table and its index if they do not exist; the store never does it by
-    /// itself. Safe to call at every startup. The table is:
+    /// Creates the table and its indexes if they do not exist, and brings a table of an
+    /// earlier version up to date; the store never does it by itself. Safe to call at every
+    /// startup, from several processes at once: it runs in one transaction, under an advisory
+    /// lock named after the table. The table is:
     ///
     /// ```sql
     /// CREATE TABLE IF NOT EXISTS "sessions" (
     ///     id TEXT PRIMARY KEY,
-    ///     cookie BYTEA NOT NULL,     -- the cookie state, postcard-encoded
-    ///     fields JSONB NOT NULL,     -- {"<field name>": "<standard base64 of its bytes>", ...}
-    ///     expires_ms BIGINT NOT NULL -- ms since the Unix epoch
+    ///     cookie BYTEA NOT NULL,      -- the cookie state, postcard-encoded
+    ///     fields JSONB NOT NULL,      -- {"<field name>": "<standard base64 of its bytes>", ...}
+    ///     expires_ms BIGINT NOT NULL, -- ms since the Unix epoch
+    ///     owner TEXT                  -- the #[session(owner)] field, NULL without one
     /// );
     /// CREATE INDEX IF NOT EXISTS "sessions_expires_ms_idx" ON "sessions" (expires_ms);
+    /// -- For a table created before `owner` existed:
+    /// ALTER TABLE "sessions" ADD COLUMN IF NOT EXISTS owner TEXT;
+    /// CREATE INDEX IF NOT EXISTS "sessions_owner_idx" ON "sessions" (owner)
+    ///     WHERE owner IS NOT NULL;
     /// ```
+    ///
+    /// Adding the column to an existing table is instant, but building the index reads the
+    /// whole table while blocking writes to it. For a large table, create the index first with
+    /// `CREATE INDEX CONCURRENTLY`, under the same name; `migrate` then keeps it.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql(sql(&self.sql.create))
-            .execute(&self.pool)
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Two `CREATE TABLE IF NOT EXISTS` at once can both find no table, and one then fails.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("session migrate {}", self.sql.table))
+            .execute(&mut *tx)
             .await
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        for statement in [&self.sql.create, &self.sql.add_owner, &self.sql.index_owner] {
+            sqlx::raw_sql(sql(statement))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     /// Deletes every expired session now and returns how many there were.
@@ -141,27 +171,41 @@ impl PostgresStore {
         })
     }
 
-    async fn write_all(&self, id: &str, record: &Record, cookie: &[u8]) -> Result<(), StoreError> {
+    /// Writes the whole record `how` (see [`Whole`]) and answers the rows written.
+    async fn write_whole(
+        &self,
+        id: &str,
+        record: &Record,
+        cookie: &[u8],
+        how: Whole,
+    ) -> Result<u64, StoreError> {
         let names: Vec<&str> = record.fields.keys().map(String::as_str).collect();
         let values: Vec<String> = record.fields.values().map(|v| STANDARD.encode(v)).collect();
-        sqlx::query(sql(&self.sql.upsert))
+        let mut query = sqlx::query(sql(self.sql.whole(how)))
             .bind(id)
             .bind(cookie)
             .bind(names)
             .bind(values)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
+            .bind(record.owner.as_deref());
+        if how == Whole::ReplaceLive {
+            query = query.bind(now_ms());
+        }
+        query
             .execute(&self.pool)
             .await
-            .map(drop)
+            .map(|done| done.rows_affected())
             .map_err(backend)
     }
 }
 
-/// A row as the `SELECT`s return it: the session id, its cookie state, whether `fields` is a
-/// JSON object, and its names and values (`NULL` for a value that is not a string).
+/// A row as the `SELECT`s return it: the session id, its cookie state, its owner, whether
+/// `fields` is a JSON object, and its names and values (`NULL` for a value that is not a
+/// string).
 type Row = (
     String,
     Vec<u8>,
+    Option<String>,
     bool,
     Option<Vec<String>>,
     Option<Vec<Option<String>>>,
@@ -181,7 +225,10 @@ impl Store for PostgresStore {
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
         let Changed::Fields(names) = changed else {
-            return self.write_all(id, record, &cookie).await;
+            return self
+                .write_whole(id, record, &cookie, Whole::Upsert)
+                .await
+                .map(drop);
         };
         let (written, removed): (Vec<&str>, Vec<&str>) = names
             .iter()
@@ -198,15 +245,21 @@ impl Store for PostgresStore {
             .bind(written)
             .bind(values)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
+            .bind(record.owner.as_deref())
             .bind(now_ms())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        // No live row to patch: write the whole record rather than leave a partial one.
-        if patched.rows_affected() == 0 {
-            self.write_all(id, record, &cookie).await?;
+        if patched.rows_affected() > 0 {
+            return Ok(());
         }
-        Ok(())
+        // Nothing patched: the row is gone, or it is live but its fields are not an object. The
+        // second case is repaired with the whole record; the replacement, an `UPDATE` of a live
+        // row too, cannot bring back a row that is gone.
+        let replaced = self
+            .write_whole(id, record, &cookie, Whole::ReplaceLive)
+            .await?;
+        updated(replaced)
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -220,15 +273,15 @@ impl Store for PostgresStore {
 
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        sqlx::query(sql(&self.sql.touch))
+        let touched = sqlx::query(sql(&self.sql.touch))
             .bind(id)
             .bind(cookie)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(now_ms())
             .execute(&self.pool)
             .await
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        updated(touched.rows_affected())
     }
 
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
@@ -249,12 +302,37 @@ impl Store for PostgresStore {
     }
 
     async fn length(&self) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar(sql(&self.sql.length))
+        let live: i64 = sqlx::query_scalar(sql(&self.sql.length))
             .bind(now_ms())
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        Ok(count(live))
+    }
+
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.sessions_of))
+            .bind(owner)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().filter_map(parse).collect())
+    }
+
+    async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        sqlx::query(sql(&self.sql.destroy_sessions_of))
+            .bind(owner)
+            .bind(keep)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(|done| count(done.rows_affected()))
+            .map_err(backend)
     }
 }
 
@@ -263,13 +341,15 @@ impl Statements {
     /// [`table_name`]), so quoting it is enough.
     fn postgres(table: &str) -> Self {
         let t = format!("\"{table}\"");
-        let index = format!("\"{table}_expires_ms_idx\"");
+        let expires_index = format!("\"{table}_expires_ms_idx\"");
+        let owner_index = format!("\"{table}_owner_idx\"");
         // The fields object taken apart in SQL: names and string values as two arrays (NULL
         // when there are none), a NULL value for anything that is not a string, and `fields`
         // not being an object reported in a column of its own.
         let select = |filter: &str| {
             format!(
-                "SELECT s.id, s.cookie, jsonb_typeof(s.fields) = 'object', f.names, f.encoded \
+                "SELECT s.id, s.cookie, s.owner, jsonb_typeof(s.fields) = 'object', \
+                        f.names, f.encoded \
                  FROM {t} AS s CROSS JOIN LATERAL ( \
                      SELECT array_agg(e.key), array_agg( \
                          CASE jsonb_typeof(e.value) WHEN 'string' THEN e.value #>> '{{}}' END \
@@ -289,30 +369,51 @@ impl Statements {
                      id TEXT PRIMARY KEY, \
                      cookie BYTEA NOT NULL, \
                      fields JSONB NOT NULL, \
-                     expires_ms BIGINT NOT NULL \
+                     expires_ms BIGINT NOT NULL, \
+                     owner TEXT \
                  ); \
-                 CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_ms);"
+                 CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires_ms);"
+            )
+            .into(),
+            add_owner: format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT").into(),
+            // Partial: most sessions of most sites have no owner, and `owner = $1` implies
+            // `owner IS NOT NULL`, so the lookups below can use it.
+            index_owner: format!(
+                "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) WHERE owner IS NOT NULL"
             )
             .into(),
             get: select("s.id = $1 AND s.expires_ms > $2"),
             all: select("s.expires_ms > $1"),
+            sessions_of: select("s.owner = $1 AND s.expires_ms > $2"),
             upsert: format!(
-                "INSERT INTO {t} (id, cookie, fields, expires_ms) \
-                 VALUES ($1, $2, jsonb_object($3::text[], $4::text[]), $5) \
+                "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
+                 VALUES ($1, $2, jsonb_object($3::text[], $4::text[]), $5, $6) \
                  ON CONFLICT (id) DO UPDATE SET \
                      cookie = EXCLUDED.cookie, \
                      fields = EXCLUDED.fields, \
-                     expires_ms = EXCLUDED.expires_ms"
+                     expires_ms = EXCLUDED.expires_ms, \
+                     owner = EXCLUDED.owner"
+            )
+            .into(),
+            replace: format!(
+                "UPDATE {t} SET \
+                     cookie = $2, \
+                     fields = jsonb_object($3::text[], $4::text[]), \
+                     expires_ms = $5, \
+                     owner = $6 \
+                 WHERE id = $1 AND expires_ms > $7"
             )
             .into(),
             // Atomic per row: a concurrent patch of other fields waits for the row lock, then
-            // applies its own change to the row this one left.
+            // applies its own change to the row this one left (PostgreSQL re-checks the WHERE
+            // clause on the newest version, so a row deleted meanwhile is not updated).
             patch: format!(
                 "UPDATE {t} SET \
                      cookie = $2, \
                      fields = (fields - $3::text[]) || jsonb_object($4::text[], $5::text[]), \
-                     expires_ms = $6 \
-                 WHERE id = $1 AND expires_ms > $7 AND jsonb_typeof(fields) = 'object'"
+                     expires_ms = $6, \
+                     owner = $7 \
+                 WHERE id = $1 AND expires_ms > $8 AND jsonb_typeof(fields) = 'object'"
             )
             .into(),
             touch: format!(
@@ -320,6 +421,13 @@ impl Statements {
             )
             .into(),
             destroy: format!("DELETE FROM {t} WHERE id = $1").into(),
+            // Live rows only, so the count is of sessions that were in use; an expired one is
+            // left to `delete_expired`.
+            destroy_sessions_of: format!(
+                "DELETE FROM {t} \
+                 WHERE owner = $1 AND id IS DISTINCT FROM $2 AND expires_ms > $3"
+            )
+            .into(),
             clear: format!("DELETE FROM {t}").into(),
             length: format!("SELECT count(*) FROM {t} WHERE expires_ms > $1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= $1").into(),
@@ -328,7 +436,7 @@ impl Statements {
 }
 
 /// A session from a row; one that cannot be read is logged and missing.
-fn parse((id, cookie, object, names, values): Row) -> Option<(String, Record)> {
+fn parse((id, cookie, owner, object, names, values): Row) -> Option<(String, Record)> {
     let cookie = read_cookie(DATABASE, &cookie, object)?;
     let mut fields = Fields::new();
     for (name, value) in names
@@ -344,7 +452,7 @@ fn parse((id, cookie, object, names, values): Row) -> Option<(String, Record)> {
         Record {
             cookie,
             fields,
-            owner: None,
+            owner,
         },
     ))
 }

@@ -1,6 +1,7 @@
 //! What the SQL stores (`PostgresStore`, `SqliteStore`) have in common: the table name and its
-//! check, the set of statements each one writes in its own dialect, the clock of the expiry
-//! column, the cleanup task, and reading a row's cookie state and base64 field values back.
+//! check, the set of statements each one writes in its own dialect, the expiry column and its
+//! clock, what an update that found no row means, the cleanup task, and reading a row's cookie
+//! state and base64 field values back.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use crate::store::StoreError;
 /// The table a store keeps its sessions in unless told otherwise (`with_table`).
 pub(super) const DEFAULT_TABLE: &str = "sessions";
 
-/// Leaves room for the index name (`<table>_expires_ms_idx`) within PostgreSQL's 63 bytes; SQLite
-/// keeps the same bound, so that a name valid for one store is valid for the other.
+/// Leaves room for the index names (`<table>_expires_ms_idx`, the longer one, and
+/// `<table>_owner_idx`) within PostgreSQL's 63 bytes; SQLite keeps the same bound, so that a
+/// name valid for one store is valid for the other.
 const MAX_TABLE_LEN: usize = 48;
 
 /// The statements for one table, built once: the table name cannot be a bind parameter. Each
@@ -26,16 +28,48 @@ const MAX_TABLE_LEN: usize = 48;
 pub(super) struct Statements {
     /// The table, a checked identifier (see [`table_name`]).
     pub(super) table: Arc<str>,
+    /// Creates the table, in its current shape, and the expiry index.
     pub(super) create: Arc<str>,
+    /// Adds the `owner` column to a table created before it existed.
+    pub(super) add_owner: Arc<str>,
+    /// Creates the index on `owner`, once the column is there.
+    pub(super) index_owner: Arc<str>,
     pub(super) get: Arc<str>,
     pub(super) all: Arc<str>,
+    pub(super) sessions_of: Arc<str>,
+    /// Creates or replaces a row (`Changed::All`).
     pub(super) upsert: Arc<str>,
+    /// Replaces a live row whole, never creating one: a patch's fallback when the row's fields
+    /// cannot be patched.
+    pub(super) replace: Arc<str>,
+    /// Updates the changed fields of a live row whose fields are an object.
     pub(super) patch: Arc<str>,
     pub(super) touch: Arc<str>,
     pub(super) destroy: Arc<str>,
+    pub(super) destroy_sessions_of: Arc<str>,
     pub(super) clear: Arc<str>,
     pub(super) length: Arc<str>,
     pub(super) delete_expired: Arc<str>,
+}
+
+impl Statements {
+    /// The statement that writes a whole record `how`.
+    pub(super) fn whole(&self, how: Whole) -> &Arc<str> {
+        match how {
+            Whole::Upsert => &self.upsert,
+            Whole::ReplaceLive => &self.replace,
+        }
+    }
+}
+
+/// How a store writes a whole record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Whole {
+    /// Creates the row or replaces it: `Changed::All`.
+    Upsert,
+    /// Replaces the row only if it is there and live, binding the time after the other values:
+    /// a patch's fallback, which must not create.
+    ReplaceLive,
 }
 
 /// A statement for sqlx. It is safe to run as SQL because its only variable part is the table
@@ -65,13 +99,26 @@ pub(super) fn now_ms() -> i64 {
     i64::try_from(millis_since_epoch(SystemTime::now())).unwrap_or(i64::MAX)
 }
 
-/// The expiry the store enforces, in ms since the epoch: the cookie's, or `idle_ttl` from now
-/// for a browser-session cookie.
+/// The `expires_ms` of a row written now: [`CookieState::store_expiry_ms`], the cookie's expiry
+/// (or `idle_ttl` from now for a browser-session cookie) capped by the absolute expiry.
 pub(super) fn expires_ms(cookie: &CookieState, idle_ttl: Duration) -> i64 {
-    let ms = cookie
-        .expires_ms
-        .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + idle_ttl));
+    let ms = cookie.store_expiry_ms(idle_ttl, SystemTime::now());
     i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// The outcome of an update-only write (a patch, a touch) from the rows it changed: none means
+/// the row was not there or had expired, which the contract calls [`StoreError::Gone`].
+pub(super) fn updated(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::Gone)
+    } else {
+        Ok(())
+    }
+}
+
+/// A row count from the database as a `usize`.
+pub(super) fn count(rows: impl TryInto<usize>) -> usize {
+    rows.try_into().unwrap_or(usize::MAX)
 }
 
 /// Runs `delete_expired` now and then every `every` on a task of its own; a failure is logged

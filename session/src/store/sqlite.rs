@@ -1,10 +1,16 @@
 //! Sessions in SQLite: an embedded, persistent store in a single file, through sqlx.
 //!
 //! One row per session: the cookie state (`cookie`), the encoded fields as a JSON object of
-//! base64 strings (`fields`) and the expiry (`expires_ms`, indexed). A change applies a JSON
-//! merge patch to the object in one `UPDATE`, so two requests that change different fields of
-//! one session both keep their change. Expired rows are never returned;
+//! base64 strings (`fields`), the expiry (`expires_ms`, indexed) and the owner (`owner`,
+//! indexed). A change applies a JSON merge patch to the object in one `UPDATE`, so two requests
+//! that change different fields of one session both keep their change; being an `UPDATE`, it
+//! never brings back a row that was deleted or has expired. Expired rows are never returned;
 //! [`SqliteStore::delete_expired`], or a task from [`SqliteStore::spawn_cleanup`], deletes them.
+//!
+//! The per-owner index ([`Store::sessions_of`], [`Store::destroy_sessions_of`]) is an index on
+//! `owner`, partial: sessions without an owner are not in it and cost it nothing. A write of a
+//! signed-in session's fields also updates its entry there (a touch does not); listing an
+//! owner's sessions, or deleting them, is one statement that scans just their entries.
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own, so a query (or a writer
 //! waiting for the database lock) never blocks the async runtime.
@@ -22,7 +28,8 @@ use sqlx::sqlite::{
 use crate::codec::{Codec, Postcard};
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, Statements, expires_ms, now_ms, read_cookie, read_field, sql, table_name,
+    self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
+    sql, table_name, updated,
 };
 use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -31,6 +38,9 @@ const DATABASE: &str = "SQLite";
 
 /// How long a writer waits for another connection's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the table (`?1`) has the `owner` column: SQLite's `ADD COLUMN` has no `IF NOT EXISTS`.
+const HAS_OWNER: &str = "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = 'owner'";
 
 /// A session store in an SQLite database.
 ///
@@ -130,24 +140,53 @@ impl SqliteStore {
         self
     }
 
-    /// Creates the table and its index if they do not exist. [`SqliteStore::open`] and
-    /// [`SqliteStore::in_memory`] call it for the default table. The table is:
+    /// Creates the table and its indexes if they do not exist, and brings a table of an
+    /// earlier version up to date. [`SqliteStore::open`] and [`SqliteStore::in_memory`] call it
+    /// for the default table. It runs in one write transaction, so processes that open the
+    /// database at once do not trip over each other. The table is:
     ///
     /// ```sql
     /// CREATE TABLE IF NOT EXISTS "sessions" (
     ///     id TEXT PRIMARY KEY NOT NULL,
-    ///     cookie BLOB NOT NULL,       -- the cookie state, postcard-encoded
-    ///     fields TEXT NOT NULL,       -- {"<field name>": "<standard base64 of its bytes>", ...}
-    ///     expires_ms INTEGER NOT NULL -- ms since the Unix epoch
+    ///     cookie BLOB NOT NULL,        -- the cookie state, postcard-encoded
+    ///     fields TEXT NOT NULL,        -- {"<field name>": "<standard base64 of its bytes>", ...}
+    ///     expires_ms INTEGER NOT NULL, -- ms since the Unix epoch
+    ///     owner TEXT                   -- the #[session(owner)] field, NULL without one
     /// );
     /// CREATE INDEX IF NOT EXISTS "sessions_expires_ms_idx" ON "sessions" (expires_ms);
+    /// -- For a table created before `owner` existed, when `pragma_table_info` lacks it:
+    /// ALTER TABLE "sessions" ADD COLUMN owner TEXT;
+    /// CREATE INDEX IF NOT EXISTS "sessions_owner_idx" ON "sessions" (owner)
+    ///     WHERE owner IS NOT NULL;
     /// ```
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql(sql(&self.sql.create))
-            .execute(&self.pool)
+        // IMMEDIATE takes the write lock before the column check, so no other process can add
+        // the column between the check and the `ALTER`.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        sqlx::raw_sql(sql(&self.sql.create))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let has_owner: bool = sqlx::query_scalar(HAS_OWNER)
+            .bind(&*self.sql.table)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if !has_owner {
+            sqlx::raw_sql(sql(&self.sql.add_owner))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        sqlx::raw_sql(sql(&self.sql.index_owner))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
     }
 
     /// Deletes every expired session now and returns how many there were.
@@ -177,29 +216,48 @@ impl SqliteStore {
         })
     }
 
-    async fn write_all(&self, id: &str, record: &Record, cookie: &[u8]) -> Result<(), StoreError> {
+    /// Writes the whole record `how` (see [`Whole`]) and answers the rows written.
+    async fn write_whole(
+        &self,
+        id: &str,
+        record: &Record,
+        cookie: &[u8],
+        how: Whole,
+    ) -> Result<u64, StoreError> {
         let fields = json_object(
             record
                 .fields
                 .iter()
                 .map(|(name, value)| (name.as_str(), Some(value.as_ref()))),
         );
-        sqlx::query(sql(&self.sql.upsert))
+        let mut query = sqlx::query(sql(self.sql.whole(how)))
             .bind(id)
             .bind(cookie)
             .bind(fields)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
+            .bind(record.owner.as_deref());
+        if how == Whole::ReplaceLive {
+            query = query.bind(now_ms());
+        }
+        query
             .execute(&self.pool)
             .await
-            .map(drop)
+            .map(|done| done.rows_affected())
             .map_err(backend)
     }
 }
 
-/// One row of a `SELECT` per field: the session id, its cookie state, whether `fields` is a
-/// JSON object, then a field's name (`NULL` when there are no fields) and value (`NULL` when it
-/// is not a string).
-type Row = (String, Vec<u8>, bool, Option<String>, Option<String>);
+/// One row of a `SELECT` per field: the session id, its cookie state, its owner, whether
+/// `fields` is a JSON object, then a field's name (`NULL` when there are no fields) and value
+/// (`NULL` when it is not a string).
+type Row = (
+    String,
+    Vec<u8>,
+    Option<String>,
+    bool,
+    Option<String>,
+    Option<String>,
+);
 
 impl Store for SqliteStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
@@ -218,7 +276,10 @@ impl Store for SqliteStore {
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
         let Changed::Fields(names) = changed else {
-            return self.write_all(id, record, &cookie).await;
+            return self
+                .write_whole(id, record, &cookie, Whole::Upsert)
+                .await
+                .map(drop);
         };
         // A JSON merge patch (RFC 7396): a changed field's new value, `null` for a removed one.
         let patch = json_object(names.iter().map(|name| {
@@ -230,15 +291,21 @@ impl Store for SqliteStore {
             .bind(&cookie)
             .bind(patch)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
+            .bind(record.owner.as_deref())
             .bind(now_ms())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        // No live, readable row to patch: write the whole record rather than leave a partial one.
-        if patched.rows_affected() == 0 {
-            self.write_all(id, record, &cookie).await?;
+        if patched.rows_affected() > 0 {
+            return Ok(());
         }
-        Ok(())
+        // Nothing patched: the row is gone, or it is live but its fields are not a JSON object.
+        // The second case is repaired with the whole record; the replacement, an `UPDATE` of a
+        // live row too, cannot bring back a row that is gone.
+        let replaced = self
+            .write_whole(id, record, &cookie, Whole::ReplaceLive)
+            .await?;
+        updated(replaced)
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -252,15 +319,15 @@ impl Store for SqliteStore {
 
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        sqlx::query(sql(&self.sql.touch))
+        let touched = sqlx::query(sql(&self.sql.touch))
             .bind(id)
             .bind(cookie)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(now_ms())
             .execute(&self.pool)
             .await
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        updated(touched.rows_affected())
     }
 
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
@@ -269,10 +336,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(parse(rows)
-            .into_iter()
-            .filter_map(|(id, record)| record.map(|record| (id, record)))
-            .collect())
+        Ok(readable(rows))
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
@@ -284,12 +348,37 @@ impl Store for SqliteStore {
     }
 
     async fn length(&self) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar(sql(&self.sql.length))
+        let live: i64 = sqlx::query_scalar(sql(&self.sql.length))
             .bind(now_ms())
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        Ok(count(live))
+    }
+
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.sessions_of))
+            .bind(owner)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(readable(rows))
+    }
+
+    async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        sqlx::query(sql(&self.sql.destroy_sessions_of))
+            .bind(owner)
+            .bind(keep)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(|done| count(done.rows_affected()))
+            .map_err(backend)
     }
 }
 
@@ -298,16 +387,18 @@ impl Statements {
     /// [`table_name`]), so quoting it is enough.
     fn sqlite(table: &str) -> Self {
         let t = format!("\"{table}\"");
-        let index = format!("\"{table}_expires_ms_idx\"");
+        let expires_index = format!("\"{table}_expires_ms_idx\"");
+        let owner_index = format!("\"{table}_owner_idx\"");
         // The fields object taken apart in SQL, one row per field: `fields` becomes NULL unless
         // it is a JSON object (the nested CASE keeps `json_type` off invalid JSON, on which it
-        // raises an error), and a value that is not a string becomes NULL.
+        // raises an error), and a value that is not a string becomes NULL. The owner is read as
+        // text whatever another program may have stored in the column.
         let select = |filter: &str| {
             format!(
-                "SELECT s.id, s.cookie, s.fields IS NOT NULL, e.key, \
+                "SELECT s.id, s.cookie, s.owner, s.fields IS NOT NULL, e.key, \
                         CASE e.type WHEN 'text' THEN e.value END \
                  FROM ( \
-                     SELECT id, CAST(cookie AS BLOB) AS cookie, \
+                     SELECT id, CAST(cookie AS BLOB) AS cookie, CAST(owner AS TEXT) AS owner, \
                             CASE WHEN json_valid(fields) THEN \
                                 CASE json_type(fields) WHEN 'object' THEN fields END \
                             END AS fields \
@@ -324,26 +415,46 @@ impl Statements {
                      id TEXT PRIMARY KEY NOT NULL, \
                      cookie BLOB NOT NULL, \
                      fields TEXT NOT NULL, \
-                     expires_ms INTEGER NOT NULL \
+                     expires_ms INTEGER NOT NULL, \
+                     owner TEXT \
                  ); \
-                 CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_ms);"
+                 CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires_ms);"
+            )
+            .into(),
+            add_owner: format!("ALTER TABLE {t} ADD COLUMN owner TEXT").into(),
+            // Partial: most sessions of most sites have no owner, and SQLite uses the index for
+            // `owner = ?1`, which implies `owner IS NOT NULL`.
+            index_owner: format!(
+                "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) WHERE owner IS NOT NULL"
             )
             .into(),
             get: select("id = ?1 AND expires_ms > ?2"),
             all: select("expires_ms > ?1"),
+            sessions_of: select("owner = ?1 AND expires_ms > ?2"),
             upsert: format!(
-                "INSERT INTO {t} (id, cookie, fields, expires_ms) VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (id) DO UPDATE SET \
                      cookie = excluded.cookie, \
                      fields = excluded.fields, \
-                     expires_ms = excluded.expires_ms"
+                     expires_ms = excluded.expires_ms, \
+                     owner = excluded.owner"
+            )
+            .into(),
+            replace: format!(
+                "UPDATE {t} SET cookie = ?2, fields = ?3, expires_ms = ?4, owner = ?5 \
+                 WHERE id = ?1 AND expires_ms > ?6"
             )
             .into(),
             // One statement, so one write transaction: a concurrent patch of other fields waits
             // for the lock (busy timeout), then applies its own change to what this one left.
+            // Only an object is patched: `json_patch` would turn any other JSON value into an
+            // object of just the changed fields.
             patch: format!(
-                "UPDATE {t} SET cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4 \
-                 WHERE id = ?1 AND expires_ms > ?5 AND json_valid(fields)"
+                "UPDATE {t} SET \
+                     cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4, owner = ?5 \
+                 WHERE id = ?1 AND expires_ms > ?6 \
+                     AND CASE WHEN json_valid(fields) THEN json_type(fields) = 'object' END"
             )
             .into(),
             touch: format!(
@@ -351,6 +462,12 @@ impl Statements {
             )
             .into(),
             destroy: format!("DELETE FROM {t} WHERE id = ?1").into(),
+            // Live rows only, so the count is of sessions that were in use; an expired one is
+            // left to `delete_expired`.
+            destroy_sessions_of: format!(
+                "DELETE FROM {t} WHERE owner = ?1 AND id IS NOT ?2 AND expires_ms > ?3"
+            )
+            .into(),
             clear: format!("DELETE FROM {t}").into(),
             length: format!("SELECT count(*) FROM {t} WHERE expires_ms > ?1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?1").into(),
@@ -399,13 +516,13 @@ fn push_json_string(json: &mut String, s: &str) {
 /// is logged.
 fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
     let mut sessions: Vec<(String, Option<Record>)> = Vec::new();
-    for (id, cookie, object, name, value) in rows {
+    for (id, cookie, owner, object, name, value) in rows {
         let first = sessions.last().is_none_or(|(last, _)| *last != id);
         if first {
             let record = read_cookie(DATABASE, &cookie, object).map(|cookie| Record {
                 cookie,
                 fields: Fields::new(),
-                owner: None,
+                owner,
             });
             sessions.push((id, record));
         }
@@ -422,6 +539,14 @@ fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
         }
     }
     sessions
+}
+
+/// The sessions of `rows` that can be read.
+fn readable(rows: Vec<Row>) -> Vec<(String, Record)> {
+    parse(rows)
+        .into_iter()
+        .filter_map(|(id, record)| record.map(|record| (id, record)))
+        .collect()
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
