@@ -5,9 +5,9 @@
 //! per call, and all of them on [`MemoryStore::sweep`]), so their memory comes back, and an
 //! optional capacity bound evicts a session close to expiry when a new one would not fit.
 //!
-//! Each session is one compact entry: its record encoded into a single allocation (the cookie
-//! state with postcard, then each field as length-prefixed name and value), its store expiry and
-//! its owner. Reading decodes it; a touch re-encodes only the cookie state in front.
+//! Each session is one compact entry: its expiry, owner and record encoded into a single
+//! allocation, next to its id. Reading decodes it; a touch rewrites the expiry and the cookie
+//! state in place when their size allows.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,15 +56,17 @@ struct Sessions {
     by_owner: HashMap<Box<str>, HashSet<Box<str>>>,
 }
 
+/// One session in a single allocation: its store expiry (8 bytes, little-endian), its owner
+/// (length + 1, then the text; 0 for none), its cookie state (length, then postcard), then each
+/// field as length-prefixed name and value. Lengths are LEB128.
 #[derive(Debug)]
-struct Entry {
-    /// The encoded cookie state, then the encoded fields.
-    blob: Box<[u8]>,
-    /// Where the fields start in `blob`.
-    cookie_len: u32,
-    /// When the store drops the session, in ms since the epoch.
-    expires_ms: u64,
-    owner: Option<Box<str>>,
+struct Entry(Box<[u8]>);
+
+/// The parts of an entry after the expiry.
+struct Sections<'a> {
+    owner: Option<&'a str>,
+    cookie: &'a [u8],
+    fields: &'a [u8],
 }
 
 impl Default for MemoryStore {
@@ -123,9 +125,9 @@ impl Sessions {
         let before = self.by_id.len();
         let mut expired = Vec::new();
         self.by_id.retain(|id, entry| {
-            let live = entry.expires_ms > now;
-            if !live && let Some(owner) = entry.owner.take() {
-                expired.push((id.clone(), owner));
+            let live = entry.expires_ms() > now;
+            if !live && let Some(owner) = entry.owner() {
+                expired.push((id.clone(), Box::<str>::from(owner)));
             }
             live
         });
@@ -149,7 +151,7 @@ impl Sessions {
             let expired = self
                 .by_id
                 .get_index(self.cursor)
-                .is_some_and(|(_, entry)| entry.expires_ms <= now);
+                .is_some_and(|(_, entry)| entry.expires_ms() <= now);
             if expired {
                 // The last entry moves here; the next round checks it.
                 self.remove_index(self.cursor);
@@ -169,7 +171,7 @@ impl Sessions {
     }
 
     fn live(&self, id: &str, now: u64) -> Option<&Entry> {
-        self.by_id.get(id).filter(|e| e.expires_ms > now)
+        self.by_id.get(id).filter(|e| e.expires_ms() > now)
     }
 
     fn remove(&mut self, id: &str) -> Option<Entry> {
@@ -180,7 +182,7 @@ impl Sessions {
     /// Removes a session and its index entry.
     fn remove_index(&mut self, index: usize) -> Option<Entry> {
         let (id, entry) = self.by_id.swap_remove_index(index)?;
-        self.unindex(&id, entry.owner.as_deref());
+        self.unindex(&id, entry.owner());
         Some(entry)
     }
 
@@ -208,9 +210,9 @@ impl Sessions {
     fn put(&mut self, id: &str, entry: Entry, capacity: Option<usize>, now: u64) {
         if let Some(slot) = self.by_id.get_mut(id) {
             let old = std::mem::replace(slot, entry);
-            let new_owner = slot.owner.clone();
-            if old.owner != new_owner {
-                self.unindex(id, old.owner.as_deref());
+            let new_owner: Option<Box<str>> = slot.owner().map(Into::into);
+            if old.owner() != new_owner.as_deref() {
+                self.unindex(id, old.owner());
                 self.index(id, new_owner.as_deref());
             }
             return;
@@ -223,7 +225,7 @@ impl Sessions {
                 self.evict_soonest();
             }
         }
-        self.index(id, entry.owner.as_deref());
+        self.index(id, entry.owner());
         self.by_id.insert(id.into(), entry);
     }
 
@@ -232,7 +234,7 @@ impl Sessions {
         let len = self.by_id.len();
         let soonest = (0..EVICTION_SAMPLE.min(len))
             .map(|step| (self.cursor + step) % len)
-            .min_by_key(|&index| self.by_id[index].expires_ms);
+            .min_by_key(|&index| self.by_id[index].expires_ms());
         if let Some(index) = soonest {
             self.remove_index(index);
         }
@@ -241,42 +243,84 @@ impl Sessions {
 
 /// A record as the store keeps it.
 fn encode(record: &Record, expires_ms: u64) -> Result<Entry, StoreError> {
-    let mut blob = postcard::to_allocvec(&record.cookie).map_err(backend)?;
-    let cookie_len = u32::try_from(blob.len()).map_err(backend)?;
-    let size: usize = record
-        .fields
-        .iter()
-        .map(|(name, value)| name.len() + value.len() + 2 * 10)
-        .sum();
-    blob.reserve_exact(size);
-    for (name, value) in &record.fields {
+    let cookie = postcard::to_allocvec(&record.cookie).map_err(backend)?;
+    let fields: &Fields = &record.fields;
+    Ok(assemble(
+        expires_ms,
+        record.owner.as_deref(),
+        &cookie,
+        fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_ref())),
+    ))
+}
+
+fn assemble<'a>(
+    expires_ms: u64,
+    owner: Option<&str>,
+    cookie: &[u8],
+    fields: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
+) -> Entry {
+    const PREFIX: usize = 10;
+    let size = 8
+        + owner.map_or(1, |o| o.len() + PREFIX)
+        + cookie.len()
+        + PREFIX
+        + fields
+            .clone()
+            .map(|(name, value)| name.len() + value.len() + 2 * PREFIX)
+            .sum::<usize>();
+    let mut blob = Vec::with_capacity(size);
+    blob.extend_from_slice(&expires_ms.to_le_bytes());
+    match owner {
+        Some(owner) => {
+            put_len(&mut blob, owner.len() + 1);
+            blob.extend_from_slice(owner.as_bytes());
+        }
+        None => put_len(&mut blob, 0),
+    }
+    put_bytes(&mut blob, cookie);
+    for (name, value) in fields {
         put_bytes(&mut blob, name.as_bytes());
         put_bytes(&mut blob, value);
     }
-    Ok(Entry {
-        blob: blob.into_boxed_slice(),
-        cookie_len,
-        expires_ms,
-        owner: record.owner.as_deref().map(Into::into),
-    })
+    Entry(blob.into_boxed_slice())
 }
 
 impl Entry {
-    /// The encoded cookie state and the encoded fields.
-    fn parts(&self) -> (&[u8], &[u8]) {
-        // Only `encode` and `retouch` build entries, and both keep `cookie_len` in bounds.
-        self.blob
-            .split_at_checked(self.cookie_len as usize)
-            .unwrap_or((&self.blob, &[]))
+    /// When the store drops the session; an unreadable entry counts as expired.
+    fn expires_ms(&self) -> u64 {
+        self.0
+            .first_chunk::<8>()
+            .map_or(0, |bytes| u64::from_le_bytes(*bytes))
     }
 
-    fn cookie(&self) -> Result<CookieState, StoreError> {
-        postcard::from_bytes(self.parts().0).map_err(backend)
+    fn sections(&self) -> Result<Sections<'_>, StoreError> {
+        let corrupt = || backend("corrupt memory store entry");
+        let mut rest = self.0.get(8..).ok_or_else(corrupt)?;
+        let owner = match take_len(&mut rest).ok_or_else(corrupt)? {
+            0 => None,
+            len => {
+                let (owner, after) = rest.split_at_checked(len - 1).ok_or_else(corrupt)?;
+                rest = after;
+                Some(std::str::from_utf8(owner).map_err(|_| corrupt())?)
+            }
+        };
+        let cookie = take_bytes(&mut rest).ok_or_else(corrupt)?;
+        Ok(Sections {
+            owner,
+            cookie,
+            fields: rest,
+        })
+    }
+
+    fn owner(&self) -> Option<&str> {
+        self.sections().ok()?.owner
     }
 
     /// The encoded fields, as (name, value) slices of the blob.
-    fn fields(&self) -> impl Iterator<Item = Result<(&str, &[u8]), StoreError>> {
-        let mut rest = self.parts().1;
+    fn fields(fields: &[u8]) -> impl Iterator<Item = Result<(&str, &[u8]), StoreError>> + Clone {
+        let mut rest = fields;
         std::iter::from_fn(move || {
             if rest.is_empty() {
                 return None;
@@ -293,14 +337,14 @@ impl Entry {
     }
 
     fn record(&self) -> Result<Record, StoreError> {
-        let fields = self
-            .fields()
+        let sections = self.sections()?;
+        let fields = Self::fields(sections.fields)
             .map(|pair| pair.map(|(name, value)| (name.to_owned(), Bytes::copy_from_slice(value))))
             .collect::<Result<Fields, _>>()?;
         Ok(Record {
-            cookie: self.cookie()?,
+            cookie: postcard::from_bytes(sections.cookie).map_err(backend)?,
             fields,
-            owner: self.owner.as_deref().map(str::to_owned),
+            owner: sections.owner.map(str::to_owned),
         })
     }
 
@@ -317,7 +361,7 @@ impl Entry {
             fields: Fields::new(),
             owner: record.owner.clone(),
         };
-        for pair in self.fields() {
+        for pair in Self::fields(self.sections()?.fields) {
             let (name, value) = pair?;
             if !names.contains(name) {
                 merged
@@ -333,31 +377,34 @@ impl Entry {
         encode(&merged, expires_ms)
     }
 
-    /// Replaces the cookie state in front of the fields.
+    /// Replaces the expiry and the cookie state, in place when the new cookie state is as long
+    /// as the old (a touch: only the expiry in it moved).
     fn retouch(&mut self, cookie: &CookieState, expires_ms: u64) -> Result<(), StoreError> {
-        let mut blob = postcard::to_allocvec(cookie).map_err(backend)?;
-        let cookie_len = u32::try_from(blob.len()).map_err(backend)?;
-        blob.extend_from_slice(self.parts().1);
-        self.blob = blob.into_boxed_slice();
-        self.cookie_len = cookie_len;
-        self.expires_ms = expires_ms;
+        let new_cookie = postcard::to_allocvec(cookie).map_err(backend)?;
+        let sections = self.sections()?;
+        if sections.cookie.len() == new_cookie.len() {
+            let start = sections.cookie.as_ptr() as usize - self.0.as_ptr() as usize;
+            self.0[start..start + new_cookie.len()].copy_from_slice(&new_cookie);
+            self.0[..8].copy_from_slice(&expires_ms.to_le_bytes());
+            return Ok(());
+        }
+        let fields = Self::fields(sections.fields).collect::<Result<Vec<_>, _>>()?;
+        *self = assemble(expires_ms, sections.owner, &new_cookie, fields.into_iter());
         Ok(())
     }
 }
 
-/// Appends `bytes` with its length in front (LEB128).
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut len = bytes.len();
+/// Appends a length (LEB128).
+fn put_len(out: &mut Vec<u8>, mut len: usize) {
     while len >= 0x80 {
         out.push((len as u8) | 0x80);
         len >>= 7;
     }
     out.push(len as u8);
-    out.extend_from_slice(bytes);
 }
 
-/// Takes one length-prefixed slice off the front of `input`.
-fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+/// Takes a length (LEB128) off the front of `input`.
+fn take_len(input: &mut &[u8]) -> Option<usize> {
     let mut len = 0usize;
     let mut shift = 0;
     loop {
@@ -365,13 +412,24 @@ fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
         *input = rest;
         len |= usize::from(byte & 0x7f).checked_shl(shift)?;
         if byte & 0x80 == 0 {
-            break;
+            return Some(len);
         }
         shift += 7;
         if shift >= usize::BITS {
             return None;
         }
     }
+}
+
+/// Appends `bytes` with its length in front.
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Takes one length-prefixed slice off the front of `input`.
+fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = take_len(input)?;
     let (bytes, rest) = input.split_at_checked(len)?;
     *input = rest;
     Some(bytes)
@@ -432,7 +490,7 @@ impl Store for MemoryStore {
         let mut sessions = lock(&self.sessions);
         sessions.sweep_some(now, SWEEP_PER_WRITE);
         match sessions.by_id.get_mut(id) {
-            Some(entry) if entry.expires_ms > now => entry.retouch(&record.cookie, expires_ms),
+            Some(entry) if entry.expires_ms() > now => entry.retouch(&record.cookie, expires_ms),
             _ => Err(StoreError::Gone),
         }
     }
@@ -459,7 +517,7 @@ impl Store for MemoryStore {
         Ok(sessions
             .by_id
             .values()
-            .filter(|e| e.expires_ms > now)
+            .filter(|e| e.expires_ms() > now)
             .count())
     }
 
@@ -495,7 +553,7 @@ impl Store for MemoryStore {
         Ok(ids
             .iter()
             .filter_map(|id| sessions.remove(id))
-            .filter(|entry| entry.expires_ms > now)
+            .filter(|entry| entry.expires_ms() > now)
             .count())
     }
 }
@@ -531,13 +589,11 @@ mod tests {
     #[test]
     fn a_corrupt_entry_is_an_error_not_a_panic() {
         let entry = encode(&record_with(&[("name", 300)]), 1).unwrap();
-        for cut in [1, entry.cookie_len as usize + 1, entry.blob.len() - 1] {
-            let broken = Entry {
-                blob: entry.blob[..cut].into(),
-                ..encode(&record_with(&[]), 1).unwrap()
-            };
+        for cut in [0, 7, 9, 20, entry.0.len() - 1] {
+            let broken = Entry(entry.0[..cut].into());
             assert!(broken.record().is_err(), "cut at {cut}");
         }
+        assert_eq!(Entry(Box::new([])).expires_ms(), 0, "unreadable: expired");
         let mut overlong = vec![0xff; 12];
         assert_eq!(take_bytes(&mut &overlong[..]), None);
         overlong.truncate(0);
