@@ -107,6 +107,17 @@ async fn redis_cluster_owner_index_repairs_itself() {
 }
 
 #[tokio::test]
+async fn redis_cluster_stale_touch_extends_nothing() {
+    let test = "stale-touch";
+    a_stale_touch_extends_nothing(
+        cluster_store(test).await,
+        raw_cluster().await,
+        &prefix(test),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn redis_cluster_spreads_sessions_over_the_nodes() {
     let store = cluster_store("spread").await;
     let app = app(layer_with(store, |b| b.save_uninitialized(true)));
@@ -172,6 +183,12 @@ async fn redis_owner_index_repairs_itself() {
     store.destroy("counted").await.unwrap();
 }
 
+#[tokio::test]
+async fn redis_stale_touch_extends_nothing() {
+    let test = "stale-touch";
+    a_stale_touch_extends_nothing(store(test).await, raw().await, &prefix(test)).await;
+}
+
 /// The key of `owner`'s index for a store with prefix `prefix` (ending in `:`), as the store's
 /// documentation gives it.
 fn owner_key(prefix: &str, owner: &str) -> String {
@@ -189,7 +206,6 @@ where
     R: ConnectionLike + Send,
 {
     let index = owner_key(prefix, "ivy");
-    let session_key = |id: &str| format!("{prefix}{id}");
     store.destroy_sessions_of("ivy", None).await.unwrap();
     store.destroy_sessions_of("zed", None).await.unwrap();
     let ids = ["kept", "deleted", "reowned", "destroyed", "moved"];
@@ -252,18 +268,7 @@ where
     );
 
     // Behind the store's back: the index still names both sessions until a listing looks.
-    ::redis::cmd("DEL")
-        .arg(session_key("deleted"))
-        .query_async::<()>(&mut raw)
-        .await
-        .unwrap();
-    ::redis::cmd("HSET")
-        .arg(session_key("reowned"))
-        .arg("o")
-        .arg("zed")
-        .query_async::<()>(&mut raw)
-        .await
-        .unwrap();
+    behind_the_back(&mut raw, prefix, "deleted", "reowned").await;
     let listed: BTreeSet<String> = store
         .sessions_of("ivy")
         .await
@@ -277,6 +282,16 @@ where
         set_of(&["kept"]),
         "stale members dropped"
     );
+
+    // The same for a deletion of everyone else, which also must not delete a session that
+    // is no longer ivy's.
+    for id in ["deleted-too", "reowned-too"] {
+        store
+            .set(id, &owned("ivy", HOUR), Changed::All)
+            .await
+            .unwrap();
+    }
+    behind_the_back(&mut raw, prefix, "deleted-too", "reowned-too").await;
     assert_eq!(
         store
             .destroy_sessions_of("ivy", Some("kept"))
@@ -285,8 +300,13 @@ where
         0
     );
     assert!(
-        store.get("reowned").await.unwrap().is_some(),
+        store.get("reowned-too").await.unwrap().is_some(),
         "not ivy's to destroy"
+    );
+    assert_eq!(
+        members(&mut raw, &index).await,
+        set_of(&["kept"]),
+        "stale members dropped"
     );
 
     // The last session gone, its index goes too.
@@ -297,9 +317,64 @@ where
         .await
         .unwrap();
     assert!(!exists, "an empty index is deleted");
-    for id in ["reowned", "moved"] {
+    for id in ["reowned", "reowned-too", "moved"] {
         store.destroy(id).await.unwrap();
     }
+}
+
+/// A request loads ivy's session; another gives it to zed for 2 s; then the first request
+/// touches it. The touch must not keep the session for the hour ivy's copy asks for, past the
+/// expiry under which zed's index holds it: it leaves the session as the owner change left it.
+async fn a_stale_touch_extends_nothing<C, R>(store: RedisStore<C>, mut raw: R, prefix: &str)
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+    R: ConnectionLike + Send,
+{
+    let loaded = owned("ivy", HOUR);
+    store.set("s", &loaded, Changed::All).await.unwrap();
+    let given = owned("zed", Some(Duration::from_secs(2)));
+    store
+        .set("s", &given, Changed::Fields(&set_of(&["user"])))
+        .await
+        .unwrap();
+    let mut late = loaded.clone();
+    late.cookie.touch(std::time::SystemTime::now());
+    store.touch("s", &late).await.unwrap();
+    let ttl = pttl(&mut raw, &format!("{prefix}s")).await;
+    assert!(
+        0 < ttl && ttl <= 2000,
+        "the stale touch moved the expiry: {ttl} ms"
+    );
+    assert_eq!(store.get("s").await.unwrap().unwrap(), given);
+    let zed = store.sessions_of("zed").await.unwrap();
+    assert_eq!(zed.len(), 1, "{zed:?}");
+    assert_eq!(store.sessions_of("ivy").await.unwrap(), []);
+    assert_eq!(
+        members(&mut raw, &owner_key(prefix, "ivy")).await,
+        set_of(&[])
+    );
+    store.destroy("s").await.unwrap();
+}
+
+/// Deletes session `deleted` and gives session `reowned` to zed, without telling the store.
+async fn behind_the_back(
+    raw: &mut impl ConnectionLike,
+    prefix: &str,
+    deleted: &str,
+    reowned: &str,
+) {
+    ::redis::cmd("DEL")
+        .arg(format!("{prefix}{deleted}"))
+        .query_async::<()>(raw)
+        .await
+        .unwrap();
+    ::redis::cmd("HSET")
+        .arg(format!("{prefix}{reowned}"))
+        .arg("o")
+        .arg("zed")
+        .query_async::<()>(raw)
+        .await
+        .unwrap();
 }
 
 async fn members(raw: &mut impl ConnectionLike, index: &str) -> BTreeSet<String> {
