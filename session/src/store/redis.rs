@@ -1,5 +1,5 @@
-//! Sessions in Redis (or Valkey, or Redis ≥ 6.2): one hash per session, and one sorted set per
-//! owner for the per-owner index.
+//! Sessions in Redis ≥ 6.2 (or Valkey): one hash per session, and one sorted set per owner for
+//! the per-owner index.
 //!
 //! # Sessions
 //!
@@ -620,12 +620,16 @@ where
                 touched
             }
         };
-        if touched == 0 {
-            return Err(StoreError::Gone);
+        match touched {
+            0 => Err(StoreError::Gone),
+            2 => {
+                // Another request changed the owner since this one loaded the session, and its
+                // write refreshed the session: nothing left to do.
+                tracing::debug!("session owner changed meanwhile; touch skipped");
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        // 2: another request changed the owner since this one loaded the session, and its
-        // write refreshed the session; nothing left to do.
-        Ok(())
     }
 
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
