@@ -101,7 +101,7 @@ local previous = redis.call('HGET', KEYS[1], 'o')
 redis.call('HSET', KEYS[1], 'c', ARGV[2])
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], 'o', ARGV[3])
-else
+elseif previous then
   redis.call('HDEL', KEYS[1], 'o')
 end
 local removed = tonumber(ARGV[5])
