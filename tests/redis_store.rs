@@ -1,18 +1,26 @@
-//! `RedisStore` against a real Redis: the conformance suite, concurrent field writes over HTTP,
-//! and an outage in the middle of a run. `.ci/run` starts the server; without one these tests
-//! fail rather than skip.
+//! `RedisStore` against a real Redis: the conformance suite, concurrent field writes and the
+//! session lifecycle over HTTP, the owner index against what Redis holds, the round trips each
+//! operation costs, and an outage in the middle of a run. `.ci/run` starts the server; without
+//! one these tests fail rather than skip.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::conformance::{conformance, conformance_without_listing};
+use ::redis::aio::ConnectionLike;
+use common::conformance::{HOUR, conformance, conformance_without_listing, owned, record};
 use common::*;
-use session::RedisStore;
+use session::{Changed, RedisStore, Store, StoreError};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The key prefix of `test`'s store: its own, so tests (and concurrent runs) do not meet.
+fn prefix(test: &str) -> String {
+    format!("test:{test}:{}:", std::process::id())
 }
 
 /// A store on the shared test server, under a prefix of its own.
@@ -25,7 +33,16 @@ async fn store(test: &str) -> RedisStore {
                 redis_url()
             )
         })
-        .with_prefix(format!("test:{test}:{}:", std::process::id()))
+        .with_prefix(prefix(test))
+}
+
+/// A plain connection to the shared test server, to look behind the store's back.
+async fn raw() -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 /// The nodes of the test Redis Cluster (`.ci/run` starts three).
@@ -47,7 +64,15 @@ async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::Cluster
         .unwrap_or_else(|e| {
             panic!("a Redis Cluster must be running at {nodes:?} (see .ci/run): {e}")
         })
-        .with_prefix(format!("test:{test}:{}:", std::process::id()))
+        .with_prefix(prefix(test))
+}
+
+async fn raw_cluster() -> ::redis::cluster_async::ClusterConnection {
+    ::redis::cluster::ClusterClient::new(cluster_nodes())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -58,6 +83,38 @@ async fn redis_cluster_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_store_loses_no_update() {
     no_lost_updates(cluster_store("lost-update").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_store_lets_no_slow_request_resurrect_a_session() {
+    a_slow_request_cannot_resurrect(cluster_store("resurrect").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_store_logs_out_other_devices() {
+    log_out_other_devices(cluster_store("devices").await).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_owner_index_repairs_itself() {
+    let test = "repair";
+    owner_index_repairs_itself(
+        cluster_store(test).await,
+        raw_cluster().await,
+        &prefix(test),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redis_cluster_stale_touch_extends_nothing() {
+    let test = "stale-touch";
+    a_stale_touch_extends_nothing(
+        cluster_store(test).await,
+        raw_cluster().await,
+        &prefix(test),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -98,6 +155,350 @@ async fn redis_store_loses_no_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_writes_from_two_processes_both_survive() {
     different_fields_survive_two_processes(store("two-processes").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_lets_no_slow_request_resurrect_a_session() {
+    a_slow_request_cannot_resurrect(store("resurrect").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_logs_out_other_devices() {
+    log_out_other_devices(store("devices").await).await;
+}
+
+#[tokio::test]
+async fn redis_owner_index_repairs_itself() {
+    let test = "repair";
+    let store = store(test).await;
+    owner_index_repairs_itself(store.clone(), raw().await, &prefix(test)).await;
+    // Owner keys stay out of the session keyspace that `length` and `all` scan.
+    let before = store.length().await.unwrap();
+    store
+        .set("counted", &owned("ivy", HOUR), Changed::All)
+        .await
+        .unwrap();
+    assert_eq!(store.length().await.unwrap(), before + 1);
+    assert_eq!(store.all().await.unwrap().len(), before + 1);
+    store.destroy("counted").await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_stale_touch_extends_nothing() {
+    let test = "stale-touch";
+    a_stale_touch_extends_nothing(store(test).await, raw().await, &prefix(test)).await;
+}
+
+/// The key of `owner`'s index for a store with prefix `prefix` (ending in `:`), as the store's
+/// documentation gives it.
+fn owner_key(prefix: &str, owner: &str) -> String {
+    let head = prefix.strip_suffix(':').expect("test prefixes end in ':'");
+    format!("{head}#owner:{owner}")
+}
+
+/// The owner index against what Redis holds: destroys and owner changes update it at once;
+/// members whose session was deleted or given another owner behind the store's back are not
+/// listed and are dropped by the listing; the index expires with its latest session and goes
+/// once it is empty.
+async fn owner_index_repairs_itself<C, R>(store: RedisStore<C>, mut raw: R, prefix: &str)
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+    R: ConnectionLike + Send,
+{
+    let index = owner_key(prefix, "ivy");
+    store.destroy_sessions_of("ivy", None).await.unwrap();
+    store.destroy_sessions_of("zed", None).await.unwrap();
+    let ids = ["kept", "deleted", "reowned", "destroyed", "moved"];
+    for id in ids {
+        store
+            .set(id, &owned("ivy", HOUR), Changed::All)
+            .await
+            .unwrap();
+    }
+    assert_eq!(members(&mut raw, &index).await, set_of(&ids));
+    let hour = 3_600_000;
+    let first = pttl(&mut raw, &index).await;
+    assert!(
+        hour - 60_000 < first && first <= hour,
+        "the index lives as long as its latest session: {first} ms"
+    );
+    store
+        .set(
+            "long",
+            &owned("ivy", Some(Duration::from_secs(7200))),
+            Changed::All,
+        )
+        .await
+        .unwrap();
+    assert!(
+        pttl(&mut raw, &index).await > hour,
+        "a later session extends the index"
+    );
+    store
+        .set(
+            "short",
+            &owned("ivy", Some(Duration::from_secs(1))),
+            Changed::All,
+        )
+        .await
+        .unwrap();
+    assert!(
+        pttl(&mut raw, &index).await > hour,
+        "an earlier one does not shorten it"
+    );
+    for id in ["long", "short"] {
+        store.destroy(id).await.unwrap();
+    }
+
+    // The store's own destroy and owner changes update the index at once.
+    store.destroy("destroyed").await.unwrap();
+    let mut moved = owned("zed", HOUR);
+    moved.fields = record(&[("user", b"zed")], HOUR).fields;
+    store
+        .set("moved", &moved, Changed::Fields(&set_of(&["user"])))
+        .await
+        .unwrap();
+    assert_eq!(
+        members(&mut raw, &index).await,
+        set_of(&["kept", "deleted", "reowned"])
+    );
+    assert_eq!(
+        members(&mut raw, &owner_key(prefix, "zed")).await,
+        set_of(&["moved"])
+    );
+
+    // Behind the store's back: the index still names both sessions until a listing looks.
+    behind_the_back(&mut raw, prefix, "deleted", "reowned").await;
+    let listed: BTreeSet<String> = store
+        .sessions_of("ivy")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(listed, set_of(&["kept"]));
+    assert_eq!(
+        members(&mut raw, &index).await,
+        set_of(&["kept"]),
+        "stale members dropped"
+    );
+
+    // The same for a deletion of everyone else, which also must not delete a session that
+    // is no longer ivy's.
+    for id in ["deleted-too", "reowned-too"] {
+        store
+            .set(id, &owned("ivy", HOUR), Changed::All)
+            .await
+            .unwrap();
+    }
+    behind_the_back(&mut raw, prefix, "deleted-too", "reowned-too").await;
+    assert_eq!(
+        store
+            .destroy_sessions_of("ivy", Some("kept"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store.get("reowned-too").await.unwrap().is_some(),
+        "not ivy's to destroy"
+    );
+    assert_eq!(
+        members(&mut raw, &index).await,
+        set_of(&["kept"]),
+        "stale members dropped"
+    );
+
+    // The last session gone, its index goes too.
+    store.destroy("kept").await.unwrap();
+    let exists: bool = ::redis::cmd("EXISTS")
+        .arg(&index)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(!exists, "an empty index is deleted");
+    for id in ["reowned", "reowned-too", "moved"] {
+        store.destroy(id).await.unwrap();
+    }
+}
+
+/// A request loads ivy's session; another gives it to zed for 2 s; then the first request
+/// touches it. The touch must not keep the session for the hour ivy's copy asks for, past the
+/// expiry under which zed's index holds it: it leaves the session as the owner change left it.
+async fn a_stale_touch_extends_nothing<C, R>(store: RedisStore<C>, mut raw: R, prefix: &str)
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+    R: ConnectionLike + Send,
+{
+    let loaded = owned("ivy", HOUR);
+    store.set("s", &loaded, Changed::All).await.unwrap();
+    let given = owned("zed", Some(Duration::from_secs(2)));
+    store
+        .set("s", &given, Changed::Fields(&set_of(&["user"])))
+        .await
+        .unwrap();
+    let mut late = loaded.clone();
+    late.cookie.touch(std::time::SystemTime::now());
+    store.touch("s", &late).await.unwrap();
+    let ttl = pttl(&mut raw, &format!("{prefix}s")).await;
+    assert!(
+        0 < ttl && ttl <= 2000,
+        "the stale touch moved the expiry: {ttl} ms"
+    );
+    assert_eq!(store.get("s").await.unwrap().unwrap(), given);
+    let zed = store.sessions_of("zed").await.unwrap();
+    assert_eq!(zed.len(), 1, "{zed:?}");
+    assert_eq!(store.sessions_of("ivy").await.unwrap(), []);
+    assert_eq!(
+        members(&mut raw, &owner_key(prefix, "ivy")).await,
+        set_of(&[])
+    );
+    store.destroy("s").await.unwrap();
+}
+
+/// Deletes session `deleted` and gives session `reowned` to zed, without telling the store.
+async fn behind_the_back(
+    raw: &mut impl ConnectionLike,
+    prefix: &str,
+    deleted: &str,
+    reowned: &str,
+) {
+    ::redis::cmd("DEL")
+        .arg(format!("{prefix}{deleted}"))
+        .query_async::<()>(raw)
+        .await
+        .unwrap();
+    ::redis::cmd("HSET")
+        .arg(format!("{prefix}{reowned}"))
+        .arg("o")
+        .arg("zed")
+        .query_async::<()>(raw)
+        .await
+        .unwrap();
+}
+
+async fn members(raw: &mut impl ConnectionLike, index: &str) -> BTreeSet<String> {
+    let members: Vec<String> = ::redis::cmd("ZRANGE")
+        .arg(index)
+        .arg(0)
+        .arg(-1)
+        .query_async(raw)
+        .await
+        .unwrap();
+    members.into_iter().collect()
+}
+
+async fn pttl(raw: &mut impl ConnectionLike, key: &str) -> i64 {
+    ::redis::cmd("PTTL")
+        .arg(key)
+        .query_async(raw)
+        .await
+        .unwrap()
+}
+
+fn set_of(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_empty_prefix_turns_the_owner_index_off() {
+    // Every key could be a session's then, so no key is left for an index.
+    let store = store("unused").await.with_prefix("");
+    let id = format!("{}empty", prefix("empty-prefix"));
+    store
+        .set(&id, &owned("ivy", HOUR), Changed::All)
+        .await
+        .unwrap();
+    let stored = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.owner.as_deref(),
+        Some("ivy"),
+        "the owner is still kept"
+    );
+    assert!(matches!(
+        store.sessions_of("ivy").await,
+        Err(StoreError::Unsupported { .. })
+    ));
+    assert!(matches!(
+        store.destroy_sessions_of("ivy", None).await,
+        Err(StoreError::Unsupported { .. })
+    ));
+    store.destroy(&id).await.unwrap();
+}
+
+/// Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
+async fn command_calls(raw: &mut ::redis::aio::MultiplexedConnection) -> BTreeMap<String, u64> {
+    let info: String = ::redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(raw)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.strip_prefix("calls=")?.split(',').next()?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The round trips of each operation, counted by a server of the test's own: a session
+/// without an owner costs what it did before the index and never reaches an owner key; an
+/// owned one pays the documented extra.
+#[tokio::test]
+async fn round_trips_per_operation() {
+    let server = OwnServer::start();
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let store = RedisStore::open(&url).await.unwrap();
+    let mut raw = ::redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let lifecycle = |created: session::Record| {
+        let store = store.clone();
+        async move {
+            let mut patched = created.clone();
+            patched.fields = record(&[("a", b"2")], HOUR).fields;
+            store.set("s", &created, Changed::All).await.unwrap();
+            store
+                .set("s", &patched, Changed::Fields(&set_of(&["a"])))
+                .await
+                .unwrap();
+            store.touch("s", &patched).await.unwrap();
+            store.get("s").await.unwrap().unwrap();
+            store.destroy("s").await.unwrap();
+        }
+    };
+    let unowned = record(&[("a", b"1")], HOUR);
+    let ivy = session::Record {
+        fields: unowned.fields.clone(),
+        ..owned("ivy", HOUR)
+    };
+    // Once first, so that the scripts are loaded and no NOSCRIPT retry is counted.
+    lifecycle(ivy.clone()).await;
+    let reset = || ::redis::cmd("CONFIG").arg("RESETSTAT").take();
+    reset().query_async::<()>(&mut raw).await.unwrap();
+
+    lifecycle(unowned).await;
+    let calls = command_calls(&mut raw).await;
+    let round_trips = |calls: &BTreeMap<String, u64>| {
+        ["exec", "evalsha", "hgetall", "zrem", "config|resetstat"]
+            .map(|name| calls.get(name).copied().unwrap_or(0))
+    };
+    // set (MULTI … EXEC), patch, touch, destroy (EVALSHA each), get.
+    assert_eq!(round_trips(&calls), [1, 3, 1, 0, 1], "{calls:?}");
+    assert!(
+        !calls.keys().any(|name| name.starts_with('z')),
+        "no owner-key command without an owner: {calls:?}"
+    );
+
+    reset().query_async::<()>(&mut raw).await.unwrap();
+    lifecycle(ivy).await;
+    let calls = command_calls(&mut raw).await;
+    // A new owned session is indexed alongside the write and once more after it (a new
+    // owner), the patch and the touch alongside theirs, and the destroy drops the member.
+    assert_eq!(round_trips(&calls), [1, 3 + 4, 1, 1, 1], "{calls:?}");
 }
 
 /// A Redis server of the test's own, so stopping it disturbs no other test.

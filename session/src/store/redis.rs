@@ -1,51 +1,173 @@
-//! Sessions in Redis (or Valkey): one hash per session.
+//! Sessions in Redis ≥ 6.2 (or Valkey): one hash per session, and one sorted set per owner for
+//! the per-owner index.
 //!
-//! The key is `<prefix><id>`. Inside, field `c` holds the cookie state and `f:<name>` each
-//! encoded data field, so a change writes only the fields it touched (`HSET`) and moves the
-//! expiry (`PEXPIREAT`) in the same atomic round trip, and two requests that change different
-//! fields of one session both keep their change. Loading is one `HGETALL`. Redis deletes the
-//! key at its expiry.
+//! # Sessions
 //!
-//! Each session is a single key, so every command and script touches one hash slot: on a Redis
-//! Cluster ([`RedisStore::open_cluster`]) a session lives on the node that owns the slot of its
-//! key (CRC16 of `<prefix><id>`, modulo 16384), and sessions spread over the nodes. `all`,
-//! `length` and `clear` need a scan of every node and answer `Unsupported` on a cluster.
+//! The key is `<prefix><id>`. Inside, field `c` holds the cookie state, `o` the owner (absent
+//! for a session without one) and `f:<name>` each encoded data field. A patch writes only the
+//! fields it changed, with the cookie state, the owner and the expiry, in one script that first
+//! checks the session is still there: two requests that change different fields of one session
+//! both keep their change, and a patch or touch of a session that was destroyed or expired
+//! writes nothing and answers [`StoreError::Gone`]. Loading is one `HGETALL`. Redis deletes the
+//! key at the session's store expiry (its idle expiry capped by its absolute one).
+//!
+//! # The owner index
+//!
+//! The sessions of owner `<owner>` are listed in a sorted set at `<owner prefix><owner>`: its
+//! members are session ids, each scored with an upper bound of that session's store expiry in
+//! milliseconds. The owner prefix is the session prefix with its last character replaced by
+//! `#owner:` (by `!owner:` if that character is `#`), so `sess:` gives `sess#owner:alice`. The
+//! two prefixes differ at that character, so no owner key is a session key whatever the id, and
+//! a `SCAN` of `<prefix>*` sees sessions only. An empty prefix leaves no such room (every key
+//! could be a session's): the index is then off, and `sessions_of` and `destroy_sessions_of`
+//! answer [`StoreError::Unsupported`].
+//!
+//! Every write and touch of an owned session raises its member's score to the expiry it sets
+//! (`ZADD GT`), drops the members whose score has passed, and sets the set's own expiry to its
+//! highest score, so the index of an owner who never comes back disappears with their last
+//! session. Destroying a session or changing its owner removes it from the old owner's set;
+//! members left stale anyway (a session deleted behind the store's back, a race) are dropped
+//! when a listing loads them and finds the session gone or owned by someone else.
+//!
+//! The set and the session live in different keys (different hash slots on a cluster), so no
+//! step updates both at once. The order of the steps keeps every live owned session listed:
+//! - a write that gives a session a new owner adds it to the new owner's set after the session
+//!   write has landed (as well as alongside it), so a listing that saw the session not yet owned
+//!   and dropped the member cannot have the last word;
+//! - removing a member whose session still exists is followed by reading the session again and
+//!   adding it back if it belongs to that owner by then;
+//! - a touch refreshes a session only if its stored owner is the one the touch indexes it under;
+//!   if not, another request changed the owner after this one loaded the session, and that
+//!   request's write refreshed the expiry (and indexed the session) already.
+//!
+//! If the index step of a write fails, the write answers [`StoreError::Backend`] and the
+//! session may stay unlisted until its next write or touch, which indexes it again.
+//!
+//! # Cost
+//!
+//! A session without an owner costs what it did before the index: one round trip per `get`,
+//! `set`, `touch` and `destroy`, and no command on any owner key. For an owned session:
+//! - `touch`, and a `set` that keeps the owner: one more command (a script on the owner key,
+//!   O(log n) in the owner's session count), sent alongside the session's, so the latency stays
+//!   about one round trip;
+//! - a `set` that changes the owner (signing in or out without a new id): the new owner's
+//!   script once more after the write, and a `ZREM` plus a reload of the session for the old
+//!   owner: up to three more round trips;
+//! - `destroy`: one more round trip (`ZREM`).
+//!
+//! `sessions_of` is one round trip to trim and read the set, then one to load its members (a
+//! pipeline; one round trip per member on a cluster), plus one to drop stale members if it found
+//! any. `destroy_sessions_of` is the same, with an owner-checked delete per member instead of a
+//! load.
+//!
+//! # Redis Cluster
+//!
+//! Every script and atomic pipeline touches a single key, so it stays in one hash slot: on a
+//! cluster ([`RedisStore::open_cluster`]) a session lives on the node that owns the slot of its
+//! key (CRC16 of `<prefix><id>`, modulo 16384), sessions spread over the nodes, and an owner's
+//! set lives wherever its own key hashes to. `all`, `length` and `clear` need a scan of every
+//! node and answer `Unsupported` on a cluster.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, Pipeline, Script};
+use ::redis::{Cmd, FromRedisValue, Pipeline, Script};
 
 use crate::codec::{Codec, Postcard};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
 use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 const COOKIE_FIELD: &[u8] = b"c";
+const OWNER_FIELD: &[u8] = b"o";
 const FIELD_PREFIX: &[u8] = b"f:";
 
-/// Writes changed fields only if the session still exists, and moves its expiry; answers 0 when
-/// it does not, so the caller writes the whole record instead of leaving a partial one.
+/// The latest expiry written, in ms since the epoch (about the year 287,000): a sorted-set
+/// score (a double) holds it exactly, and Redis prints it back without an exponent.
+const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
+
+/// Updates a live session: cookie state, owner, the changed fields, expiry. Answers nil (and
+/// writes nothing) when the session is not there, else the owner it had, in a list of 0 or 1.
+///
+/// ARGV: expiry, cookie state, owner, `1` if there is an owner (else `0`), the number of removed
+/// fields, their names, then name/value pairs of the written fields.
 const PATCH: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local previous = redis.call('HGET', KEYS[1], 'o')
 redis.call('HSET', KEYS[1], 'c', ARGV[2])
-local removed = tonumber(ARGV[3])
-for i = 4, 3 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
-for i = 4 + removed, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 'o', ARGV[3])
+elseif previous then
+  redis.call('HDEL', KEYS[1], 'o')
+end
+local removed = tonumber(ARGV[5])
+for i = 6, 5 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 6 + removed, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+if previous then return {previous} end
+return {}
+";
+
+/// Moves a live session's expiry and cookie state, if its stored owner is the expected one.
+/// Answers 0 when the session is not there, 2 when it has another owner (nothing written), 1.
+///
+/// ARGV: expiry, cookie state, expected owner, `1` if one is expected (else `0`).
+const TOUCH: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local expected = ARGV[4] == '1' and ARGV[3]
+if redis.call('HGET', KEYS[1], 'o') ~= expected then return 2 end
+redis.call('HSET', KEYS[1], 'c', ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Moves a session's expiry and cookie state, if it still exists.
-const TOUCH: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'c', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+/// Deletes a session and answers the owner it had (nil if none).
+const DESTROY: &str = r"
+local owner = redis.call('HGET', KEYS[1], 'o')
+redis.call('DEL', KEYS[1])
+return owner
+";
+
+/// On an owner's set: raises a session's score to its expiry, drops members whose score has
+/// passed, and keeps the set until its highest score.
+///
+/// ARGV: session id, its expiry, now (all in ms).
+const INDEX: &str = r"
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1
+";
+
+/// Deletes a session if it belongs to the owner ARGV[1]: answers 1 if it did, 0 if the session
+/// has another owner or none, -1 if it is not there. Sent with `EVAL`, so it can be pipelined.
+const DESTROY_IF_OWNED: &str = r"
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+return -1
 ";
 
 /// A session store on Redis.
+///
+/// Each session is a hash at `<prefix><id>` (default prefix `sess:`), which Redis deletes at
+/// the session's expiry. A session with an owner is also listed in its owner's sorted set at
+/// `<owner prefix><owner>` (`sess#owner:<owner>` by default; see
+/// [`with_prefix`](RedisStore::with_prefix)), which [`Store::sessions_of`] and
+/// [`Store::destroy_sessions_of`] read; the set expires with the owner's latest session.
+///
+/// Sessions without an owner cost one round trip per operation, as without the index. For an
+/// owned session, a touch or a write sends one more command (to the owner's set) alongside the
+/// session's; a write that changes the owner (signing in or out on the same id) and a destroy
+/// cost one to three more round trips. Listing an owner's sessions costs two or three round
+/// trips on one server, and one more per session on a cluster.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), session::StoreError> {
@@ -59,17 +181,22 @@ return 1
 pub struct RedisStore<C = ConnectionManager> {
     connection: C,
     prefix: String,
+    /// Where the owner index lives; `None` (no index) for an empty `prefix`.
+    owner_prefix: Option<String>,
     idle_ttl: Duration,
-    /// `SCAN` sees every session: false on a cluster.
-    scannable: bool,
+    /// One server: `SCAN` sees every session and a pipeline may span keys. False on a cluster.
+    single_node: bool,
     patch: Script,
     touch: Script,
+    destroy: Script,
+    index: Script,
 }
 
 impl<C> std::fmt::Debug for RedisStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("owner_prefix", &self.owner_prefix)
             .field("idle_ttl", &self.idle_ttl)
             .finish_non_exhaustive()
     }
@@ -109,7 +236,7 @@ impl RedisStore<ClusterConnection> {
     /// A store on your own cluster connection.
     pub fn new_cluster(connection: ClusterConnection) -> Self {
         Self {
-            scannable: false,
+            single_node: false,
             ..Self::new(connection)
         }
     }
@@ -120,54 +247,77 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     /// A store on your own connection: a `ConnectionManager`, a cluster connection, or any
-    /// cloneable async connection. Keys get the prefix `sess:`.
+    /// cloneable async connection. Keys get the prefix `sess:`, owner indexes `sess#owner:`.
     pub fn new(connection: C) -> Self {
         Self {
             connection,
-            prefix: "sess:".to_owned(),
+            prefix: String::new(),
+            owner_prefix: None,
             idle_ttl: DEFAULT_IDLE_TTL,
-            scannable: true,
+            single_node: true,
             patch: Script::new(PATCH),
             touch: Script::new(TOUCH),
+            destroy: Script::new(DESTROY),
+            index: Script::new(INDEX),
         }
+        .with_prefix("sess:")
     }
 
-    /// Changes the key prefix (default `sess:`).
+    /// Changes the key prefix (default `sess:`). The owner indexes follow it: their prefix is
+    /// this one with its last character replaced by `#owner:` (`!owner:` if that character is
+    /// `#`). An empty prefix turns the owner index off, since every key could then be a
+    /// session's.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self.owner_prefix = owner_prefix(&self.prefix);
         self
     }
 
-    /// How long a session without expiry is kept after its last write.
+    /// How long a session without expiry is kept after its last write or touch.
     pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
         self.idle_ttl = ttl;
         self
     }
 
-    fn key(&self, id: &str) -> Vec<u8> {
-        [self.prefix.as_bytes(), id.as_bytes()].concat()
+    fn key(&self, id: impl AsRef<[u8]>) -> Vec<u8> {
+        [self.prefix.as_bytes(), id.as_ref()].concat()
     }
 
-    /// The expiry Redis enforces, in ms since the epoch.
-    fn expires_ms(&self, cookie: &CookieState) -> u64 {
-        cookie
-            .expires_ms
-            .unwrap_or_else(|| millis_since_epoch(SystemTime::now() + self.idle_ttl))
+    /// The key of `owner`'s index, if the index is on.
+    fn owner_key(&self, owner: &str) -> Option<Vec<u8>> {
+        let prefix = self.owner_prefix.as_deref()?;
+        Some([prefix.as_bytes(), owner.as_bytes()].concat())
     }
 
+    /// The expiry Redis enforces for `record`, in ms since the epoch.
+    fn expiry_ms(&self, record: &Record, now: SystemTime) -> u64 {
+        record
+            .cookie
+            .store_expiry_ms(self.idle_ttl, now)
+            .min(MAX_EXPIRY_MS)
+    }
+
+    /// Replaces the session; answers the owner it had.
     async fn write_all(
         &self,
         key: &[u8],
         record: &Record,
         cookie: &[u8],
-    ) -> Result<(), StoreError> {
+        expiry: u64,
+    ) -> Result<Option<String>, StoreError> {
         let mut hset = Cmd::new();
         hset.arg("HSET").arg(key).arg(COOKIE_FIELD).arg(cookie);
+        if let Some(owner) = &record.owner {
+            hset.arg(OWNER_FIELD).arg(owner);
+        }
         for (name, value) in &record.fields {
             hset.arg(field_key(name)).arg(value.as_ref());
         }
         let mut pipe = Pipeline::new();
         pipe.atomic()
+            .cmd("HGET")
+            .arg(key)
+            .arg(OWNER_FIELD)
             .cmd("DEL")
             .arg(key)
             .ignore()
@@ -175,19 +325,167 @@ where
             .ignore()
             .cmd("PEXPIREAT")
             .arg(key)
-            .arg(self.expires_ms(&record.cookie))
+            .arg(expiry)
             .ignore();
-        pipe.query_async::<()>(&mut self.connection.clone())
+        let (previous,): (Option<Vec<u8>>,) = pipe
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        Ok(previous.and_then(owner_of))
+    }
+
+    /// Updates the session if it is there (else `Gone`); answers the owner it had.
+    async fn write_fields(
+        &self,
+        key: &[u8],
+        record: &Record,
+        names: &std::collections::BTreeSet<String>,
+        cookie: &[u8],
+        expiry: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let (written, removed): (Vec<_>, Vec<_>) = names
+            .iter()
+            .partition(|name| record.fields.contains_key(*name));
+        let mut invocation = self.patch.key(key);
+        invocation
+            .arg(expiry)
+            .arg(cookie)
+            .arg(record.owner.as_deref().unwrap_or_default())
+            .arg(u8::from(record.owner.is_some()))
+            .arg(removed.len());
+        for name in removed {
+            invocation.arg(field_key(name));
+        }
+        for name in written {
+            if let Some(value) = record.fields.get(name) {
+                invocation.arg(field_key(name)).arg(value.as_ref());
+            }
+        }
+        let previous: Option<Vec<Vec<u8>>> = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        let previous = previous.ok_or(StoreError::Gone)?;
+        Ok(previous.into_iter().next().and_then(owner_of))
+    }
+
+    /// Indexes session `id` in the owner set at `index` until `expiry` (see [`INDEX`]).
+    async fn index(
+        &self,
+        index: &[u8],
+        id: &[u8],
+        expiry: u64,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.index
+            .key(index)
+            .arg(id)
+            .arg(expiry)
+            .arg(millis_since_epoch(now))
+            .invoke_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// Drops `ids` from the owner set at `index`, for sessions that are gone for good.
+    async fn forget(&self, index: &[u8], ids: &[Vec<u8>]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            count = ids.len(),
+            "dropping stale members of an owner index"
+        );
+        ::redis::cmd("ZREM")
+            .arg(index)
+            .arg(ids)
+            .query_async::<()>(&mut self.connection.clone())
             .await
             .map_err(backend)
     }
 
-    /// Every session key, by `SCAN`.
-    async fn keys(&self, operation: &'static str) -> Result<Vec<Vec<u8>>, StoreError> {
-        if !self.scannable {
+    /// Drops `id` from `owner`'s set at `index`, for a session that exists but has another
+    /// owner. A concurrent write may give it back to `owner` and index it just before the
+    /// removal lands, so the session is read again afterwards and re-indexed if it is
+    /// `owner`'s by then.
+    async fn unindex(&self, owner: &str, index: &[u8], id: &[u8]) -> Result<(), StoreError> {
+        self.forget(index, &[id.to_vec()]).await?;
+        let now = SystemTime::now();
+        match self.load(id).await? {
+            Some(record) if record.owner.as_deref() == Some(owner) && !record.is_expired(now) => {
+                self.index(index, id, self.expiry_ms(&record, now), now)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn load(&self, id: &[u8]) -> Result<Option<Record>, StoreError> {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
+            .arg(self.key(id))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        Ok(parse(entries))
+    }
+
+    /// The members of the owner set at `index`, after dropping those whose score has passed.
+    async fn members(&self, index: &[u8], now: SystemTime) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut pipe = Pipeline::new();
+        pipe.atomic()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(index)
+            .arg("-inf")
+            .arg(millis_since_epoch(now))
+            .ignore()
+            .cmd("ZRANGE")
+            .arg(index)
+            .arg(0)
+            .arg(-1);
+        let (members,): (Vec<Vec<u8>>,) = pipe
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        Ok(members)
+    }
+
+    /// Runs `commands`: as one pipeline on a single node, one by one on a cluster (where a
+    /// pipeline must stay in one hash slot).
+    async fn batch<T: FromRedisValue>(&self, commands: Vec<Cmd>) -> Result<Vec<T>, StoreError> {
+        let mut connection = self.connection.clone();
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.single_node {
+            let mut pipe = Pipeline::new();
+            for command in commands {
+                pipe.add_command(command);
+            }
+            return pipe.query_async(&mut connection).await.map_err(backend);
+        }
+        let mut replies = Vec::with_capacity(commands.len());
+        for command in commands {
+            replies.push(
+                command
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(backend)?,
+            );
+        }
+        Ok(replies)
+    }
+
+    /// Every key that starts with `prefix`, by `SCAN`.
+    async fn keys(
+        &self,
+        operation: &'static str,
+        prefix: &str,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if !self.single_node {
             return Err(StoreError::unsupported(operation));
         }
-        let pattern = [glob_escape(&self.prefix).as_bytes(), b"*"].concat();
+        let pattern = [glob_escape(prefix).as_bytes(), b"*"].concat();
         let mut connection = self.connection.clone();
         let mut cursor = 0u64;
         let mut keys = Vec::new();
@@ -208,93 +506,10 @@ where
             cursor = next;
         }
     }
-}
 
-impl<C> Store for RedisStore<C>
-where
-    C: ConnectionLike + Clone + Send + Sync + 'static,
-{
-    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
-            .arg(self.key(id))
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
-        Ok(parse(entries).filter(|record| !record.is_expired(SystemTime::now())))
-    }
-
-    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let key = self.key(id);
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        let Changed::Fields(names) = changed else {
-            return self.write_all(&key, record, &cookie).await;
-        };
-        let (written, removed): (Vec<_>, Vec<_>) = names
-            .iter()
-            .partition(|name| record.fields.contains_key(*name));
-        let mut invocation = self.patch.key(&key);
-        invocation
-            .arg(self.expires_ms(&record.cookie))
-            .arg(&cookie)
-            .arg(removed.len());
-        for name in removed {
-            invocation.arg(field_key(name));
-        }
-        for name in written {
-            invocation
-                .arg(field_key(name))
-                .arg(record.fields[name].as_ref());
-        }
-        let patched: i64 = invocation
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
-        if patched == 0 {
-            self.write_all(&key, record, &cookie).await?;
-        }
-        Ok(())
-    }
-
-    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        ::redis::cmd("DEL")
-            .arg(self.key(id))
-            .query_async::<()>(&mut self.connection.clone())
-            .await
-            .map_err(backend)
-    }
-
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        self.touch
-            .key(self.key(id))
-            .arg(self.expires_ms(&record.cookie))
-            .arg(cookie)
-            .invoke_async::<i64>(&mut self.connection.clone())
-            .await
-            .map(drop)
-            .map_err(backend)
-    }
-
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let mut sessions = Vec::new();
+    async fn unlink(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        for key in self.keys("all").await? {
-            let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .map_err(backend)?;
-            let id = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
-            if let Some(record) = parse(entries) {
-                sessions.push((id, record));
-            }
-        }
-        Ok(sessions)
-    }
-
-    async fn clear(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        for batch in self.keys("clear").await?.chunks(500) {
+        for batch in keys.chunks(500) {
             ::redis::cmd("UNLINK")
                 .arg(batch)
                 .query_async::<()>(&mut connection)
@@ -303,37 +518,308 @@ where
         }
         Ok(())
     }
+}
+
+impl<C> Store for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let record = self.load(id.as_bytes()).await?;
+        Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
+    }
+
+    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
+        let now = SystemTime::now();
+        let expiry = self.expiry_ms(record, now);
+        let key = self.key(id);
+        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let write = async {
+            match changed {
+                Changed::All => self.write_all(&key, record, &cookie, expiry).await,
+                Changed::Fields(names) => {
+                    self.write_fields(&key, record, names, &cookie, expiry)
+                        .await
+                }
+            }
+        };
+        let index = record
+            .owner
+            .as_deref()
+            .and_then(|owner| self.owner_key(owner));
+        let previous = match &index {
+            None => write.await?,
+            Some(index) => {
+                let (written, indexed) =
+                    both(write, self.index(index, id.as_bytes(), expiry, now)).await;
+                let previous = written?;
+                indexed?;
+                previous
+            }
+        };
+        if previous == record.owner {
+            return Ok(());
+        }
+        // The owner changed. A listing of the new owner's sessions that ran between the two
+        // steps above may have found the session not yet theirs and dropped the member: add
+        // it again now that the write has landed.
+        if let Some(index) = &index {
+            self.index(index, id.as_bytes(), expiry, now).await?;
+        }
+        if let Some(previous) = previous
+            && let Some(old) = self.owner_key(&previous)
+        {
+            self.unindex(&previous, &old, id.as_bytes()).await?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        let owner: Option<Vec<u8>> = self
+            .destroy
+            .key(self.key(id))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        match owner
+            .and_then(owner_of)
+            .and_then(|owner| self.owner_key(&owner))
+        {
+            Some(index) => self.forget(&index, &[id.as_bytes().to_vec()]).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+        let now = SystemTime::now();
+        let expiry = self.expiry_ms(record, now);
+        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let mut invocation = self.touch.key(self.key(id));
+        invocation
+            .arg(expiry)
+            .arg(cookie)
+            .arg(record.owner.as_deref().unwrap_or_default())
+            .arg(u8::from(record.owner.is_some()));
+        let touch = async {
+            invocation
+                .invoke_async::<i64>(&mut self.connection.clone())
+                .await
+                .map_err(backend)
+        };
+        let touched = match record
+            .owner
+            .as_deref()
+            .and_then(|owner| self.owner_key(owner))
+        {
+            None => touch.await?,
+            Some(index) => {
+                let (touched, indexed) =
+                    both(touch, self.index(&index, id.as_bytes(), expiry, now)).await;
+                let touched = touched?;
+                indexed?;
+                touched
+            }
+        };
+        match touched {
+            0 => Err(StoreError::Gone),
+            2 => {
+                // Another request changed the owner since this one loaded the session, and its
+                // write refreshed the session: nothing left to do.
+                tracing::debug!("session owner changed meanwhile; touch skipped");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        let now = SystemTime::now();
+        let mut sessions = Vec::new();
+        let mut connection = self.connection.clone();
+        for key in self.keys("all", &self.prefix).await? {
+            let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .map_err(backend)?;
+            let id = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+            if let Some(record) = parse(entries).filter(|record| !record.is_expired(now)) {
+                sessions.push((id, record));
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.unlink(&self.keys("clear", &self.prefix).await?)
+            .await?;
+        if let Some(owner_prefix) = &self.owner_prefix {
+            self.unlink(&self.keys("clear", owner_prefix).await?)
+                .await?;
+        }
+        Ok(())
+    }
 
     async fn length(&self) -> Result<usize, StoreError> {
-        Ok(self.keys("length").await?.len())
+        Ok(self.keys("length", &self.prefix).await?.len())
     }
+
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        let index = self
+            .owner_key(owner)
+            .ok_or(StoreError::unsupported("sessions_of"))?;
+        let now = SystemTime::now();
+        let members = self.members(&index, now).await?;
+        let loads = members
+            .iter()
+            .map(|id| ::redis::cmd("HGETALL").arg(self.key(id)).take())
+            .collect();
+        let loaded: Vec<Vec<(Vec<u8>, Vec<u8>)>> = self.batch(loads).await?;
+        let (mut sessions, mut gone, mut moved) = (Vec::new(), Vec::new(), Vec::new());
+        for (member, entries) in members.into_iter().zip(loaded) {
+            match (String::from_utf8(member), parse(entries)) {
+                (Ok(id), Some(record)) if record.owner.as_deref() == Some(owner) => {
+                    // A session past its expiry that Redis has not deleted yet (within the
+                    // millisecond) is not listed; its member goes with its score.
+                    if !record.is_expired(now) {
+                        sessions.push((id, record));
+                    }
+                }
+                (Ok(id), Some(_)) => moved.push(id.into_bytes()),
+                (Ok(id), None) => gone.push(id.into_bytes()),
+                (Err(error), _) => gone.push(error.into_bytes()),
+            }
+        }
+        self.forget(&index, &gone).await?;
+        for id in moved {
+            self.unindex(owner, &index, &id).await?;
+        }
+        Ok(sessions)
+    }
+
+    async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let index = self
+            .owner_key(owner)
+            .ok_or(StoreError::unsupported("destroy_sessions_of"))?;
+        let members: Vec<Vec<u8>> = self
+            .members(&index, SystemTime::now())
+            .await?
+            .into_iter()
+            .filter(|id| keep.map(str::as_bytes) != Some(id.as_slice()))
+            .collect();
+        let deletes = members
+            .iter()
+            .map(|id| {
+                ::redis::cmd("EVAL")
+                    .arg(DESTROY_IF_OWNED)
+                    .arg(1)
+                    .arg(self.key(id))
+                    .arg(owner)
+                    .take()
+            })
+            .collect();
+        let outcomes: Vec<i64> = self.batch(deletes).await?;
+        let (mut destroyed, mut gone, mut moved) = (0, Vec::new(), Vec::new());
+        for (id, outcome) in members.into_iter().zip(outcomes) {
+            match outcome {
+                1 => {
+                    destroyed += 1;
+                    gone.push(id);
+                }
+                0 => moved.push(id),
+                _ => gone.push(id),
+            }
+        }
+        self.forget(&index, &gone).await?;
+        for id in moved {
+            self.unindex(owner, &index, &id).await?;
+        }
+        Ok(destroyed)
+    }
+}
+
+/// Runs two futures at once and waits for both: on a multiplexed or cluster connection their
+/// commands are in flight together, so the pair costs one round trip of latency.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut first, mut second) = (None, None);
+    poll_fn(|cx| {
+        if first.is_none()
+            && let Poll::Ready(output) = a.as_mut().poll(cx)
+        {
+            first = Some(output);
+        }
+        if second.is_none()
+            && let Poll::Ready(output) = b.as_mut().poll(cx)
+        {
+            second = Some(output);
+        }
+        match (first.take(), second.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (first, second) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// The owner-index prefix for the session prefix `prefix`: `prefix` with its last character
+/// replaced by `#owner:` (`!owner:` if it is `#`). Session keys and owner keys then differ at
+/// that character, whatever follows. `None` for an empty prefix, which leaves no room.
+fn owner_prefix(prefix: &str) -> Option<String> {
+    let last = prefix.chars().next_back()?;
+    let head = &prefix[..prefix.len() - last.len_utf8()];
+    let marker = if last == '#' { "!owner:" } else { "#owner:" };
+    Some([head, marker].concat())
 }
 
 fn field_key(name: &str) -> Vec<u8> {
     [FIELD_PREFIX, name.as_bytes()].concat()
 }
 
-/// A record from `HGETALL`; a hash without a readable cookie state is logged and missing.
+/// An owner as stored; one that is not UTF-8 was never written by this store.
+fn owner_of(bytes: Vec<u8>) -> Option<String> {
+    String::from_utf8(bytes).ok()
+}
+
+/// A record from `HGETALL`; a hash without a readable cookie state or owner is logged and
+/// missing.
 fn parse(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
     if entries.is_empty() {
         return None;
     }
     let mut cookie = None;
+    let mut owner = None;
     let mut fields = Fields::new();
     for (name, value) in entries {
         if name == COOKIE_FIELD {
             cookie = Some(value);
+        } else if name == OWNER_FIELD {
+            owner = Some(value);
         } else if let Some(field) = name.strip_prefix(FIELD_PREFIX)
             && let Ok(field) = String::from_utf8(field.to_vec())
         {
             fields.insert(field, value.into());
         }
     }
+    let owner = match owner.map(String::from_utf8).transpose() {
+        Ok(owner) => owner,
+        Err(error) => {
+            tracing::warn!(%error, "session owner in Redis is not UTF-8; treating the session as missing");
+            return None;
+        }
+    };
     match cookie.as_deref().map(Postcard::decode::<CookieState>) {
         Some(Ok(cookie)) => Some(Record {
             cookie,
             fields,
-            owner: None,
+            owner,
         }),
         Some(Err(error)) => {
             tracing::warn!(%error, "corrupt session record in Redis; treating it as missing");
@@ -360,4 +846,27 @@ fn glob_escape(prefix: &str) -> String {
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
     StoreError::backend("redis", error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_prefix;
+
+    #[test]
+    fn owner_keys_never_start_like_session_keys() {
+        for (prefix, owners) in [
+            ("sess:", Some("sess#owner:")),
+            ("app:sessions#", Some("app:sessions!owner:")),
+            ("é", Some("#owner:")),
+            ("x", Some("#owner:")),
+            ("", None),
+        ] {
+            assert_eq!(owner_prefix(prefix).as_deref(), owners, "{prefix:?}");
+            if let Some(owners) = owners {
+                // Neither prefix starts the other, so no `<owners><owner>` is a
+                // `<prefix><id>`.
+                assert!(!owners.starts_with(prefix) && !prefix.starts_with(owners));
+            }
+        }
+    }
 }
