@@ -344,6 +344,42 @@ async fn owner_index<S: Store>(store: &S) {
     }
 }
 
+/// After `migrate` on a table of the previous schema: its row `kept` (under id `kept`) reads
+/// back, signs in with a patch, and joins the owner index next to a new session.
+pub async fn migrated_row_joins_the_owner_index<S: Store>(store: &S, kept: &Record) {
+    assert_eq!(
+        store.get("kept").await.unwrap().as_ref(),
+        Some(kept),
+        "kept"
+    );
+    let signed_in = Record {
+        owner: Some("ada".to_owned()),
+        ..kept.clone()
+    };
+    store
+        .set("kept", &signed_in, Changed::Fields(&BTreeSet::new()))
+        .await
+        .unwrap();
+    store
+        .set("new", &owned("ada", HOUR), Changed::All)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = store
+        .sessions_of("ada")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, names(&["kept", "new"]));
+    assert_eq!(
+        store.destroy_sessions_of("ada", Some("new")).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get("kept").await.unwrap(), None);
+    assert!(store.get("new").await.unwrap().is_some());
+}
+
 /// Expired rows of an SQL store: `delete_expired` removes exactly them, and the task from
 /// `spawn_cleanup` does it by itself.
 pub async fn expired_rows_are_deleted<S, F>(
