@@ -1,5 +1,6 @@
-//! Criterion micro-benchmarks: cookie signing, id generation, record encoding, and the whole
-//! middleware on one request (this project next to bare axum and tower-sessions).
+//! Criterion micro-benchmarks: cookie signing, id generation, record encoding, the whole
+//! middleware on one request (this project next to bare axum and tower-sessions), and the
+//! per-session lock.
 //!
 //! `cargo bench -p session-bench` (a few minutes on 2 cores); `-- <filter>` runs a subset.
 
@@ -8,27 +9,45 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::routing::get;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use session::__private::Tracked;
 use session::cookie::Signer;
-use session::{Codec, CookieState, Fields, MemoryStore, Postcard, Record, SessionData};
+use session::{
+    Codec, CookieState, Fields, MemoryStore, Postcard, Record, SessionData, SessionLayer,
+    TypedSession,
+};
 use session_bench::apps::{self, SECRET};
 use session_bench::schema::{self, Large, Small};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
+/// A generated-looking id, fixed so that every run verifies the same value (a random one
+/// changes how many `%2B`/`%2F` escapes its MAC needs).
+const ID: &str = "q7Zp3Xv0LkR2mW9sT4bN8cJ1hY6dF5gA";
+
+/// An id a custom `genid` might produce: characters that need percent-encoding of every kind.
+const ESCAPED_ID: &str = "user 42/ünïcødé%+.x";
+
 fn cookie(c: &mut Criterion) {
     let signer = Signer::new(&[SECRET]).expect("a secret");
-    let id = session::generate_id();
-    let value = signer.sign(&id);
-    let tampered = value.replacen(&id[..4], "AAAA", 1);
+    let value = signer.sign(ID);
+    let tampered = value.replacen(&ID[..4], "AAAA", 1);
+    let escaped = signer.sign(ESCAPED_ID);
+    let rotated = Signer::new(&["a newer secret", SECRET]).expect("secrets");
     let mut group = c.benchmark_group("cookie");
-    group.bench_function("sign", |b| b.iter(|| signer.sign(black_box(&id))));
+    group.bench_function("sign", |b| b.iter(|| signer.sign(black_box(ID))));
     group.bench_function("verify", |b| {
         b.iter(|| signer.verify(black_box(&value)).expect("valid"))
+    });
+    group.bench_function("verify_escaped_id", |b| {
+        b.iter(|| signer.verify(black_box(&escaped)).expect("valid"))
+    });
+    group.bench_function("verify_second_secret", |b| {
+        b.iter(|| rotated.verify(black_box(&value)).expect("valid"))
     });
     group.bench_function("verify_tampered", |b| {
         b.iter(|| assert!(signer.verify(black_box(&tampered)).is_none()))
@@ -237,6 +256,45 @@ fn middleware(c: &mut Criterion) {
     }
 }
 
+/// The per-session lock, which is internal to the layer: one request with the cookie of a
+/// stored session to a route that does not touch it, through layers that differ only in
+/// `lock_sessions`. The difference between the two is one uncontended acquire and release,
+/// a small part of the request: it takes a quiet machine to see it.
+fn lock(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut group = c.benchmark_group("lock/uncontended");
+    for (name, locked) in [("locked", true), ("unlocked", false)] {
+        let layer = SessionLayer::builder()
+            .secret(SECRET)
+            .resave(false)
+            .save_uninitialized(false)
+            .lock_sessions(locked)
+            .store(MemoryStore::new())
+            .build()
+            .expect("valid benchmark configuration");
+        let app = Router::new()
+            .route("/none", get(|| async { "ok" }))
+            .route(
+                "/init",
+                get(|mut s: TypedSession<Small>| async move {
+                    s.set_views(1);
+                    "ok"
+                }),
+            )
+            .layer(layer);
+        let cookie = runtime.block_on(send(&app, "/init", None));
+        assert!(cookie.is_some(), "{name}: /init stores a session");
+        group.bench_with_input(BenchmarkId::from_parameter(name), &cookie, |b, cookie| {
+            b.to_async(&runtime)
+                .iter(|| send(&app, "/none", cookie.as_deref()))
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -247,6 +305,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = cookie, id, record, middleware
+    targets = cookie, id, record, middleware, lock
 }
 criterion_main!(benches);

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use http::header::COOKIE;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -115,35 +115,117 @@ impl Signer {
 
     /// The id in a raw (still percent-encoded) cookie value, if one of the secrets signed it.
     /// MACs are compared in constant time.
+    ///
+    /// A value that is not `s:<id>.<mac>` once decoded, or does not decode (a `%` without two
+    /// hex digits after it, or bytes that are not UTF-8), is rejected. express's `cookie`
+    /// module would keep such a value undecoded instead, but `sign` (like express's own
+    /// `encodeURIComponent`) never writes one.
     pub fn verify(&self, raw: &str) -> Option<String> {
-        let value = decode_cookie_value(raw);
-        let signed = value.strip_prefix("s:")?;
-        let (id, tag) = signed.rsplit_once('.')?;
-        let tag = STANDARD_NO_PAD.decode(tag).ok()?;
-        self.keys
-            .iter()
-            .any(|key| {
-                let mut mac = key.clone();
-                mac.update(id.as_bytes());
-                mac.verify_slice(&tag).is_ok()
-            })
-            .then(|| id.to_owned())
+        let raw = unquote(raw);
+        // What `sign` writes for an id that needs no escaping (every id `generate_id` makes)
+        // is read in place; anything else is decoded first.
+        if let Some((id, mac)) = split_encoded(raw) {
+            return self.signed(id, &mac).then(|| id.to_owned());
+        }
+        let value = percent_decode(raw)?;
+        let (id, mac) = split_signed(&value)?;
+        self.signed(id, &mac).then(|| id.to_owned())
+    }
+
+    /// Whether one of the secrets gives `mac` for `id`.
+    fn signed(&self, id: &str, mac: &[u8; MAC_LEN]) -> bool {
+        self.keys.iter().any(|key| {
+            let mut hmac = key.clone();
+            hmac.update(id.as_bytes());
+            hmac.verify_slice(mac).is_ok()
+        })
     }
 }
 
-/// Strips optional quotes and percent-decodes, keeping the raw value when it is not valid
-/// percent-encoded UTF-8 (as express's `cookie` module does).
-fn decode_cookie_value(raw: &str) -> Cow<'_, str> {
-    let raw = raw
-        .strip_prefix('"')
+/// Bytes in an HMAC-SHA256 tag.
+const MAC_LEN: usize = 32;
+/// Characters of that tag in base64 without padding: six bits each.
+const MAC_BASE64_LEN: usize = (MAC_LEN * 8).div_ceil(6);
+
+/// Strips the optional quotes around a cookie value.
+fn unquote(raw: &str) -> &str {
+    raw.strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(raw);
-    if !raw.contains('%') {
-        return Cow::Borrowed(raw);
+        .unwrap_or(raw)
+}
+
+/// A decoded `s:<id>.<mac>` split into the id and the MAC's bytes.
+fn split_signed(value: &str) -> Option<(&str, [u8; MAC_LEN])> {
+    let (id, mac) = value.strip_prefix("s:")?.rsplit_once('.')?;
+    let mac: &[u8; MAC_BASE64_LEN] = mac.as_bytes().try_into().ok()?;
+    Some((id, decode_mac(mac)?))
+}
+
+/// The same split, read from a still-encoded value whose id has no `%` and whose MAC has no
+/// escapes but `%2B` and `%2F`. Then decoding the whole value would change nothing but the
+/// `s:` and those characters, so this gives what decoding and [`split_signed`] would. `None`
+/// when the value is not of that form, not only when it is malformed: the caller decodes it.
+fn split_encoded(raw: &str) -> Option<(&str, [u8; MAC_LEN])> {
+    let signed = raw
+        .strip_prefix("s%3A")
+        .or_else(|| raw.strip_prefix("s%3a"))
+        .or_else(|| raw.strip_prefix("s:"))?;
+    let (id, encoded) = signed.rsplit_once('.')?;
+    if id.contains('%') {
+        return None;
     }
-    percent_decode_str(raw)
-        .decode_utf8()
-        .unwrap_or(Cow::Borrowed(raw))
+    let mut mac = [0; MAC_BASE64_LEN];
+    let mut len = 0;
+    let mut bytes = encoded.bytes();
+    while let Some(byte) = bytes.next() {
+        let byte = match byte {
+            b'%' => match [bytes.next()?, bytes.next()?] {
+                [b'2', b'B' | b'b'] => b'+',
+                [b'2', b'F' | b'f'] => b'/',
+                _ => return None,
+            },
+            byte => byte,
+        };
+        *mac.get_mut(len)? = byte;
+        len += 1;
+    }
+    if len != MAC_BASE64_LEN {
+        return None;
+    }
+    Some((id, decode_mac(&mac)?))
+}
+
+fn decode_mac(base64: &[u8; MAC_BASE64_LEN]) -> Option<[u8; MAC_LEN]> {
+    let mut mac = [0; MAC_LEN];
+    let len = STANDARD_NO_PAD.decode_slice(base64, &mut mac).ok()?;
+    (len == MAC_LEN).then_some(mac)
+}
+
+/// Percent-decodes as `decodeURIComponent` does, in one pass into a buffer of the raw
+/// length (decoding only shortens). `None` for a `%` without two hex digits after it or a
+/// result that is not UTF-8.
+fn percent_decode(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.contains('%') {
+        return Some(Cow::Borrowed(raw));
+    }
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut bytes = raw.bytes();
+    while let Some(byte) = bytes.next() {
+        decoded.push(match byte {
+            b'%' => hex_digit(bytes.next()?)? << 4 | hex_digit(bytes.next()?)?,
+            byte => byte,
+        });
+    }
+    String::from_utf8(decoded).ok().map(Cow::Owned)
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// The first value of the cookie `name` over all `Cookie` headers.
@@ -257,6 +339,159 @@ mod tests {
             Some("b")
         );
         assert!(Signer::new::<&str>(&[]).is_none());
+    }
+
+    /// Ids a custom `genid` may produce: every character class `encodeURIComponent` escapes,
+    /// and escapes that look like the ones the MAC uses.
+    const ESCAPED_IDS: [&str; 12] = [
+        "with space",
+        "100%",
+        "a+b",
+        "a/b",
+        "ünïcødé 日本 🍪",
+        "a.b.c",
+        ".",
+        "",
+        "%2B%2F",
+        "s:x.y",
+        "quote\"d;comma,",
+        "%zz",
+    ];
+
+    fn mac_of(secret: &str, id: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(id.as_bytes());
+        STANDARD_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn round_trips_ids_that_need_escaping() {
+        let signer = Signer::new(&["tobiiscool"]).unwrap();
+        for id in ESCAPED_IDS {
+            let value = signer.sign(id);
+            assert!(
+                value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()%".contains(&b)),
+                "{value} is cookie-safe"
+            );
+            assert_eq!(signer.verify(&value).as_deref(), Some(id), "{value}");
+            // decodeURIComponent takes lower-case escapes and escapes of any character.
+            let lower = value.replace("%3A", "%3a").replace("%2B", "%2b");
+            assert_eq!(signer.verify(&lower).as_deref(), Some(id), "{lower}");
+            let (signed, mac) = value.rsplit_once('.').unwrap();
+            let over_escaped = format!("%73{}%2E{mac}", &signed[1..]);
+            assert_eq!(
+                signer.verify(&over_escaped).as_deref(),
+                Some(id),
+                "{over_escaped}"
+            );
+            let quoted = format!("\"{value}\"");
+            assert_eq!(signer.verify(&quoted).as_deref(), Some(id), "{quoted}");
+        }
+    }
+
+    #[test]
+    fn reads_generated_ids_in_place_as_decoding_would() {
+        let signer = Signer::new(&["tobiiscool"]).unwrap();
+        // Enough ids that their MACs contain `+` and `/`, so `%2B` and `%2F`.
+        for _ in 0..200 {
+            let id = crate::generate_id();
+            let value = signer.sign(&id);
+            let in_place = split_encoded(&value).expect("a generated id is read in place");
+            let decoded = percent_decode(&value).unwrap();
+            assert_eq!(Some(in_place), split_signed(&decoded), "{value}");
+            assert_eq!(in_place.0, id);
+        }
+        for id in ESCAPED_IDS
+            .into_iter()
+            .filter(|id| id.contains(['%', ' ', 'ü']))
+        {
+            assert_eq!(
+                split_encoded(&signer.sign(id)),
+                None,
+                "{id} is decoded first"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        let signer = Signer::new(&["tobiiscool"]).unwrap();
+        let mac = mac_of("tobiiscool", "hello");
+        let encoded_mac = mac.replace('+', "%2B").replace('/', "%2F");
+        // Each of these would verify if the malformed part were read leniently: the MAC is
+        // right for the id as it stands.
+        let bad_escape_mac = mac_of("tobiiscool", "a%zz");
+        let invalid_utf8_mac = mac_of("tobiiscool", "a%FF");
+        let cases = [
+            ("bad escape in the id", format!("s%3Aa%zz.{bad_escape_mac}")),
+            (
+                "bad escape, literal prefix",
+                format!("s:a%zz.{bad_escape_mac}"),
+            ),
+            ("truncated escape in the id", format!("s%3Ahello%2.{mac}")),
+            ("bad escape in the MAC", format!("s%3Ahello.{mac}%2G")),
+            ("escape at the end", format!("s%3Ahello.{encoded_mac}%")),
+            ("escape cut short", format!("s%3Ahello.{encoded_mac}%2")),
+            ("invalid UTF-8", format!("s:a%FF.{invalid_utf8_mac}")),
+            (
+                "invalid UTF-8, encoded",
+                format!("s%3Aa%FF.{invalid_utf8_mac}"),
+            ),
+            ("lone continuation byte", format!("s%3A%80hello.{mac}")),
+            ("no prefix", format!("hello.{encoded_mac}")),
+            ("upper-case prefix", format!("S%3Ahello.{encoded_mac}")),
+            ("other separator", format!("s%3Bhello.{encoded_mac}")),
+            ("prefix without colon", format!("shello.{encoded_mac}")),
+            ("no dot", format!("s%3Ahello{encoded_mac}")),
+            ("no dot, nothing after", "s%3Ahello".to_owned()),
+            (
+                "MAC one character short",
+                format!("s%3Ahello.{}", &mac[1..]),
+            ),
+            ("MAC one character long", format!("s%3Ahello.{mac}A")),
+            (
+                "MAC of 31 bytes",
+                format!("s%3Ahello.{}", STANDARD_NO_PAD.encode([7; 31])),
+            ),
+            (
+                "MAC of 33 bytes",
+                format!("s%3Ahello.{}", STANDARD_NO_PAD.encode([7; 33])),
+            ),
+            ("empty MAC", "s%3Ahello.".to_owned()),
+            ("padded MAC", format!("s%3Ahello.{encoded_mac}%3D")),
+            ("MAC escape of a dot", format!("s%3Ahello.{encoded_mac}%2E")),
+            ("empty", String::new()),
+            ("only quotes", "\"\"".to_owned()),
+            ("one quote", format!("\"s%3Ahello.{encoded_mac}")),
+        ];
+        for (what, value) in &cases {
+            assert_eq!(signer.verify(value), None, "{what}: {value}");
+        }
+        // The well-formed value they were made from verifies, so the rejections are the
+        // malformation's doing.
+        assert_eq!(
+            signer
+                .verify(&format!("s%3Ahello.{encoded_mac}"))
+                .as_deref(),
+            Some("hello")
+        );
+    }
+
+    #[test]
+    fn verifies_with_a_later_secret() {
+        let old = Signer::new(&["old"]).unwrap();
+        let rotated = Signer::new(&["new", "old"]).unwrap();
+        let three = Signer::new(&["newest", "new", "old"]).unwrap();
+        let generated = crate::generate_id();
+        for id in ESCAPED_IDS.into_iter().chain([generated.as_str()]) {
+            let value = old.sign(id);
+            assert_eq!(rotated.verify(&value).as_deref(), Some(id), "{value}");
+            assert_eq!(three.verify(&value).as_deref(), Some(id), "{value}");
+            assert_eq!(three.verify(&rotated.sign(id)).as_deref(), Some(id));
+            assert_eq!(Signer::new(&["new"]).unwrap().verify(&value), None);
+        }
     }
 
     #[test]
