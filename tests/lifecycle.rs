@@ -173,3 +173,24 @@ async fn reads_in_quick_succession_touch_the_store_once() {
     get_with(&app, "/read", Some(&cookie)).await;
     assert_eq!(touches(), 1);
 }
+
+#[tokio::test]
+async fn browser_session_cookies_are_touched_by_the_store_idle_ttl() {
+    // A 10 s idle TTL: a touch is worth a store call once it restarts it 100 ms later.
+    let store = MemoryStore::new().with_idle_ttl(Duration::from_secs(10));
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let id = id_of(&cookie);
+    let stored_touch = || {
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.get(&id).await.unwrap().unwrap().cookie.touched_ms }
+    };
+    let created = stored_touch().await;
+    for _ in 0..5 {
+        assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+    }
+    assert_eq!(stored_touch().await, created, "no store touch yet");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    get_with(&app, "/read", Some(&cookie)).await;
+    assert!(stored_touch().await >= created + 150, "touched");
+}

@@ -183,6 +183,8 @@ pub(crate) struct Config {
     pub(crate) unset: Unset,
     pub(crate) save_on_error: bool,
     pub(crate) absolute_lifetime: Option<Duration>,
+    /// The store's idle TTL for browser-session cookies, if it has one.
+    pub(crate) store_idle_ttl: Option<Duration>,
     /// Per-session request locks; `None` when `lock_sessions(false)`.
     pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
 }
@@ -395,10 +397,12 @@ impl SessionLayerBuilder {
         if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
             return Err(ConfigError::InvalidName(self.name));
         }
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let config = Config {
             name: self.name,
             signer,
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            store_idle_ttl: store.idle_ttl(),
+            store,
             cookie: self.cookie,
             genid: self.genid,
             proxy: self.proxy,

@@ -63,6 +63,9 @@ pub struct CookieState {
     pub expires_ms: Option<u64>,
     /// When the session was created, in milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// When the session was last written or touched, in milliseconds since the Unix epoch: for
+    /// a browser-session cookie, where the store's idle TTL was last restarted.
+    pub touched_ms: u64,
     /// The absolute expiry, in milliseconds since the Unix epoch: the session ends then
     /// however active it is. `None`: no absolute limit.
     pub absolute_ms: Option<u64>,
@@ -76,6 +79,7 @@ impl CookieState {
     pub fn new(max_age: Option<Duration>, now: SystemTime) -> Self {
         let mut state = Self {
             created_ms: millis_since_epoch(now),
+            touched_ms: millis_since_epoch(now),
             ..Self::default()
         };
         state.set_max_age(max_age, now);
@@ -148,8 +152,9 @@ impl CookieState {
     }
 
     /// Restarts the countdown: expiry = `now` + original lifetime (express's `touch`), capped
-    /// by the absolute expiry.
+    /// by the absolute expiry; `touched_ms` becomes `now`.
     pub fn touch(&mut self, now: SystemTime) {
+        self.touched_ms = millis_since_epoch(now);
         if let Some(age) = self.original_max_age() {
             self.expires_ms = Some(self.cap(after(now, age)));
         }

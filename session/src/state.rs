@@ -67,6 +67,8 @@ pub(crate) struct Session {
     pub(crate) full_write: bool,
     /// The cookie expiry the store holds for this id, as loaded or last written.
     pub(crate) loaded_expires_ms: Option<u64>,
+    /// When the store last wrote or touched this id, as loaded or last written.
+    pub(crate) loaded_touched_ms: Option<u64>,
 }
 
 impl Session {
@@ -75,6 +77,7 @@ impl Session {
         let log = ChangeLog::default();
         Self {
             loaded_expires_ms: record.cookie.expires_ms,
+            loaded_touched_ms: Some(record.cookie.touched_ms),
             original_id: id.clone(),
             saved_generation: (!resave).then_some(log.generation()),
             id,
@@ -109,6 +112,7 @@ impl Session {
         self.log.saved();
         self.full_write = false;
         self.loaded_expires_ms = self.record.cookie.expires_ms;
+        self.loaded_touched_ms = Some(self.record.cookie.touched_ms);
     }
 }
 
@@ -132,6 +136,7 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
         saved_generation: None,
         full_write: true,
         loaded_expires_ms: None,
+        loaded_touched_ms: None,
     }
 }
 
@@ -245,6 +250,7 @@ impl Handle {
             .ok_or(SessionError::NotFound)?;
         self.with_session(|_, s| {
             s.loaded_expires_ms = record.cookie.expires_ms;
+            s.loaded_touched_ms = Some(record.cookie.touched_ms);
             s.record = record;
             s.log.reset();
             s.cookie_changed = false;
@@ -267,6 +273,7 @@ impl Handle {
             s.saved_generation = None;
             s.full_write = true;
             s.loaded_expires_ms = None;
+            s.loaded_touched_ms = None;
         })
     }
 

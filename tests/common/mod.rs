@@ -566,64 +566,81 @@ pub fn gated_app(layer: SessionLayer, gate: Gate) -> Router {
 /// out other devices"), then the slow request finishes. Afterwards the old id is dead in the
 /// store and the slow response does not hand it back to the client.
 pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
-    for slow in ["/slow-write", "/slow-read"] {
-        for ender in [
-            "/destroy",
-            "/regenerate",
-            "/logout-others",
-            "/logout-everywhere",
-        ] {
-            let case = format!("{slow} racing {ender}");
-            let gate = Gate::default();
-            // rolling: the read-only request would otherwise send no cookie anyway.
-            let layer = |store| layer_with(store, |b| b.resave(false).rolling(true));
-            let one = gated_app(layer(store.clone()), gate.clone());
-            let two = gated_app(layer(store.clone()), Gate::default());
-            let victim = get_with(&one, "/signin/ada", None).await.cookie().unwrap();
-            let other = get_with(&two, "/signin/ada", None).await.cookie().unwrap();
-            let old_id = id_of(&victim);
-            assert!(
-                store.get(&old_id).await.unwrap().is_some(),
-                "{case}: stored"
-            );
-
-            let slow_request = tokio::spawn({
-                let (one, victim) = (one.clone(), victim.clone());
-                async move { get_with(&one, slow, Some(&victim)).await }
-            });
-            gate.loaded.notified().await;
-            let ended = match ender {
-                "/logout-others" => get_with(&two, ender, Some(&other)).await,
-                _ => get_with(&two, ender, Some(&victim)).await,
-            };
-            assert_eq!(ended.status, StatusCode::OK, "{case}: {}", ended.body);
-            gate.release.notify_one();
-            let late = slow_request.await.expect("slow request task");
-
-            assert_eq!(late.status, StatusCode::OK, "{case}");
-            assert_eq!(
-                late.cookie_id().as_deref().filter(|id| *id == old_id),
-                None,
-                "{case}: the late response resends the dead id"
-            );
-            assert_eq!(
-                store.get(&old_id).await.unwrap(),
-                None,
-                "{case}: the old id was written back"
-            );
-            let after = get_with(&one, "/read", Some(&victim)).await;
-            assert_eq!(
-                after.body, "0",
-                "{case}: the old cookie still opens a session"
-            );
-            assert_ne!(
-                after.cookie_id().as_deref(),
-                Some(old_id.as_str()),
-                "{case}"
-            );
-            store.destroy_sessions_of("ada", None).await.unwrap();
+    let hour = session::CookieOptions::new().max_age(Duration::from_secs(3600));
+    for cookie in [session::CookieOptions::new(), hour] {
+        for slow in ["/slow-write", "/slow-read"] {
+            for ender in [
+                "/destroy",
+                "/regenerate",
+                "/logout-others",
+                "/logout-everywhere",
+            ] {
+                race_an_ending(&store, &cookie, slow, ender).await;
+            }
         }
     }
+}
+
+/// One case of `a_slow_request_cannot_resurrect`.
+async fn race_an_ending(
+    store: &(impl Store + Clone),
+    cookie: &session::CookieOptions,
+    slow: &'static str,
+    ender: &str,
+) {
+    let case = format!("{slow} racing {ender}, {cookie:?}");
+    let gate = Gate::default();
+    // rolling: the read-only request would otherwise send no cookie anyway.
+    let layer = |store| {
+        layer_with(store, |b| {
+            b.resave(false).rolling(true).cookie(cookie.clone())
+        })
+    };
+    let one = gated_app(layer(store.clone()), gate.clone());
+    let two = gated_app(layer(store.clone()), Gate::default());
+    let victim = get_with(&one, "/signin/ada", None).await.cookie().unwrap();
+    let other = get_with(&two, "/signin/ada", None).await.cookie().unwrap();
+    let old_id = id_of(&victim);
+    assert!(
+        store.get(&old_id).await.unwrap().is_some(),
+        "{case}: stored"
+    );
+
+    let slow_request = tokio::spawn({
+        let (one, victim) = (one.clone(), victim.clone());
+        async move { get_with(&one, slow, Some(&victim)).await }
+    });
+    gate.loaded.notified().await;
+    let ended = match ender {
+        "/logout-others" => get_with(&two, ender, Some(&other)).await,
+        _ => get_with(&two, ender, Some(&victim)).await,
+    };
+    assert_eq!(ended.status, StatusCode::OK, "{case}: {}", ended.body);
+    gate.release.notify_one();
+    let late = slow_request.await.expect("slow request task");
+
+    assert_eq!(late.status, StatusCode::OK, "{case}");
+    assert_eq!(
+        late.cookie_id().as_deref().filter(|id| *id == old_id),
+        None,
+        "{case}: the late response resends the dead id"
+    );
+    assert_eq!(
+        store.get(&old_id).await.unwrap(),
+        None,
+        "{case}: the old id was written back"
+    );
+    let after = get_with(&one, "/read", Some(&victim)).await;
+    assert_eq!(
+        after.body, "0",
+        "{case}: the old cookie still opens a session"
+    );
+    assert_ne!(
+        after.cookie_id().as_deref(),
+        Some(old_id.as_str()),
+        "{case}"
+    );
+    store.destroy_sessions_of("ada", None).await.unwrap();
 }
 
 /// The per-owner index over HTTP: three devices of one user and one of another; "log out

@@ -114,13 +114,6 @@ fn active(options: Options, facts: Facts) -> Decision {
     } else {
         !facts.saved
     };
-    let store = if save {
-        StoreAction::Save
-    } else if facts.cookie_id_matches && facts.touch_due {
-        StoreAction::Touch
-    } else {
-        StoreAction::Nothing
-    };
     let send = if facts.cookie_id_matches {
         // The client has the cookie: resend it to move its expiry (rolling, or a modified
         // session with an expiry) or because the handler changed the cookie itself.
@@ -128,6 +121,15 @@ fn active(options: Options, facts: Facts) -> Decision {
     } else {
         // A new id: the client needs it if the session is (or was explicitly) stored.
         options.save_uninitialized || facts.modified || facts.ever_saved
+    };
+    // A resent cookie needs the touch even when the expiry barely moves: it is what finds out
+    // that another request ended the session meanwhile, so the dead id is not handed back.
+    let store = if save {
+        StoreAction::Save
+    } else if facts.cookie_id_matches && (facts.touch_due || send) {
+        StoreAction::Touch
+    } else {
+        StoreAction::Nothing
     };
     Decision {
         store,
@@ -214,7 +216,7 @@ mod tests {
             ("loaded unmodified",                       false, false, loaded(), S::Touch, C::Nothing),
             ("loaded unmodified, rolling",              true,  false, loaded(), S::Touch, C::Set),
             ("loaded, touched moments ago",             false, false, Facts { touch_due: false, ..loaded() }, S::Nothing, C::Nothing),
-            ("loaded, touched moments ago, rolling",    true,  false, Facts { touch_due: false, ..loaded() }, S::Nothing, C::Set),
+            ("loaded, touched moments ago, rolling",    true,  false, Facts { touch_due: false, ..loaded() }, S::Touch, C::Set),
             ("loaded modified, touched moments ago",    false, false, Facts { touch_due: false, ..modified(loaded()) }, S::Save, C::Set),
             ("loaded unmodified, resave",               false, false, resaved(loaded()), S::Save, C::Nothing),
             ("loaded unmodified, resave + rolling",     true,  true,  resaved(loaded()), S::Save, C::Set),

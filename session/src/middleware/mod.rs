@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::OriginalUri;
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
@@ -286,7 +286,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 has_expires: session.record.cookie.expires_ms.is_some(),
                 can_send_cookie: sendable(secure),
                 server_error,
-                touch_due: touch_due(&session),
+                touch_due: touch_due(&session, config.store_idle_ttl),
             };
             let decision = decide(options, facts);
             let written = match decision.store {
@@ -331,18 +331,27 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
 /// Whether touching the store would move the session's expiry by enough to be worth a store
 /// call: by 1% of its lifetime, at most a minute. Skipping smaller moves spares the store a
 /// write on every read of a busy session, at the price of the session ending up to that much
-/// earlier than its cookie says. Browser-session cookies are always touched: the store alone
-/// knows when it last moved their idle expiry.
-fn touch_due(session: &Session) -> bool {
+/// earlier than its cookie says. For a browser-session cookie the lifetime is the store's idle
+/// TTL, counted from the last write or touch; a store that does not say what its idle TTL is
+/// is touched every time.
+fn touch_due(session: &Session, store_idle_ttl: Option<Duration>) -> bool {
     let cookie = &session.record.cookie;
+    let moved_enough = |from: u64, to: u64, lifetime_ms: u64| {
+        to.saturating_sub(from) >= (lifetime_ms / 100).min(60_000)
+    };
     match (
         session.loaded_expires_ms,
         cookie.expires_ms,
         cookie.original_max_age_ms,
     ) {
-        (Some(stored), Some(now), Some(lifetime)) => {
-            now.saturating_sub(stored) >= (lifetime / 100).min(60_000)
-        }
+        (Some(stored), Some(now), Some(lifetime)) => moved_enough(stored, now, lifetime),
+        (None, None, _) => match (session.loaded_touched_ms, store_idle_ttl) {
+            (Some(stored), Some(idle)) => {
+                let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+                moved_enough(stored, cookie.touched_ms, idle_ms)
+            }
+            _ => true,
+        },
         _ => true,
     }
 }

@@ -483,6 +483,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn idle_ttl(&self) -> Option<Duration> {
+        Some(self.idle_ttl)
+    }
+
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let now = SystemTime::now();
         let expires_ms = self.expiry_of(record, now);

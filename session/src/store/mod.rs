@@ -116,6 +116,14 @@ pub trait Store: Send + Sync + 'static {
         async { Err(StoreError::unsupported("touch")) }
     }
 
+    /// How long the store keeps a session without expiry (a browser-session cookie) after its
+    /// last write or touch, if it has such a limit. The middleware uses it to skip a touch
+    /// that would move that limit by less than 1 % (at most a minute); `None`, the default,
+    /// means every such touch is sent.
+    fn idle_ttl(&self) -> Option<Duration> {
+        None
+    }
+
     /// Every live session. Optional.
     fn all(&self) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
         async { Err(StoreError::unsupported("all")) }
@@ -224,6 +232,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         id: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn idle_ttl(&self) -> Option<Duration>;
     fn sessions_of<'a>(
         &'a self,
         owner: &'a str,
@@ -259,6 +268,10 @@ impl<S: Store> DynStore for S {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(Store::touch(self, id, record))
+    }
+
+    fn idle_ttl(&self) -> Option<Duration> {
+        Store::idle_ttl(self)
     }
 
     fn sessions_of<'a>(

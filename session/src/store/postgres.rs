@@ -271,6 +271,10 @@ impl Store for PostgresStore {
             .map_err(backend)
     }
 
+    fn idle_ttl(&self) -> Option<Duration> {
+        Some(self.idle_ttl)
+    }
+
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
         let touched = sqlx::query(sql(&self.sql.touch))

@@ -590,6 +590,10 @@ where
         }
     }
 
+    fn idle_ttl(&self) -> Option<Duration> {
+        Some(self.idle_ttl)
+    }
+
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let now = SystemTime::now();
         let expiry = self.expiry_ms(record, now);
