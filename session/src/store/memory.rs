@@ -356,25 +356,26 @@ impl Entry {
         names: &std::collections::BTreeSet<String>,
         expires_ms: u64,
     ) -> Result<Entry, StoreError> {
-        let mut merged = Record {
-            cookie: record.cookie.clone(),
-            fields: Fields::new(),
-            owner: record.owner.clone(),
-        };
+        // Straight from the old entry's bytes and the record's: no copy of a field in between.
+        let mut fields = Vec::new();
         for pair in Self::fields(self.sections()?.fields) {
             let (name, value) = pair?;
             if !names.contains(name) {
-                merged
-                    .fields
-                    .insert(name.to_owned(), Bytes::copy_from_slice(value));
+                fields.push((name, value));
             }
         }
         for name in names {
             if let Some(value) = record.fields.get(name) {
-                merged.fields.insert(name.clone(), value.clone());
+                fields.push((name.as_str(), value.as_ref()));
             }
         }
-        encode(&merged, expires_ms)
+        let cookie = postcard::to_allocvec(&record.cookie).map_err(backend)?;
+        Ok(assemble(
+            expires_ms,
+            record.owner.as_deref(),
+            &cookie,
+            fields.into_iter(),
+        ))
     }
 
     /// Replaces the expiry and the cookie state, in place when the new cookie state is as long
