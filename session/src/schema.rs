@@ -141,7 +141,12 @@ impl Sink<'_> {
             None => C::encode(&default()).ok().map(Bytes::from),
         };
         if had.as_deref() != Some(&encoded[..]) {
-            self.fields.insert(name.to_owned(), Bytes::from(encoded));
+            match self.fields.get_mut(name) {
+                Some(slot) => *slot = Bytes::from(encoded),
+                None => {
+                    self.fields.insert(name.to_owned(), Bytes::from(encoded));
+                }
+            }
             self.log.record(name, had);
         }
     }
@@ -163,7 +168,9 @@ impl ChangeLog {
         if !self.originals.contains_key(name) {
             self.originals.insert(name.to_owned(), previous);
         }
-        self.unsaved.insert(name.to_owned());
+        if !self.unsaved.contains(name) {
+            self.unsaved.insert(name.to_owned());
+        }
         self.generation += 1;
     }
 
