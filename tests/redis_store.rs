@@ -193,7 +193,7 @@ async fn redis_stale_touch_extends_nothing() {
 /// documentation gives it.
 fn owner_key(prefix: &str, owner: &str) -> String {
     let head = prefix.strip_suffix(':').expect("test prefixes end in ':'");
-    format!("{head}#owner:{owner}")
+    format!("{head}#:owner:{owner}")
 }
 
 /// The owner index against what Redis holds: destroys and owner changes update it at once;

@@ -80,3 +80,15 @@ async fn memory_store_keeps_browser_session_records_for_the_idle_ttl() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(store.get("browser").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn memory_store_debug_shows_counts_not_ids() {
+    let store = MemoryStore::new();
+    store
+        .set("secret-session-id", &record(&[], HOUR), Changed::All)
+        .await
+        .unwrap();
+    let shown = format!("{store:?}");
+    assert!(shown.contains("sessions: 1"), "{shown}");
+    assert!(!shown.contains("secret-session-id"), "{shown}");
+}

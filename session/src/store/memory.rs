@@ -38,14 +38,14 @@ const EVICTION_SAMPLE: usize = 16;
 ///     .build()
 ///     .unwrap();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MemoryStore {
     sessions: Arc<Mutex<Sessions>>,
     capacity: Option<usize>,
     idle_ttl: Duration,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Sessions {
     /// Entries in a dense vector behind a hash index: the sweep walks it with a cursor and
     /// eviction samples it, so no second structure orders the sessions by expiry.
@@ -59,7 +59,6 @@ struct Sessions {
 /// One session in a single allocation: its store expiry (8 bytes, little-endian), its owner
 /// (length + 1, then the text; 0 for none), its cookie state (length, then postcard), then each
 /// field as length-prefixed name and value. Lengths are LEB128.
-#[derive(Debug)]
 struct Entry(Box<[u8]>);
 
 /// The parts of an entry after the expiry.
@@ -67,6 +66,19 @@ struct Sections<'a> {
     owner: Option<&'a str>,
     cookie: &'a [u8],
     fields: &'a [u8],
+}
+
+/// Counts only: the ids are the sessions' credentials and stay out of logs.
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sessions = lock(&self.sessions);
+        f.debug_struct("MemoryStore")
+            .field("sessions", &sessions.by_id.len())
+            .field("owners", &sessions.by_owner.len())
+            .field("capacity", &self.capacity)
+            .field("idle_ttl", &self.idle_ttl)
+            .finish()
+    }
 }
 
 impl Default for MemoryStore {
@@ -85,10 +97,11 @@ impl MemoryStore {
         }
     }
 
-    /// Keeps at most `capacity` sessions; a new session beyond that evicts an expired one or,
-    /// if there is none, the one closest to expiry among a sample of 16 (in a store of up to
-    /// 16 sessions, the one closest to expiry). Handles cloned before this call keep the old
-    /// bound.
+    /// Keeps at most `capacity` sessions. A new session beyond that first sweeps the next 16
+    /// sessions for expired ones and, if none was, evicts the one closest to expiry among a
+    /// sample of 16 (in a store of up to 16 sessions: the one closest to expiry), as Redis's
+    /// `volatile-ttl` does, so a live session may go while an expired one elsewhere waits for
+    /// the sweep. Handles cloned before this call keep the old bound.
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self

@@ -15,9 +15,9 @@
 //!
 //! The sessions of owner `<owner>` are listed in a sorted set at `<owner prefix><owner>`: its
 //! members are session ids, each scored with an upper bound of that session's store expiry in
-//! milliseconds. The owner prefix is the session prefix with its last character replaced by
-//! `#owner:` (by `!owner:` if that character is `#`), so `sess:` gives `sess#owner:alice`. The
-//! two prefixes differ at that character, so no owner key is a session key whatever the id, and
+//! milliseconds. The owner prefix is the session prefix with `#` (`!` if its last character is
+//! `#`) put before its last character, then `owner:`, so `sess:` gives `sess#:owner:alice`.
+//! The two prefixes differ at that character, two session prefixes never share an owner prefix, so no owner key is a session key whatever the id, and
 //! a `SCAN` of `<prefix>*` sees sessions only. An empty prefix leaves no such room (every key
 //! could be a session's): the index is then off, and `sessions_of` and `destroy_sessions_of`
 //! answer [`StoreError::Unsupported`].
@@ -159,7 +159,7 @@ return -1
 ///
 /// Each session is a hash at `<prefix><id>` (default prefix `sess:`), which Redis deletes at
 /// the session's expiry. A session with an owner is also listed in its owner's sorted set at
-/// `<owner prefix><owner>` (`sess#owner:<owner>` by default; see
+/// `<owner prefix><owner>` (`sess#:owner:<owner>` by default; see
 /// [`with_prefix`](RedisStore::with_prefix)), which [`Store::sessions_of`] and
 /// [`Store::destroy_sessions_of`] read; the set expires with the owner's latest session.
 ///
@@ -247,7 +247,7 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     /// A store on your own connection: a `ConnectionManager`, a cluster connection, or any
-    /// cloneable async connection. Keys get the prefix `sess:`, owner indexes `sess#owner:`.
+    /// cloneable async connection. Keys get the prefix `sess:`, owner indexes `sess#:owner:`.
     pub fn new(connection: C) -> Self {
         Self {
             connection,
@@ -264,8 +264,8 @@ where
     }
 
     /// Changes the key prefix (default `sess:`). The owner indexes follow it: their prefix is
-    /// this one with its last character replaced by `#owner:` (`!owner:` if that character is
-    /// `#`). An empty prefix turns the owner index off, since every key could then be a
+    /// this one with `#` (`!` if its last character is `#`) put before its last character,
+    /// then `owner:`. An empty prefix turns the owner index off, since every key could then be a
     /// session's.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -773,14 +773,16 @@ async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     .await
 }
 
-/// The owner-index prefix for the session prefix `prefix`: `prefix` with its last character
-/// replaced by `#owner:` (`!owner:` if it is `#`). Session keys and owner keys then differ at
-/// that character, whatever follows. `None` for an empty prefix, which leaves no room.
+/// The owner-index prefix for the session prefix `prefix`: `prefix` with `#` (`!` if its last
+/// character is `#`) put before its last character, then `owner:` (`sess:` gives
+/// `sess#:owner:`). Session keys and owner keys then differ at that character, whatever
+/// follows, and two session prefixes never share an owner prefix (the last character is kept,
+/// so the session prefix can be read back). `None` for an empty prefix, which leaves no room.
 fn owner_prefix(prefix: &str) -> Option<String> {
     let last = prefix.chars().next_back()?;
     let head = &prefix[..prefix.len() - last.len_utf8()];
-    let marker = if last == '#' { "!owner:" } else { "#owner:" };
-    Some([head, marker].concat())
+    let marker = if last == '#' { '!' } else { '#' };
+    Some(format!("{head}{marker}{last}owner:"))
 }
 
 fn field_key(name: &str) -> Vec<u8> {
@@ -859,10 +861,10 @@ mod tests {
     #[test]
     fn owner_keys_never_start_like_session_keys() {
         for (prefix, owners) in [
-            ("sess:", Some("sess#owner:")),
-            ("app:sessions#", Some("app:sessions!owner:")),
-            ("é", Some("#owner:")),
-            ("x", Some("#owner:")),
+            ("sess:", Some("sess#:owner:")),
+            ("app:sessions#", Some("app:sessions!#owner:")),
+            ("é", Some("#éowner:")),
+            ("x", Some("#xowner:")),
             ("", None),
         ] {
             assert_eq!(owner_prefix(prefix).as_deref(), owners, "{prefix:?}");
@@ -872,5 +874,15 @@ mod tests {
                 assert!(!owners.starts_with(prefix) && !prefix.starts_with(owners));
             }
         }
+    }
+
+    #[test]
+    fn two_session_prefixes_never_share_an_owner_index() {
+        let prefixes = [
+            "sess:", "sess_", "app:a", "app:b", "t1", "t2", "a#", "a!", "#", "!",
+        ];
+        let owners: std::collections::HashSet<String> =
+            prefixes.iter().filter_map(|p| owner_prefix(p)).collect();
+        assert_eq!(owners.len(), prefixes.len());
     }
 }
