@@ -255,7 +255,7 @@ where
     let mut moved = owned("zed", HOUR);
     moved.fields = record(&[("user", b"zed")], HOUR).fields;
     store
-        .set("moved", &moved, Changed::Fields(&set_of(&["user"])))
+        .set("moved", &moved, Changed::FieldsAndOwner(&set_of(&["user"])))
         .await
         .unwrap();
     assert_eq!(
@@ -334,7 +334,7 @@ where
     store.set("s", &loaded, Changed::All).await.unwrap();
     let given = owned("zed", Some(Duration::from_secs(2)));
     store
-        .set("s", &given, Changed::Fields(&set_of(&["user"])))
+        .set("s", &given, Changed::FieldsAndOwner(&set_of(&["user"])))
         .await
         .unwrap();
     let mut late = loaded.clone();

@@ -63,9 +63,9 @@ impl Store for CountingStore {
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let fields: usize = match changed {
-            Changed::All => record.fields.keys().map(|n| field_bytes(record, n)).sum(),
-            Changed::Fields(names) => names.iter().map(|n| field_bytes(record, n)).sum(),
+        let fields: usize = match changed.fields() {
+            None => record.fields.keys().map(|n| field_bytes(record, n)).sum(),
+            Some(names) => names.iter().map(|n| field_bytes(record, n)).sum(),
         };
         self.stats.add(cookie_bytes(record) + fields);
         self.inner.set(id, record, changed).await

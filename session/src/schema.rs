@@ -117,7 +117,11 @@ impl Sink<'_> {
     /// Records who owns the session, from the field marked `#[session(owner)]`: its value as
     /// text, or no owner for `None`.
     pub fn owner<V: OwnerKey>(&mut self, value: &Option<V>) {
-        *self.owner = value.as_ref().map(OwnerKey::owner_key);
+        let owner = value.as_ref().map(OwnerKey::owner_key);
+        if *self.owner != owner {
+            *self.owner = owner;
+            self.log.owner_changed = true;
+        }
     }
 
     /// Records the current value of the field `name`, if its bytes differ from what the record
@@ -161,6 +165,8 @@ pub(crate) struct ChangeLog {
     unsaved: BTreeSet<String>,
     /// Bumped on every change; compared with the generation last saved.
     generation: u64,
+    /// The owner changed since the last write to the store.
+    pub(crate) owner_changed: bool,
 }
 
 impl ChangeLog {
@@ -198,12 +204,14 @@ impl ChangeLog {
     /// After a write to the store: nothing is unsaved any more.
     pub(crate) fn saved(&mut self) {
         self.unsaved.clear();
+        self.owner_changed = false;
     }
 
     /// After a load or a regeneration: what is there now is the baseline.
     pub(crate) fn reset(&mut self) {
         self.originals.clear();
         self.unsaved.clear();
+        self.owner_changed = false;
         self.generation += 1;
     }
 }

@@ -101,6 +101,8 @@ impl Session {
     pub(crate) fn changed(&self) -> Changed<'_> {
         if self.full_write {
             Changed::All
+        } else if self.log.owner_changed {
+            Changed::FieldsAndOwner(self.log.unsaved())
         } else {
             Changed::Fields(self.log.unsaved())
         }
@@ -217,7 +219,7 @@ impl Handle {
 
     /// Writes the session to the store now (express's `save()`).
     pub(crate) async fn save(&self) -> Result<(), SessionError> {
-        let (id, record, changed, full, generation) = self.with_session(|_, s| {
+        let (id, record, changed, full, owner, generation) = self.with_session(|_, s| {
             s.record.cookie.touch(SystemTime::now());
             let changed = s.log.unsaved().clone();
             (
@@ -225,13 +227,14 @@ impl Handle {
                 s.record.clone(),
                 changed,
                 s.full_write,
+                s.log.owner_changed,
                 s.log.generation(),
             )
         })?;
-        let write = if full {
-            Changed::All
-        } else {
-            Changed::Fields(&changed)
+        let write = match (full, owner) {
+            (true, _) => Changed::All,
+            (false, true) => Changed::FieldsAndOwner(&changed),
+            (false, false) => Changed::Fields(&changed),
         };
         self.0.config.store.set(&id, &record, write).await?;
         self.with_session(|_, s| {

@@ -293,7 +293,7 @@ async fn owner_index<S: Store>(store: &S) {
         .fields
         .insert("user".into(), Bytes::from_static(b"bob"));
     store
-        .set("o2", &moved, Changed::Fields(&names(&["user"])))
+        .set("o2", &moved, Changed::FieldsAndOwner(&names(&["user"])))
         .await
         .unwrap();
     store.destroy("o1").await.unwrap();
@@ -306,12 +306,39 @@ async fn owner_index<S: Store>(store: &S) {
     let mut anonymous = moved.clone();
     anonymous.owner = None;
     store
-        .set("o2", &anonymous, Changed::Fields(&names(&[])))
+        .set("o2", &anonymous, Changed::FieldsAndOwner(&names(&[])))
         .await
         .unwrap();
     assert_eq!(ids(store.sessions_of("bob").await.unwrap()), names(&["o3"]));
     assert_eq!(store.get("o2").await.unwrap().unwrap().owner, None);
     store.set("o2", &moved, Changed::All).await.unwrap();
+
+    // A patch that did not change the owner leaves the stored one, even when the writer's copy
+    // of the record is older than another request's sign-in or sign-out.
+    let mut stale = record(&[("cart", b"1")], HOUR);
+    stale.owner = None;
+    store
+        .set("o2", &stale, Changed::Fields(&names(&["cart"])))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("o2").await.unwrap().unwrap().owner.as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        ids(store.sessions_of("bob").await.unwrap()),
+        names(&["o2", "o3"])
+    );
+    store
+        .set("o4", &owned("carol", HOUR), Changed::Fields(&names(&[])))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("o4").await.unwrap().unwrap().owner,
+        None,
+        "nobody's stays nobody's"
+    );
+    assert_eq!(ids(store.sessions_of("carol").await.unwrap()), names(&[]));
 
     // Everyone but one, then everyone; others' sessions stay.
     store
@@ -357,7 +384,11 @@ pub async fn migrated_row_joins_the_owner_index<S: Store>(store: &S, kept: &Reco
         ..kept.clone()
     };
     store
-        .set("kept", &signed_in, Changed::Fields(&BTreeSet::new()))
+        .set(
+            "kept",
+            &signed_in,
+            Changed::FieldsAndOwner(&BTreeSet::new()),
+        )
         .await
         .unwrap();
     store

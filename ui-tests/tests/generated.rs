@@ -143,10 +143,7 @@ impl Store for Recording {
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let fields = match changed {
-            Changed::All => None,
-            Changed::Fields(fields) => Some(fields.clone()),
-        };
+        let fields = changed.fields().cloned();
         self.sets.lock().unwrap().push(fields);
         self.inner.set(id, record, changed).await
     }

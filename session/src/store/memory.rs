@@ -361,17 +361,19 @@ impl Entry {
         })
     }
 
-    /// This entry with the cookie state and owner of `record` and, of its fields, those named
-    /// in `names` (removed where `record` lacks them).
+    /// This entry with the cookie state of `record`, its owner if `owner` says so, and, of its
+    /// fields, those named in `names` (removed where `record` lacks them).
     fn patched(
         &self,
         record: &Record,
         names: &std::collections::BTreeSet<String>,
+        owner: bool,
         expires_ms: u64,
     ) -> Result<Entry, StoreError> {
+        let sections = self.sections()?;
         // Straight from the old entry's bytes and the record's: no copy of a field in between.
         let mut fields = Vec::new();
-        for pair in Self::fields(self.sections()?.fields) {
+        for pair in Self::fields(sections.fields) {
             let (name, value) = pair?;
             if !names.contains(name) {
                 fields.push((name, value));
@@ -383,12 +385,12 @@ impl Entry {
             }
         }
         let cookie = postcard::to_allocvec(&record.cookie).map_err(backend)?;
-        Ok(assemble(
-            expires_ms,
-            record.owner.as_deref(),
-            &cookie,
-            fields.into_iter(),
-        ))
+        let owner = if owner {
+            record.owner.as_deref()
+        } else {
+            sections.owner
+        };
+        Ok(assemble(expires_ms, owner, &cookie, fields.into_iter()))
     }
 
     /// Replaces the expiry and the cookie state, in place when the new cookie state is as long
@@ -478,14 +480,16 @@ impl Store for MemoryStore {
                 sessions.sweep_some(now, SWEEP_PER_WRITE);
                 sessions.put(id, entry, self.capacity, now);
             }
-            Changed::Fields(names) => {
+            Changed::Fields(names) | Changed::FieldsAndOwner(names) => {
                 let mut sessions = lock(&self.sessions);
                 sessions.sweep_some(now, SWEEP_PER_WRITE);
                 // Keeps what other requests wrote to the fields this one did not change.
-                let entry = sessions
-                    .live(id, now)
-                    .ok_or(StoreError::Gone)?
-                    .patched(record, names, expires_ms)?;
+                let entry = sessions.live(id, now).ok_or(StoreError::Gone)?.patched(
+                    record,
+                    names,
+                    changed.writes_owner(),
+                    expires_ms,
+                )?;
                 sessions.put(id, entry, self.capacity, now);
             }
         }

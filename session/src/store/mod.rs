@@ -11,7 +11,7 @@
 //!   [`CookieState::store_expiry_ms`](crate::CookieState::store_expiry_ms) (the idle expiry
 //!   capped by the absolute one) and never returns one whose expiry has passed.
 //! - No resurrection: only [`Changed::All`] creates a record. A patch
-//!   ([`Changed::Fields`]) or a `touch` of a record that is not there (destroyed, regenerated
+//!   ([`Changed::Fields`], [`Changed::FieldsAndOwner`]) or a `touch` of a record that is not there (destroyed, regenerated
 //!   or expired since it was loaded) writes nothing and answers [`StoreError::Gone`], and it
 //!   checks and writes in one atomic step. So a slow request cannot bring back a session that
 //!   a logout destroyed meanwhile.
@@ -47,18 +47,37 @@ pub use sqlite::SqliteStore;
 /// otherwise. Every store has this default.
 pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Which fields of a record a [`Store::set`] call changes.
+/// Which parts of a record a [`Store::set`] call changes.
 #[derive(Debug, Clone, Copy)]
 pub enum Changed<'a> {
-    /// The whole record is new or replaced: write all of it.
+    /// The whole record is new or replaced: write all of it, owner included.
     All,
     /// Only these fields (by stored name) changed since the record was loaded or last written,
-    /// plus the cookie state and the owner, which are always written. A store that can patch
+    /// plus the cookie state, which is always written; the stored owner stays as it is (another
+    /// request may have changed it since this one loaded the record). A store that can patch
     /// single fields should write just these, so concurrent requests that change different
     /// fields of one session do not undo each other; a store that cannot may write the whole
     /// record. Either way the write is update-only: it must not create a record that is not
     /// there (see [`StoreError::Gone`]).
     Fields(&'a BTreeSet<String>),
+    /// As [`Fields`](Changed::Fields), and the owner changed too (a sign-in or sign-out on
+    /// this id): write `record.owner` as well, and move the session in the owner index.
+    FieldsAndOwner(&'a BTreeSet<String>),
+}
+
+impl<'a> Changed<'a> {
+    /// The changed fields of a patch; `None` for [`Changed::All`].
+    pub fn fields(&self) -> Option<&'a BTreeSet<String>> {
+        match *self {
+            Changed::All => None,
+            Changed::Fields(names) | Changed::FieldsAndOwner(names) => Some(names),
+        }
+    }
+
+    /// Whether the write sets the owner: a whole record, or a patch that changed it.
+    pub fn writes_owner(&self) -> bool {
+        !matches!(self, Changed::Fields(_))
+    }
 }
 
 /// A session store.
@@ -78,7 +97,7 @@ pub enum Changed<'a> {
 ///     async fn set(&self, _id: &str, _record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
 ///         match changed {
 ///             Changed::All => Ok(()),
-///             Changed::Fields(_) => Err(StoreError::Gone),
+///             Changed::Fields(_) | Changed::FieldsAndOwner(_) => Err(StoreError::Gone),
 ///         }
 ///     }
 ///     async fn destroy(&self, _id: &str) -> Result<(), StoreError> {
@@ -92,8 +111,8 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
     /// Writes a session and sets its expiry from `record.cookie`: creates or replaces it for
-    /// [`Changed::All`]; for [`Changed::Fields`] updates it only if it is there and live, else
-    /// answers [`StoreError::Gone`] without writing.
+    /// [`Changed::All`]; for a patch ([`Changed::Fields`], [`Changed::FieldsAndOwner`]) updates
+    /// it only if it is there and live, else answers [`StoreError::Gone`] without writing.
     fn set(
         &self,
         id: &str,
@@ -179,7 +198,7 @@ pub enum StoreError {
         /// The operation asked for.
         operation: &'static str,
     },
-    /// An update (a [`Changed::Fields`] write or a `touch`) found no live record to update:
+    /// An update (a patch or a `touch`) found no live record to update:
     /// the session was destroyed, regenerated or expired after it was loaded. Nothing was
     /// written.
     #[error("the session is no longer in the store")]

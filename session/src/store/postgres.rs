@@ -188,8 +188,8 @@ impl PostgresStore {
             .bind(values)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(record.owner.as_deref());
-        if how == Whole::ReplaceLive {
-            query = query.bind(now_ms());
+        if let Whole::ReplaceLive { owner } = how {
+            query = query.bind(now_ms()).bind(owner);
         }
         query
             .execute(&self.pool)
@@ -224,7 +224,7 @@ impl Store for PostgresStore {
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        let Changed::Fields(names) = changed else {
+        let Some(names) = changed.fields() else {
             return self
                 .write_whole(id, record, &cookie, Whole::Upsert)
                 .await
@@ -247,6 +247,7 @@ impl Store for PostgresStore {
             .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(record.owner.as_deref())
             .bind(now_ms())
+            .bind(changed.writes_owner())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -257,7 +258,14 @@ impl Store for PostgresStore {
         // second case is repaired with the whole record; the replacement, an `UPDATE` of a live
         // row too, cannot bring back a row that is gone.
         let replaced = self
-            .write_whole(id, record, &cookie, Whole::ReplaceLive)
+            .write_whole(
+                id,
+                record,
+                &cookie,
+                Whole::ReplaceLive {
+                    owner: changed.writes_owner(),
+                },
+            )
             .await?;
         updated(replaced)
     }
@@ -404,7 +412,7 @@ impl Statements {
                      cookie = $2, \
                      fields = jsonb_object($3::text[], $4::text[]), \
                      expires_ms = $5, \
-                     owner = $6 \
+                     owner = CASE WHEN $8 THEN $6 ELSE owner END \
                  WHERE id = $1 AND expires_ms > $7"
             )
             .into(),
@@ -416,7 +424,7 @@ impl Statements {
                      cookie = $2, \
                      fields = (fields - $3::text[]) || jsonb_object($4::text[], $5::text[]), \
                      expires_ms = $6, \
-                     owner = $7 \
+                     owner = CASE WHEN $9 THEN $7 ELSE owner END \
                  WHERE id = $1 AND expires_ms > $8 AND jsonb_typeof(fields) = 'object'"
             )
             .into(),

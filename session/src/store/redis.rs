@@ -93,15 +93,16 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// Updates a live session: cookie state, owner, the changed fields, expiry. Answers nil (and
 /// writes nothing) when the session is not there, else the owner it had, in a list of 0 or 1.
 ///
-/// ARGV: expiry, cookie state, owner, `1` if there is an owner (else `0`), the number of removed
-/// fields, their names, then name/value pairs of the written fields.
+/// ARGV: expiry, cookie state, owner, what to do with the owner (`1`: set it, `0`: remove it,
+/// `2`: keep the stored one), the number of removed fields, their names, then name/value pairs
+/// of the written fields.
 const PATCH: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local previous = redis.call('HGET', KEYS[1], 'o')
 redis.call('HSET', KEYS[1], 'c', ARGV[2])
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], 'o', ARGV[3])
-elseif previous then
+elseif ARGV[4] == '0' and previous then
   redis.call('HDEL', KEYS[1], 'o')
 end
 local removed = tonumber(ARGV[5])
@@ -340,6 +341,7 @@ where
         key: &[u8],
         record: &Record,
         names: &std::collections::BTreeSet<String>,
+        owner: bool,
         cookie: &[u8],
         expiry: u64,
     ) -> Result<Option<String>, StoreError> {
@@ -351,7 +353,11 @@ where
             .arg(expiry)
             .arg(cookie)
             .arg(record.owner.as_deref().unwrap_or_default())
-            .arg(u8::from(record.owner.is_some()))
+            .arg(match (owner, &record.owner) {
+                (false, _) => 2,
+                (true, Some(_)) => 1,
+                (true, None) => 0,
+            })
             .arg(removed.len());
         for name in removed {
             invocation.arg(field_key(name));
@@ -537,8 +543,9 @@ where
         let write = async {
             match changed {
                 Changed::All => self.write_all(&key, record, &cookie, expiry).await,
-                Changed::Fields(names) => {
-                    self.write_fields(&key, record, names, &cookie, expiry)
+                Changed::Fields(names) | Changed::FieldsAndOwner(names) => {
+                    let owner = changed.writes_owner();
+                    self.write_fields(&key, record, names, owner, &cookie, expiry)
                         .await
                 }
             }
@@ -557,6 +564,17 @@ where
                 previous
             }
         };
+        if !changed.writes_owner() {
+            // The stored owner stayed. If this request's copy of it was stale, the session's
+            // score in its real owner's set still has to follow the new expiry; the set this
+            // request indexed it in drops it at its next listing.
+            if previous != record.owner
+                && let Some(index) = previous.as_deref().and_then(|o| self.owner_key(o))
+            {
+                self.index(&index, id.as_bytes(), expiry, now).await?;
+            }
+            return Ok(());
+        }
         if previous == record.owner {
             return Ok(());
         }

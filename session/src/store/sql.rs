@@ -57,7 +57,7 @@ impl Statements {
     pub(super) fn whole(&self, how: Whole) -> &Arc<str> {
         match how {
             Whole::Upsert => &self.upsert,
-            Whole::ReplaceLive => &self.replace,
+            Whole::ReplaceLive { .. } => &self.replace,
         }
     }
 }
@@ -67,9 +67,12 @@ impl Statements {
 pub(super) enum Whole {
     /// Creates the row or replaces it: `Changed::All`.
     Upsert,
-    /// Replaces the row only if it is there and live, binding the time after the other values:
-    /// a patch's fallback, which must not create.
-    ReplaceLive,
+    /// Replaces the row only if it is there and live, binding the time and then whether to
+    /// write the owner after the other values: a patch's fallback, which must not create.
+    ReplaceLive {
+        /// Whether the owner is written (else the stored one stays).
+        owner: bool,
+    },
 }
 
 /// A statement for sqlx. It is safe to run as SQL because its only variable part is the table

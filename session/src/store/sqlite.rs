@@ -236,8 +236,8 @@ impl SqliteStore {
             .bind(fields)
             .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(record.owner.as_deref());
-        if how == Whole::ReplaceLive {
-            query = query.bind(now_ms());
+        if let Whole::ReplaceLive { owner } = how {
+            query = query.bind(now_ms()).bind(owner);
         }
         query
             .execute(&self.pool)
@@ -275,7 +275,7 @@ impl Store for SqliteStore {
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        let Changed::Fields(names) = changed else {
+        let Some(names) = changed.fields() else {
             return self
                 .write_whole(id, record, &cookie, Whole::Upsert)
                 .await
@@ -293,6 +293,7 @@ impl Store for SqliteStore {
             .bind(expires_ms(&record.cookie, self.idle_ttl))
             .bind(record.owner.as_deref())
             .bind(now_ms())
+            .bind(changed.writes_owner())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -303,7 +304,14 @@ impl Store for SqliteStore {
         // The second case is repaired with the whole record; the replacement, an `UPDATE` of a
         // live row too, cannot bring back a row that is gone.
         let replaced = self
-            .write_whole(id, record, &cookie, Whole::ReplaceLive)
+            .write_whole(
+                id,
+                record,
+                &cookie,
+                Whole::ReplaceLive {
+                    owner: changed.writes_owner(),
+                },
+            )
             .await?;
         updated(replaced)
     }
@@ -446,7 +454,8 @@ impl Statements {
             )
             .into(),
             replace: format!(
-                "UPDATE {t} SET cookie = ?2, fields = ?3, expires_ms = ?4, owner = ?5 \
+                "UPDATE {t} SET cookie = ?2, fields = ?3, expires_ms = ?4, \
+                     owner = CASE WHEN ?7 THEN ?5 ELSE owner END \
                  WHERE id = ?1 AND expires_ms > ?6"
             )
             .into(),
@@ -456,7 +465,8 @@ impl Statements {
             // object of just the changed fields.
             patch: format!(
                 "UPDATE {t} SET \
-                     cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4, owner = ?5 \
+                     cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4, \
+                     owner = CASE WHEN ?7 THEN ?5 ELSE owner END \
                  WHERE id = ?1 AND expires_ms > ?6 \
                      AND CASE WHEN json_valid(fields) THEN json_type(fields) = 'object' END"
             )
