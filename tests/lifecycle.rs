@@ -194,3 +194,24 @@ async fn browser_session_cookies_are_touched_by_the_store_idle_ttl() {
     get_with(&app, "/read", Some(&cookie)).await;
     assert!(stored_touch().await >= created + 150, "touched");
 }
+
+#[tokio::test]
+async fn an_explicit_save_after_a_logout_elsewhere_reports_the_session_gone() {
+    let store = MemoryStore::new();
+    let gate = Gate::default();
+    let one = gated_app(layer_with(store.clone(), |b| b), gate.clone());
+    let two = app(layer_with(store.clone(), |b| b));
+    let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
+    let slow = tokio::spawn({
+        let (one, cookie) = (one.clone(), cookie.clone());
+        async move { get_with(&one, "/slow-save", Some(&cookie)).await }
+    });
+    gate.loaded.notified().await;
+    assert_eq!(get_with(&two, "/destroy", Some(&cookie)).await.body, "bye");
+    gate.release.notify_one();
+    let late = slow.await.unwrap();
+    assert_eq!(late.status, 500, "{}", late.body);
+    assert_eq!(late.body, "session not found");
+    assert_eq!(late.set_cookie(), None);
+    assert_eq!(store.get(&id_of(&cookie)).await.unwrap(), None);
+}

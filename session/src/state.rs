@@ -5,6 +5,7 @@
 //! done. Store calls made by the handler (`save`, `reload`, `regenerate`, `destroy`) go through
 //! here too, and never hold the lock across an `.await`.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -65,10 +66,37 @@ pub(crate) struct Session {
     pub(crate) saved_generation: Option<u64>,
     /// The next write must replace the whole record (new or regenerated session).
     pub(crate) full_write: bool,
-    /// The cookie expiry the store holds for this id, as loaded or last written.
-    pub(crate) loaded_expires_ms: Option<u64>,
-    /// When the store last wrote or touched this id, as loaded or last written.
-    pub(crate) loaded_touched_ms: Option<u64>,
+    /// The times the store holds for this id, as loaded or last written; `None` before the
+    /// store has it.
+    pub(crate) stored: Option<Stored>,
+}
+
+/// What the store holds of a session's timing, for deciding whether a touch is worth a call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    /// The cookie expiry.
+    pub(crate) expires_ms: Option<u64>,
+    /// When it was last written or touched.
+    pub(crate) touched_ms: u64,
+}
+
+impl Stored {
+    fn of(cookie: &CookieState) -> Self {
+        Self {
+            expires_ms: cookie.expires_ms,
+            touched_ms: cookie.touched_ms,
+        }
+    }
+}
+
+/// The store write for a session: whole when it is new, else its unsaved fields, with the
+/// owner when that changed.
+fn change(full_write: bool, owner_changed: bool, fields: &BTreeSet<String>) -> Changed<'_> {
+    match (full_write, owner_changed) {
+        (true, _) => Changed::All,
+        (false, true) => Changed::FieldsAndOwner(fields),
+        (false, false) => Changed::Fields(fields),
+    }
 }
 
 impl Session {
@@ -76,8 +104,7 @@ impl Session {
     pub(crate) fn loaded(id: String, record: Record, resave: bool) -> Self {
         let log = ChangeLog::default();
         Self {
-            loaded_expires_ms: record.cookie.expires_ms,
-            loaded_touched_ms: Some(record.cookie.touched_ms),
+            stored: Some(Stored::of(&record.cookie)),
             original_id: id.clone(),
             saved_generation: (!resave).then_some(log.generation()),
             id,
@@ -99,13 +126,7 @@ impl Session {
     }
 
     pub(crate) fn changed(&self) -> Changed<'_> {
-        if self.full_write {
-            Changed::All
-        } else if self.log.owner_changed {
-            Changed::FieldsAndOwner(self.log.unsaved())
-        } else {
-            Changed::Fields(self.log.unsaved())
-        }
+        change(self.full_write, self.log.owner_changed, self.log.unsaved())
     }
 
     /// After the store accepted a write of generation `generation`.
@@ -113,8 +134,7 @@ impl Session {
         self.saved_generation = Some(generation);
         self.log.saved();
         self.full_write = false;
-        self.loaded_expires_ms = self.record.cookie.expires_ms;
-        self.loaded_touched_ms = Some(self.record.cookie.touched_ms);
+        self.stored = Some(Stored::of(&self.record.cookie));
     }
 }
 
@@ -137,8 +157,7 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
         cookie_changed: false,
         saved_generation: None,
         full_write: true,
-        loaded_expires_ms: None,
-        loaded_touched_ms: None,
+        stored: None,
     }
 }
 
@@ -147,9 +166,7 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
 fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> CookieState {
     let options = &request.options;
     let mut cookie = CookieState::new(options.max_age_from(now), now);
-    if config.absolute_lifetime.is_some() {
-        cookie.set_absolute_lifetime(config.absolute_lifetime, now);
-    }
+    cookie.set_absolute_lifetime(config.absolute_lifetime, now);
     if options.secure == Secure::Auto {
         cookie.overrides.secure = Some(request.secure);
     }
@@ -231,11 +248,7 @@ impl Handle {
                 s.log.generation(),
             )
         })?;
-        let write = match (full, owner) {
-            (true, _) => Changed::All,
-            (false, true) => Changed::FieldsAndOwner(&changed),
-            (false, false) => Changed::Fields(&changed),
-        };
+        let write = change(full, owner, &changed);
         self.0.config.store.set(&id, &record, write).await?;
         self.with_session(|_, s| {
             if s.id == id {
@@ -252,8 +265,7 @@ impl Handle {
             .filter(|r| !r.is_expired(SystemTime::now()))
             .ok_or(SessionError::NotFound)?;
         self.with_session(|_, s| {
-            s.loaded_expires_ms = record.cookie.expires_ms;
-            s.loaded_touched_ms = Some(record.cookie.touched_ms);
+            s.stored = Some(Stored::of(&record.cookie));
             s.record = record;
             s.log.reset();
             s.cookie_changed = false;
@@ -275,8 +287,7 @@ impl Handle {
             s.cookie_changed = false;
             s.saved_generation = None;
             s.full_write = true;
-            s.loaded_expires_ms = None;
-            s.loaded_touched_ms = None;
+            s.stored = None;
         })
     }
 

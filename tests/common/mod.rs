@@ -536,8 +536,8 @@ pub struct Gate {
     pub release: Arc<tokio::sync::Notify>,
 }
 
-/// The app of `routes()` plus `/slow-write` and `/slow-read`, which load the session, wait at
-/// `gate`, then change `views` (or only read it).
+/// The app of `routes()` plus `/slow-write`, `/slow-save` and `/slow-read`, which load the
+/// session, wait at `gate`, then change `views` (and save it explicitly), or only read it.
 pub fn gated_app(layer: SessionLayer, gate: Gate) -> Router {
     let write = gate.clone();
     routes()
@@ -548,6 +548,19 @@ pub fn gated_app(layer: SessionLayer, gate: Gate) -> Router {
                 write.release.notified().await;
                 *s.views_mut() += 1;
                 s.views().to_string()
+            }),
+        )
+        .route(
+            "/slow-save",
+            get({
+                let gate = gate.clone();
+                move |mut s: Session| async move {
+                    gate.loaded.notify_one();
+                    gate.release.notified().await;
+                    *s.views_mut() += 1;
+                    s.save().await?;
+                    Ok::<_, SessionError>("saved")
+                }
             }),
         )
         .route(

@@ -336,22 +336,22 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
 /// is touched every time.
 fn touch_due(session: &Session, store_idle_ttl: Option<Duration>) -> bool {
     let cookie = &session.record.cookie;
+    let Some(stored) = session.stored else {
+        return true;
+    };
     let moved_enough = |from: u64, to: u64, lifetime_ms: u64| {
         to.saturating_sub(from) >= (lifetime_ms / 100).min(60_000)
     };
     match (
-        session.loaded_expires_ms,
+        stored.expires_ms,
         cookie.expires_ms,
         cookie.original_max_age_ms,
     ) {
         (Some(stored), Some(now), Some(lifetime)) => moved_enough(stored, now, lifetime),
-        (None, None, _) => match (session.loaded_touched_ms, store_idle_ttl) {
-            (Some(stored), Some(idle)) => {
-                let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
-                moved_enough(stored, cookie.touched_ms, idle_ms)
-            }
-            _ => true,
-        },
+        (None, None, _) => store_idle_ttl.is_none_or(|idle| {
+            let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+            moved_enough(stored.touched_ms, cookie.touched_ms, idle_ms)
+        }),
         _ => true,
     }
 }
