@@ -7,7 +7,9 @@
 # Settings (environment): ROUNDS (6), DURATION (s per wrk run, 3), WARMUP (s of unrecorded load
 # per system and route, 1), COUNT_DURATION (s per byte-counting run, 2), CONNECTIONS (2),
 # THREADS (wrk threads, 1), SESSIONS (cookies per session kind, 64), PORT (first of 7 ports,
-# 8090), REDIS_PORT (6390: a private redis-server started and stopped here).
+# 8090), REDIS_PORT (6390: a private redis-server started and stopped here). For a quicker
+# look at a few of them: SYSTEMS (bare ours-memory tower-memory ours-redis tower-redis),
+# COUNTED (ours-memory-count tower-memory-count; may be empty) and ROUTES (none read incr large).
 #
 # All systems are served at once, one process each (`load serve`), idle unless measured. Each
 # gets SESSIONS small and SESSIONS large sessions, created over HTTP with curl. Then ROUNDS
@@ -89,9 +91,9 @@ declare -A SERVE=(
   [ours-memory-count]="ours memory --count-bytes"
   [tower-memory-count]="tower memory --count-bytes"
 )
-SYSTEMS=(bare ours-memory tower-memory ours-redis tower-redis)
-COUNTED=(ours-memory-count tower-memory-count)
-ROUTES=(none read incr large)
+read -r -a SYSTEMS <<<"${SYSTEMS:-bare ours-memory tower-memory ours-redis tower-redis}"
+read -r -a COUNTED <<<"${COUNTED-ours-memory-count tower-memory-count}"
+read -r -a ROUTES <<<"${ROUTES:-none read incr large}"
 declare -A PORT_OF=() PID_OF=()
 
 start_servers() {

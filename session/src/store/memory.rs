@@ -351,9 +351,12 @@ impl Entry {
 
     fn record(&self) -> Result<Record, StoreError> {
         let sections = self.sections()?;
-        let fields = Self::fields(sections.fields)
-            .map(|pair| pair.map(|(name, value)| (name.to_owned(), Bytes::copy_from_slice(value))))
-            .collect::<Result<Fields, _>>()?;
+        // Inserted one by one: collecting would first gather and sort the pairs in a vector.
+        let mut fields = Fields::new();
+        for pair in Self::fields(sections.fields) {
+            let (name, value) = pair?;
+            fields.insert(name.to_owned(), Bytes::copy_from_slice(value));
+        }
         Ok(Record {
             cookie: postcard::from_bytes(sections.cookie).map_err(backend)?,
             fields,
