@@ -108,9 +108,15 @@ impl Signer {
     pub fn sign(&self, id: &str) -> String {
         let mut mac = self.keys[0].clone();
         mac.update(id.as_bytes());
-        let tag = STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
-        let raw = format!("s:{id}.{tag}");
-        utf8_percent_encode(&raw, URI_COMPONENT).to_string()
+        let mut raw = String::with_capacity(id.len() + 46);
+        raw.push_str("s:");
+        raw.push_str(id);
+        raw.push('.');
+        STANDARD_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut raw);
+        // As encodeURIComponent: the `:`, a `+` or `/` of the MAC, and whatever the id needs.
+        let mut value = String::with_capacity(raw.len() + 8);
+        value.extend(utf8_percent_encode(&raw, URI_COMPONENT));
+        value
     }
 
     /// The id in a raw (still percent-encoded) cookie value, if one of the secrets signed it.
@@ -256,7 +262,12 @@ pub(crate) struct Attributes<'a> {
 
 /// Builds a `Set-Cookie` value. `value` must already be cookie-safe.
 pub(crate) fn set_cookie(name: &str, value: &str, attrs: &Attributes<'_>) -> String {
-    let mut out = format!("{name}={value}; Path={}", attrs.path);
+    let mut out = String::with_capacity(name.len() + value.len() + attrs.path.len() + 96);
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value);
+    out.push_str("; Path=");
+    out.push_str(attrs.path);
     if let Some(expires) = attrs.expires {
         let _ = write!(out, "; Expires={}", httpdate::fmt_http_date(expires));
     }

@@ -145,10 +145,12 @@ impl Sink<'_> {
             None => C::encode(&default()).ok().map(Bytes::from),
         };
         if had.as_deref() != Some(&encoded[..]) {
+            // Trimmed to its length first: `Bytes` keeps a spare capacity in a second allocation.
+            let encoded = Bytes::from(encoded.into_boxed_slice());
             match self.fields.get_mut(name) {
-                Some(slot) => *slot = Bytes::from(encoded),
+                Some(slot) => *slot = encoded,
                 None => {
-                    self.fields.insert(name.to_owned(), Bytes::from(encoded));
+                    self.fields.insert(name.to_owned(), encoded);
                 }
             }
             self.log.record(name, had);
