@@ -53,7 +53,8 @@
 //! # Cost
 //!
 //! A session without an owner costs what it did before the index: one round trip per `get`,
-//! `set`, `touch` and `destroy`, and no command on any owner key. For an owned session:
+//! `set`, `touch` and `destroy` (and one more for a patch that finds its session gone, to
+//! delete what it wrote), and no command on any owner key. For an owned session:
 //! - `touch`, and a `set` that keeps the owner: one more command (a script on the owner key,
 //!   O(log n) in the owner's session count), sent alongside the session's, so the latency stays
 //!   about one round trip;
