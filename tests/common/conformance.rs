@@ -55,10 +55,10 @@ async fn checks<S: Store>(store: &S, lists: bool) {
     store.destroy("round-trip").await.unwrap();
 
     // Expiry honoured.
-    let short = record(&[("a", b"1")], Some(Duration::from_millis(200)));
+    let short = record(&[("a", b"1")], Some(Duration::from_millis(1000)));
     store.set("short", &short, Changed::All).await.unwrap();
     assert!(store.get("short").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         store.get("short").await.unwrap(),
         None,
@@ -66,13 +66,14 @@ async fn checks<S: Store>(store: &S, lists: bool) {
     );
 
     // Touch extends life.
-    // Lives 600 ms; touched at 400 ms, so read at 800 ms only if the touch took.
-    let mut touched = record(&[("a", b"1")], Some(Duration::from_millis(600)));
+    // Lives 2 s; touched at 1.2 s, so there at 2.4 s only if the touch took. Each step has
+    // 0.8 s of slack, for a loaded CI machine (a 0.2 s margin once failed under a full run).
+    let mut touched = record(&[("a", b"1")], Some(Duration::from_millis(2000)));
     store.set("touched", &touched, Changed::All).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     touched.cookie.touch(SystemTime::now());
     store.touch("touched", &touched).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let alive = store
         .get("touched")
         .await
@@ -213,17 +214,17 @@ async fn absolute_expiry<S: Store>(store: &S) {
     let mut capped = record(&[("a", b"1")], HOUR);
     capped
         .cookie
-        .set_absolute_lifetime(Some(Duration::from_millis(300)), now);
+        .set_absolute_lifetime(Some(Duration::from_millis(1000)), now);
     let mut browser = record(&[("a", b"1")], None);
     browser
         .cookie
-        .set_absolute_lifetime(Some(Duration::from_millis(300)), now);
+        .set_absolute_lifetime(Some(Duration::from_millis(1000)), now);
     store.set("capped", &capped, Changed::All).await.unwrap();
     store
         .set("capped-browser", &browser, Changed::All)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     capped.cookie.touch(SystemTime::now());
     store.touch("capped", &capped).await.unwrap();
     let fetched = store
@@ -232,7 +233,7 @@ async fn absolute_expiry<S: Store>(store: &S) {
         .unwrap()
         .expect("alive before the cap");
     assert_eq!(fetched.cookie, capped.cookie, "absolute expiry stored");
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         store.get("capped").await.unwrap(),
         None,
@@ -268,7 +269,7 @@ async fn owner_index<S: Store>(store: &S) {
         .set("o4", &record(&[], HOUR), Changed::All)
         .await
         .unwrap();
-    let short = owned("alice", Some(Duration::from_millis(100)));
+    let short = owned("alice", Some(Duration::from_millis(1000)));
     store.set("o5", &short, Changed::All).await.unwrap();
     let alice = store.sessions_of("alice").await.unwrap();
     assert!(
@@ -280,7 +281,7 @@ async fn owner_index<S: Store>(store: &S) {
         store.get("o1").await.unwrap().unwrap().owner.as_deref(),
         Some("alice")
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         ids(store.sessions_of("alice").await.unwrap()),
         names(&["o1", "o2"]),
