@@ -335,7 +335,7 @@ where
             .arg(key)
             .arg(expiry)
             .ignore();
-        let (previous,): (Option<Vec<u8>>,) = pipe
+        let (previous,): (Bulk,) = pipe
             .query_async(&mut self.connection.clone())
             .await
             .map_err(backend)?;
@@ -345,9 +345,10 @@ where
     /// Updates the session if it is there (else `Gone`); answers the owner it had.
     ///
     /// One transaction, without a script: write, set the expiry, then check the marker that
-    /// only whole writes set (and read the owner it had, before the write if it changes it). If the session had ended, the writes made a hash
-    /// without it, which no read takes for a session; it is deleted before answering `Gone`
-    /// (and would expire with the session's expiry anyway).
+    /// only whole writes set (and read the owner it had, before the write if it changes it). If
+    /// the session had ended, the writes made a hash without the marker, which no read takes
+    /// for a session; it is deleted before answering `Gone` (and would expire with the
+    /// session's expiry anyway).
     async fn write_fields(
         &self,
         key: &[u8],
@@ -404,7 +405,7 @@ where
                 .arg(VERSION_FIELD);
         }
         let (previous, live) = if owner {
-            let (previous, live): (Option<Vec<u8>>, bool) = pipe
+            let (previous, live): (Bulk, bool) = pipe
                 .query_async(&mut self.connection.clone())
                 .await
                 .map_err(backend)?;
