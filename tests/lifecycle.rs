@@ -33,19 +33,20 @@ async fn an_active_session_still_ends_at_its_absolute_expiry() {
     let app = app(layer_with(store.clone(), |b| {
         b.cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
             .rolling(true)
-            .absolute_lifetime(Duration::from_millis(600))
+            .absolute_lifetime(Duration::from_millis(2000))
     }));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let id = id_of(&cookie);
-    // Busy all along: a request every 150 ms, far inside the idle hour.
+    // Busy all along: a request every 300 ms, far inside the idle hour (and, at 900 ms, with
+    // 1.1 s of slack before the cap on a loaded machine).
     let mut views = 1;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         views += 1;
         let reply = get_with(&app, "/views", Some(&cookie)).await;
         assert_eq!(reply.body, views.to_string(), "alive before the cap");
     }
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let after = get_with(&app, "/views", Some(&cookie)).await;
     assert_eq!(after.body, "1", "a fresh session after the cap");
     assert_ne!(after.cookie_id(), Some(id.clone()));
@@ -55,14 +56,14 @@ async fn an_active_session_still_ends_at_its_absolute_expiry() {
 #[tokio::test]
 async fn the_idle_timeout_still_applies_under_the_cap() {
     let app = app(layer_with(MemoryStore::new(), |b| {
-        b.cookie(CookieOptions::new().max_age(Duration::from_millis(200)))
+        b.cookie(CookieOptions::new().max_age(Duration::from_millis(1000)))
             .rolling(true)
             .absolute_lifetime(Duration::from_secs(3600))
     }));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "1");
 }
 
@@ -155,11 +156,12 @@ async fn a_store_without_an_owner_index_answers_500_not_503() {
 
 #[tokio::test]
 async fn reads_in_quick_succession_touch_the_store_once() {
-    // A 10 s lifetime: a touch is worth a store call once it moves the expiry by 100 ms.
+    // A 60 s lifetime: a touch is worth a store call once it moves the expiry by 600 ms, so
+    // the five quick reads have that much time on a loaded machine.
     let store = Counting::default();
     let app = app(layer_with(store.clone(), |b| {
         b.resave(false)
-            .cookie(CookieOptions::new().max_age(Duration::from_secs(10)))
+            .cookie(CookieOptions::new().max_age(Duration::from_secs(60)))
     }));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let touches = || store.counts()[2];
@@ -167,17 +169,17 @@ async fn reads_in_quick_succession_touch_the_store_once() {
         assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
     }
     assert_eq!(touches(), 0, "the stored expiry is still fresh");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     get_with(&app, "/read", Some(&cookie)).await;
-    assert_eq!(touches(), 1, "moved by 150 ms: touched");
+    assert_eq!(touches(), 1, "moved by 700 ms: touched");
     get_with(&app, "/read", Some(&cookie)).await;
     assert_eq!(touches(), 1);
 }
 
 #[tokio::test]
 async fn browser_session_cookies_are_touched_by_the_store_idle_ttl() {
-    // A 10 s idle TTL: a touch is worth a store call once it restarts it 100 ms later.
-    let store = MemoryStore::new().with_idle_ttl(Duration::from_secs(10));
+    // A 60 s idle TTL: a touch is worth a store call once it restarts it 600 ms later.
+    let store = MemoryStore::new().with_idle_ttl(Duration::from_secs(60));
     let app = app(layer_with(store.clone(), |b| b.resave(false)));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let id = id_of(&cookie);
@@ -190,9 +192,9 @@ async fn browser_session_cookies_are_touched_by_the_store_idle_ttl() {
         assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
     }
     assert_eq!(stored_touch().await, created, "no store touch yet");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     get_with(&app, "/read", Some(&cookie)).await;
-    assert!(stored_touch().await >= created + 150, "touched");
+    assert!(stored_touch().await >= created + 700, "touched");
 }
 
 #[tokio::test]

@@ -76,12 +76,12 @@ fn app_with_default_ids(store: MemoryStore) -> axum::Router {
 async fn expired_sessions_are_gone() {
     let store = MemoryStore::new();
     let app = app(layer_with(store.clone(), |b| {
-        b.cookie(CookieOptions::new().max_age(Duration::from_millis(300)))
+        b.cookie(CookieOptions::new().max_age(Duration::from_millis(1000)))
     }));
     let first = get_with(&app, "/views", None).await;
     let cookie = first.cookie().unwrap();
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let reply = get_with(&app, "/views", Some(&cookie)).await;
     assert_eq!(reply.body, "1", "expired: a fresh session");
     assert_ne!(reply.cookie_id(), first.cookie_id(), "under a new id");

@@ -73,11 +73,11 @@ async fn memory_store_capacity_evicts_the_soonest_to_expire() {
 
 #[tokio::test]
 async fn memory_store_keeps_browser_session_records_for_the_idle_ttl() {
-    let store = MemoryStore::new().with_idle_ttl(Duration::from_millis(100));
+    let store = MemoryStore::new().with_idle_ttl(Duration::from_millis(1000));
     let r = record(&[("n", b"1")], None);
     store.set("browser", &r, Changed::All).await.unwrap();
     assert!(store.get("browser").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(store.get("browser").await.unwrap(), None);
 }
 
