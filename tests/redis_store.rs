@@ -260,6 +260,16 @@ async fn a_patch_of_an_ended_session_leaves_nothing<C, R>(
     // Written whole again, it is a session once more.
     store.set("t", &changed, Changed::All).await.unwrap();
     assert_eq!(store.get("t").await.unwrap(), Some(changed));
+
+    // A format this version does not know is not read either.
+    ::redis::cmd("HSET")
+        .arg(format!("{prefix}t"))
+        .arg("v")
+        .arg("2")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(store.get("t").await.unwrap(), None);
     store.destroy("t").await.unwrap();
 }
 
