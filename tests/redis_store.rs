@@ -189,8 +189,6 @@ async fn redis_stale_touch_extends_nothing() {
     a_stale_touch_extends_nothing(store(test).await, raw().await, &prefix(test)).await;
 }
 
-/// The key of `owner`'s index for a store with prefix `prefix` (ending in `:`), as the store's
-/// documentation gives it.
 #[tokio::test]
 async fn redis_patch_of_an_ended_session_leaves_nothing() {
     let name = "ended-patch";
@@ -226,14 +224,7 @@ async fn a_patch_of_an_ended_session_leaves_nothing<C, R>(
 
     store.set("s", &loaded, Changed::All).await.unwrap();
     store.destroy("s").await.unwrap();
-    assert!(matches!(
-        store.set("s", &changed, patch).await,
-        Err(StoreError::Gone)
-    ));
-    assert!(
-        !exists(&mut raw, &format!("{prefix}s")).await,
-        "the patch left a hash"
-    );
+    patch_is_gone_and_leaves_nothing(&store, &mut raw, prefix, "s", &changed, patch).await;
 
     // A hash with a good cookie state and fields, but not made by a whole write.
     store.set("t", &loaded, Changed::All).await.unwrap();
@@ -248,14 +239,7 @@ async fn a_patch_of_an_ended_session_leaves_nothing<C, R>(
         store.touch("t", &loaded).await,
         Err(StoreError::Gone)
     ));
-    assert!(matches!(
-        store.set("t", &changed, patch).await,
-        Err(StoreError::Gone)
-    ));
-    assert!(
-        !exists(&mut raw, &format!("{prefix}t")).await,
-        "the stray stayed"
-    );
+    patch_is_gone_and_leaves_nothing(&store, &mut raw, prefix, "t", &changed, patch).await;
 
     // Written whole again, it is a session once more.
     store.set("t", &changed, Changed::All).await.unwrap();
@@ -273,6 +257,31 @@ async fn a_patch_of_an_ended_session_leaves_nothing<C, R>(
     store.destroy("t").await.unwrap();
 }
 
+/// Patches `id`, which has ended: the store answers `Gone` and no hash stays at its key.
+async fn patch_is_gone_and_leaves_nothing<C, R>(
+    store: &RedisStore<C>,
+    raw: &mut R,
+    prefix: &str,
+    id: &str,
+    record: &session::Record,
+    patch: Changed<'_>,
+) where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+    R: ConnectionLike + Send,
+{
+    let outcome = store.set(id, record, patch).await;
+    assert!(
+        matches!(outcome, Err(StoreError::Gone)),
+        "{id}: {outcome:?}"
+    );
+    assert!(
+        !exists(raw, &format!("{prefix}{id}")).await,
+        "{id}: the patch left a hash"
+    );
+}
+
+/// The key of `owner`'s index for a store with prefix `prefix` (ending in `:`), as the store's
+/// documentation gives it.
 fn owner_key(prefix: &str, owner: &str) -> String {
     let head = prefix.strip_suffix(':').expect("test prefixes end in ':'");
     format!("{head}#:owner:{owner}")
