@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# The load benchmark: bare axum (the limit), this project and tower-sessions, each on the memory
-# store and on Redis, driven by wrk on 127.0.0.1, with the same handlers (bench/src/apps.rs).
+# The load benchmark: bare axum (the limit), this project, tower-sessions and express-session,
+# each on the memory store and on Redis, driven by wrk on 127.0.0.1, with the same handlers
+# (bench/src/apps.rs; bench/express/app.js for express-session).
 #
-#   bash bench/load.sh     # ~7 minutes; the report is printed and kept in target/load/report.md
+#   bash bench/load.sh     # ~10 minutes; the report is printed and kept in target/load/report.md
 #
 # Settings (environment): ROUNDS (6), DURATION (s per wrk run, 3), WARMUP (s of unrecorded load
 # per system and route, 1), COUNT_DURATION (s per byte-counting run, 2), CONNECTIONS (2),
-# THREADS (wrk threads, 1), SESSIONS (cookies per session kind, 64), PORT (first of 7 ports,
+# THREADS (wrk threads, 1), SESSIONS (cookies per session kind, 64), PORT (first of 10 ports,
 # 8090), REDIS_PORT (6390: a private redis-server started and stopped here). For a quicker
-# look at a few of them: SYSTEMS (bare ours-memory tower-memory ours-redis tower-redis),
-# COUNTED (ours-memory-count tower-memory-count; may be empty) and ROUTES (none read incr large).
+# look at a few of them: SYSTEMS (bare ours-memory tower-memory ours-redis tower-redis
+# express-memory express-redis), COUNTED (ours-memory-count tower-memory-count
+# express-memory-count; may be empty) and ROUTES (none read incr large).
 #
-# All systems are served at once, one process each (`load serve`), idle unless measured. Each
-# gets SESSIONS small and SESSIONS large sessions, created over HTTP with curl. Then ROUNDS
+# express-session needs Node.js (18 or later): without `node` it is left out. Its packages are
+# the versions bench/express/package-lock.json pins, installed by `npm ci` on the first run.
+# Node runs JavaScript on one thread, so express-session uses one core where the Rust servers
+# may use both; its CPU µs per request is the comparison that does not depend on that.
+#
+# All systems are served at once, one process each (`load serve`, `node`), idle unless measured.
+# Each gets SESSIONS small and SESSIONS large sessions, created over HTTP with curl. Then ROUNDS
 # rounds, each running wrk once per route and system, interleaved (and the system order rotated
-# every round), so a change in background load hits every system alike; the report takes the
-# median of the rounds, and each ratio is the median of the per-round ratios. Every request carries the next cookie of the pool (bench/cookies.lua),
-# as requests from many visitors would.
+# every round), so a change in background load hits every system alike; the report takes the median
+# of the rounds, and each ratio is the median of the per-round ratios. Every request carries the
+# next cookie of the pool (bench/cookies.lua), as requests from many visitors would.
 #
 # CPU per request: the user + system time (/proc/<pid>/stat) the server process, and on Redis the
 # redis-server, used during each run, divided by its requests.
@@ -90,18 +97,39 @@ declare -A SERVE=(
   [tower-redis]="tower redis"
   [ours-memory-count]="ours memory --count-bytes"
   [tower-memory-count]="tower memory --count-bytes"
+  [express-memory]="express memory"
+  [express-redis]="express redis"
+  [express-memory-count]="express memory --count-bytes"
 )
-read -r -a SYSTEMS <<<"${SYSTEMS:-bare ours-memory tower-memory ours-redis tower-redis}"
-read -r -a COUNTED <<<"${COUNTED-ours-memory-count tower-memory-count}"
+DEFAULT_SYSTEMS="bare ours-memory tower-memory ours-redis tower-redis"
+DEFAULT_COUNTED="ours-memory-count tower-memory-count"
+if command -v node >/dev/null; then
+  DEFAULT_SYSTEMS+=" express-memory express-redis"
+  DEFAULT_COUNTED+=" express-memory-count"
+else
+  echo "node not found: express-session is left out (apt-get install nodejs npm to include it)" >&2
+fi
+read -r -a SYSTEMS <<<"${SYSTEMS:-$DEFAULT_SYSTEMS}"
+read -r -a COUNTED <<<"${COUNTED-$DEFAULT_COUNTED}"
 read -r -a ROUTES <<<"${ROUTES:-none read incr large}"
 declare -A PORT_OF=() PID_OF=()
+
+if [[ " ${SYSTEMS[*]} ${COUNTED[*]} " == *" express-"* && ! -d bench/express/node_modules ]]; then
+  # The versions package-lock.json pins, from the npm registry.
+  npm ci --prefix bench/express --no-audit --no-fund >&2
+fi
 
 start_servers() {
   local port=$PORT name system store flag
   for name in "${SYSTEMS[@]}" "${COUNTED[@]}"; do
     read -r system store flag <<<"${SERVE[$name]} "
-    "$BIN" serve --system "$system" --store "$store" --port "$port" --redis "$REDIS_URL" \
-      --max-seconds 1200 ${flag:-} &
+    if [ "$system" = express ]; then
+      node bench/express/app.js --store "$store" --port "$port" --redis "$REDIS_URL" \
+        --max-seconds 1200 ${flag:-} &
+    else
+      "$BIN" serve --system "$system" --store "$store" --port "$port" --redis "$REDIS_URL" \
+        --max-seconds 1200 ${flag:-} &
+    fi
     PIDS+=($!)
     PID_OF[$name]=$!
     PORT_OF[$name]=$port
@@ -238,5 +266,6 @@ done
   echo "store bytes/req: Redis = total_net_input_bytes delta / requests (every command the app"
   echo "sent, reads included); memory = what a counting store wrapper was asked to write (this"
   echo "project: cookie state + name and bytes of each written field; tower-sessions: MessagePack"
-  echo "size of each saved record), from separate ${COUNT_DURATION}s runs."
+  echo "size of each saved record; express-session: the JSON its MemoryStore keeps on each set"
+  echo "and touch), from separate ${COUNT_DURATION}s runs."
 } | tee "$OUT/report.md"

@@ -253,15 +253,22 @@ fn report(text: &str) -> Result<String, Error> {
     let runs = parse(text)?;
     let get = |s: &str, st: &str, r: &str| runs.get(&key(s, st, r));
     let bytes = |s: &str, st: &str, r: &str| runs.get(&key(s, st, r)).and_then(Runs::bytes);
+    let cpu = |r: Option<&Runs>| r.and_then(|r| median(&r.server_cpu_us));
     let mut out = String::new();
     writeln!(
         out,
         "| system | store | route | req/s | req/s min–max | p99 (µs) | server CPU µs/req | Redis CPU µs/req | store bytes/req | errors |"
     )?;
     writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
-    let systems = [("bare", "-"), ("ours", "memory"), ("tower", "memory")]
-        .into_iter()
-        .chain([("ours", "redis"), ("tower", "redis")]);
+    let systems = [
+        ("bare", "-"),
+        ("ours", "memory"),
+        ("tower", "memory"),
+        ("express", "memory"),
+        ("ours", "redis"),
+        ("tower", "redis"),
+        ("express", "redis"),
+    ];
     for (system, store) in systems {
         for route in apps::ROUTES {
             let Some(run) = runs.get(&key(system, store, route)) else {
@@ -287,23 +294,28 @@ fn report(text: &str) -> Result<String, Error> {
     writeln!(out)?;
     writeln!(
         out,
-        "| store | route | ours / bare axum (req/s) | tower-sessions / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) |"
+        "| store | route | ours / bare axum (req/s) | tower-sessions / bare axum | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) |"
     )?;
-    writeln!(out, "|---|---|---:|---:|---:|---:|")?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
     for store in ["memory", "redis"] {
         for route in apps::ROUTES {
             let bare = get("bare", "-", route);
-            let (ours, tower) = (get("ours", store, route), get("tower", store, route));
+            let ours = get("ours", store, route);
+            let tower = get("tower", store, route);
+            let express = get("express", store, route);
             writeln!(
                 out,
-                "| {store} | {route} | {} | {} | {} | {} |",
+                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} |",
                 show(paired(ours, bare), 3),
                 show(paired(tower, bare), 3),
+                show(paired(express, bare), 3),
                 show(paired(ours, tower), 3),
                 show(
                     ratio(bytes("ours", store, route), bytes("tower", store, route)),
                     4
                 ),
+                show(paired(ours, express), 3),
+                show(ratio(cpu(express), cpu(ours)), 2),
             )?;
         }
     }
@@ -367,6 +379,7 @@ fn name(system: &str) -> &str {
     match system {
         "tower" => "tower-sessions",
         "bare" => "bare axum",
+        "express" => "express-session",
         other => other,
     }
 }
@@ -382,6 +395,8 @@ mod tests {
                     bare\t-\tread\t3\t5000\t1000000\t50\t0\t-\t12.0\t-\n\
                     ours\tmemory\tread\tcount\t10\t1000000\t60\t0\t12.5\t-\t-\n\
                     ours\tmemory\tread\t1\t960\t1000000\t60\t0\t-\t13.0\t-\n\
+                    express\tmemory\tread\tcount\t10\t1000000\t70\t0\t200\t-\t-\n\
+                    express\tmemory\tread\t1\t480\t1000000\t70\t0\t-\t39.0\t-\n\
                     ours\tredis\tlarge\t1\t300\t1000000\t60\t0\t100\t20.0\t5.0\n\
                     tower\tredis\tlarge\t1\t100\t1000000\t60\t0\t20000\t90.0\t9.0\n";
         let out = report(text).unwrap();
@@ -399,6 +414,18 @@ mod tests {
             out.contains("| ours | redis | large | 300 | 300–300 | 60 | 20.0 | 5.0 | 100.0 | 0 |")
         );
         assert!(out.contains("| memory, read: ours >= 0.95x bare axum | 0.960 | met |"));
+        assert!(
+            out.contains(
+                "| express-session | memory | read | 480 | 480–480 | 70 | 39.0 | n/a | 200.0 | 0 |"
+            ),
+            "{out}"
+        );
+        // ours / bare 0.96, tower n/a, express / bare 0.48, ...; ours / express 2.0 (paired
+        // by round), express's CPU 39 µs over ours' 13 µs: 3.00x.
+        assert!(
+            out.contains("| memory | read | 0.960 | n/a | 0.480 | n/a | n/a | 2.000 | 3.00 |"),
+            "{out}"
+        );
         assert!(out.contains("| redis, large: ours >= 3x tower-sessions | 3.000 | met |"));
         assert!(out.contains("1/50 of tower-sessions | 0.005 | met |"));
         assert!(out.contains("| memory, incr: ours >= 0.85x bare axum | n/a | not measured |"));
