@@ -164,9 +164,11 @@ pub(crate) type CookieFn = dyn Fn(&Parts) -> CookieOptions + Send + Sync;
 /// Generates session ids.
 pub(crate) type GenId = dyn Fn(&Parts) -> String + Send + Sync;
 
-pub(crate) enum CookieSource {
-    Static(Arc<CookieOptions>),
-    PerRequest(Arc<CookieFn>),
+/// The session cookie's settings: the layer's own, unless a function computes them per request.
+#[derive(Default)]
+pub(crate) struct CookieSource {
+    pub(crate) fixed: CookieOptions,
+    pub(crate) per_request: Option<Arc<CookieFn>>,
 }
 
 /// The checked options the middleware runs with.
@@ -240,7 +242,7 @@ impl Default for SessionLayerBuilder {
             name: "connect.sid".to_owned(),
             secrets: Vec::new(),
             store: None,
-            cookie: CookieSource::Static(Arc::default()),
+            cookie: CookieSource::default(),
             genid: None,
             proxy: None,
             resave: true,
@@ -283,7 +285,10 @@ impl SessionLayerBuilder {
 
     /// The session cookie's settings.
     pub fn cookie(mut self, cookie: CookieOptions) -> Self {
-        self.cookie = CookieSource::Static(Arc::new(cookie));
+        self.cookie = CookieSource {
+            fixed: cookie,
+            per_request: None,
+        };
         self
     }
 
@@ -292,7 +297,7 @@ impl SessionLayerBuilder {
         mut self,
         cookie: impl Fn(&Parts) -> CookieOptions + Send + Sync + 'static,
     ) -> Self {
-        self.cookie = CookieSource::PerRequest(Arc::new(cookie));
+        self.cookie.per_request = Some(Arc::new(cookie));
         self
     }
 

@@ -25,10 +25,18 @@ pub(crate) struct RequestInfo {
     pub(crate) cookie_id: Option<String>,
     /// Whether the connection counts as secure (see the `proxy` option).
     pub(crate) secure: bool,
-    /// The cookie options in force for this request.
-    pub(crate) options: Arc<CookieOptions>,
+    /// The cookie options a `cookie_with` function computed for this request; `None`: the
+    /// layer's own (see [`RequestInfo::options`]).
+    pub(crate) own_options: Option<Box<CookieOptions>>,
     /// The request without its body and extensions, kept only for a custom `genid`.
-    pub(crate) parts: Option<Parts>,
+    pub(crate) parts: Option<Box<Parts>>,
+}
+
+impl RequestInfo {
+    /// The cookie options in force for this request.
+    pub(crate) fn options<'a>(&'a self, config: &'a Config) -> &'a CookieOptions {
+        self.own_options.as_deref().unwrap_or(&config.cookie.fixed)
+    }
 }
 
 /// The shared, lockable session of one request.
@@ -41,10 +49,13 @@ pub(crate) struct Shared {
     slot: Mutex<Slot>,
 }
 
-// One slot per request, inside an `Arc`: boxing the session would only add an allocation.
-#[allow(clippy::large_enum_variant)]
+/// The session is boxed: the middleware moves it in and out of the slot and holds it across its
+/// store calls, and moving 8 bytes keeps its future small (a future over 1 KiB costs more to
+/// allocate and free than this box does).
 pub(crate) enum Slot {
-    Active(Session),
+    /// The middleware has not loaded the session yet; nothing else sees the handle then.
+    Loading,
+    Active(Box<Session>),
     /// The store failed while loading; the handler gets no session.
     Unavailable(Arc<StoreError>),
     Destroyed,
@@ -59,8 +70,8 @@ pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) record: Record,
     pub(crate) log: ChangeLog,
-    /// The id the request started with (a new session's first id).
-    pub(crate) original_id: String,
+    /// Whether `regenerate` gave the session a new id during this request.
+    pub(crate) regenerated: bool,
     pub(crate) cookie_changed: bool,
     /// The change-log generation the store holds, if it holds this session's current id.
     pub(crate) saved_generation: Option<u64>,
@@ -105,7 +116,7 @@ impl Session {
         let log = ChangeLog::default();
         Self {
             stored: Some(Stored::of(&record.cookie)),
-            original_id: id.clone(),
+            regenerated: false,
             saved_generation: (!resave).then_some(log.generation()),
             id,
             record,
@@ -116,9 +127,7 @@ impl Session {
     }
 
     pub(crate) fn modified(&self) -> bool {
-        self.id != self.original_id
-            || self.cookie_changed
-            || self.log.fields_modified(&self.record.fields)
+        self.regenerated || self.cookie_changed || self.log.fields_modified(&self.record.fields)
     }
 
     pub(crate) fn saved(&self) -> bool {
@@ -146,7 +155,7 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
         _ => generate_id(),
     };
     Session {
-        original_id: id.clone(),
+        regenerated: false,
         id,
         record: Record {
             cookie: fresh_cookie(config, request, now),
@@ -164,7 +173,7 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
 /// The cookie state of a session created now: its lifetimes, and `auto` settings resolved
 /// against this connection, as express does when it generates a session.
 fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> CookieState {
-    let options = &request.options;
+    let options = request.options(config);
     let mut cookie = CookieState::new(options.max_age_from(now), now);
     cookie.set_absolute_lifetime(config.absolute_lifetime, now);
     if options.secure == Secure::Auto {
@@ -181,12 +190,18 @@ fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> Cook
 }
 
 impl Handle {
-    pub(crate) fn new(config: Arc<Config>, request: RequestInfo, slot: Slot) -> Self {
+    /// A handle for a request whose session is still to be loaded (see [`Handle::start`]).
+    pub(crate) fn new(config: Arc<Config>, request: RequestInfo) -> Self {
         Self(Arc::new(Shared {
             config,
             request,
-            slot: Mutex::new(slot),
+            slot: Mutex::new(Slot::Loading),
         }))
+    }
+
+    /// Puts the loaded session (or why there is none) in place.
+    pub(crate) fn start(&self, slot: Slot) {
+        *self.lock() = slot;
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -213,7 +228,9 @@ impl Handle {
         match &mut *self.lock() {
             Slot::Active(session) => Ok(f(&self.0, session)),
             Slot::Unavailable(error) => Err(SessionError::Unavailable(error.clone())),
-            Slot::Destroyed | Slot::Finished | Slot::Unset(..) => Err(SessionError::Ended),
+            Slot::Loading | Slot::Destroyed | Slot::Finished | Slot::Unset(..) => {
+                Err(SessionError::Ended)
+            }
         }
     }
 
@@ -282,6 +299,7 @@ impl Handle {
         self.with_session(|shared, s| {
             let fresh = new_session(&shared.config, &shared.request, SystemTime::now());
             s.id = fresh.id;
+            s.regenerated = true;
             s.record = fresh.record;
             s.log.reset();
             s.cookie_changed = false;

@@ -26,7 +26,11 @@ const INLINE: usize = 48;
 /// belongs to a request that stopped waiting and is skipped.
 type Queue = VecDeque<oneshot::Sender<()>>;
 
-type Shard = Mutex<HashMap<Key, Queue, PrehashedState>>;
+/// One shard's table, alone on its cache lines: requests on different cores that lock
+/// neighbouring shards do not pull the same line back and forth.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<HashMap<Key, Queue, PrehashedState>>);
 
 /// The per-session locks of one layer.
 #[derive(Default)]
@@ -58,6 +62,7 @@ impl Locks {
         // Nothing panics while a shard is locked (map and queue operations, sends), so a
         // poisoned shard is still consistent.
         self.shards[index]
+            .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -118,7 +123,7 @@ impl Locks {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|s| s.0.lock().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
     }
 }

@@ -18,10 +18,10 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, CookieOptions, CookieSource, SessionLayerBuilder};
+use crate::config::{Config, SessionLayerBuilder};
 use crate::cookie::{self, Attributes, SameSite, Secure};
 use crate::record::CookieOverrides;
-use crate::state::{Handle, RequestInfo, Session, Slot, new_session};
+use crate::state::{Handle, RequestInfo, Session, Shared, Slot, new_session};
 use crate::store::StoreError;
 
 mod decide;
@@ -124,37 +124,35 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let options = cookie_options(&config, &parts);
-            if !request_path(&parts).starts_with(options.path.as_str()) {
-                tracing::debug!(path = %options.path, "pathname mismatch; no session");
-                parts.extensions.insert(OutsidePath(options.path.clone()));
+            let own_options = (config.cookie.per_request.as_ref()).map(|f| Box::new(f(&parts)));
+            let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
+            if !request_path(&parts).starts_with(path.as_str()) {
+                tracing::debug!(%path, "pathname mismatch; no session");
+                parts.extensions.insert(OutsidePath(path.clone()));
                 return inner.call(Request::from_parts(parts, body)).await;
             }
             let request = RequestInfo {
                 cookie_id: read_cookie(&config, &parts),
                 secure: is_secure(&parts, config.proxy),
-                options,
-                parts: config.genid.is_some().then(|| snapshot(&parts)),
+                own_options,
+                parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
             };
+            // The handle owns the request's share of the configuration from here on.
+            let handle = Handle::new(config, request);
+            let Shared {
+                config, request, ..
+            } = handle.shared();
             // Held until the session is saved: same-session requests take turns.
             let _turn = match (&config.locks, &request.cookie_id) {
                 (Some(locks), Some(id)) => Some(locks.acquire(id).await),
                 _ => None,
             };
-            let slot = load(&config, &request).await;
-            let handle = Handle::new(config.clone(), request, slot);
+            handle.start(load(config, request).await);
             parts.extensions.insert(handle.clone());
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             finish(&handle, &mut response).await;
             Ok(response)
         })
-    }
-}
-
-fn cookie_options(config: &Config, parts: &Parts) -> Arc<CookieOptions> {
-    match &config.cookie {
-        CookieSource::Static(options) => options.clone(),
-        CookieSource::PerRequest(options) => Arc::new(options(parts)),
     }
 }
 
@@ -211,15 +209,15 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
     let now = SystemTime::now();
     let Some(id) = &request.cookie_id else {
         tracing::debug!("no session id sent; generating a session");
-        return Slot::Active(new_session(config, request, now));
+        return Slot::Active(Box::new(new_session(config, request, now)));
     };
     match config.store.get(id).await {
         Ok(Some(record)) if !record.is_expired(now) => {
-            Slot::Active(Session::loaded(id.clone(), record, config.resave))
+            Slot::Active(Box::new(Session::loaded(id.clone(), record, config.resave)))
         }
         Ok(_) => {
             tracing::debug!("session not found or expired; generating a session");
-            Slot::Active(new_session(config, request, now))
+            Slot::Active(Box::new(new_session(config, request, now)))
         }
         Err(error) => {
             tracing::error!(%error, "session store unavailable; the request has no session");
@@ -239,7 +237,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
     };
     let server_error = response.status().is_server_error();
     let sendable = |secure: bool| !secure || request.secure;
-    let default_secure = resolve_secure(&request.options, &CookieOverrides::default(), request);
+    let default_secure = resolve_secure(config, &CookieOverrides::default(), request);
     let ended = |ending| Facts {
         ending,
         cookie_id_matches: false,
@@ -254,7 +252,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         touch_due: false,
     };
     match handle.finish() {
-        Slot::Unavailable(_) | Slot::Finished => {}
+        Slot::Loading | Slot::Unavailable(_) | Slot::Finished => {}
         Slot::Destroyed => {
             let decision = decide(options, ended(Ending::Destroyed));
             apply_cookie(decision, handle, None, response);
@@ -273,8 +271,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         Slot::Active(mut session) => {
             let now = SystemTime::now();
             session.record.cookie.touch(now);
-            let secure =
-                resolve_secure(&request.options, &session.record.cookie.overrides, request);
+            let secure = resolve_secure(config, &session.record.cookie.overrides, request);
             let facts = Facts {
                 ending: Ending::Active,
                 cookie_id_matches: request.cookie_id.as_deref() == Some(session.id.as_str()),
@@ -362,16 +359,14 @@ fn fail<B: Default>(response: &mut Response<B>) {
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
 }
 
-fn resolve_secure(
-    options: &CookieOptions,
-    overrides: &CookieOverrides,
-    request: &RequestInfo,
-) -> bool {
-    overrides.secure.unwrap_or(match options.secure {
-        Secure::Never => false,
-        Secure::Always => true,
-        Secure::Auto => request.secure,
-    })
+fn resolve_secure(config: &Config, overrides: &CookieOverrides, request: &RequestInfo) -> bool {
+    overrides
+        .secure
+        .unwrap_or(match request.options(config).secure {
+            Secure::Never => false,
+            Secure::Always => true,
+            Secure::Auto => request.secure,
+        })
 }
 
 /// Adds the `Set-Cookie` the decision asks for.
@@ -385,13 +380,13 @@ fn apply_cookie<B>(
     let (config, request) = (&shared.config, &shared.request);
     let default_overrides = CookieOverrides::default();
     let overrides = session.map_or(&default_overrides, |s| &s.record.cookie.overrides);
-    let options = &request.options;
+    let options = request.options(config);
     let mut attributes = Attributes {
         domain: overrides.domain.as_deref().or(options.domain.as_deref()),
         path: overrides.path.as_deref().unwrap_or(&options.path),
         expires: None,
         http_only: overrides.http_only.unwrap_or(options.http_only),
-        secure: resolve_secure(options, overrides, request),
+        secure: resolve_secure(config, overrides, request),
         same_site: match overrides.same_site.or(options.same_site) {
             Some(SameSite::Auto) if request.secure => Some(SameSite::None),
             Some(SameSite::Auto) => Some(SameSite::Lax),
