@@ -11,6 +11,12 @@ async fn memory_store_loses_no_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazily_loaded_sessions_still_take_turns() {
+    // The turn is taken when the handler extracts the session, and held until it is saved.
+    no_lost_updates_with(MemoryStore::new(), |b| b.lazy_load(true)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_locks_different_fields_still_both_survive() {
     // With lock_sessions(false) requests interleave freely; the store's field-level writes
     // still keep every change to a field that only one request writes.

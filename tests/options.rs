@@ -495,3 +495,59 @@ async fn secrets_are_required() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn lazy_load_leaves_requests_that_never_extract_the_session_alone() {
+    // [gets, sets, touches, destroys] a route that never extracts the session adds, with a
+    // stored session's cookie and without any cookie; options that would otherwise write.
+    for (lazy, expected) in [(false, [1, 2, 0, 0]), (true, [0, 0, 0, 0])] {
+        let store = Counting::default();
+        let app = app(layer_with(store.clone(), |b| {
+            b.lazy_load(lazy)
+                .rolling(true)
+                .cookie(CookieOptions::new().max_age(MINUTE))
+        }));
+        let cookie = existing(&app).await;
+        let before = store.counts();
+        let with_cookie = get_with(&app, "/none", Some(&cookie)).await;
+        let without = get_with(&app, "/none", None).await;
+        let added: Vec<usize> = (store.counts().iter().zip(before))
+            .map(|(a, b)| a - b)
+            .collect();
+        assert_eq!(added, expected, "lazy_load({lazy})");
+        assert_eq!([with_cookie.status, without.status], [200, 200]);
+        // Eager: rolling re-sends the cookie, save_uninitialized stores the new visitor's.
+        assert_eq!(
+            with_cookie.set_cookie().is_some(),
+            !lazy,
+            "lazy_load({lazy})"
+        );
+        assert_eq!(without.set_cookie().is_some(), !lazy, "lazy_load({lazy})");
+
+        // A route that extracts it is handled as without the option.
+        let read = get_with(&app, "/views", Some(&cookie)).await;
+        assert_eq!(read.body, "2", "lazy_load({lazy})");
+        assert!(read.set_cookie().is_some(), "rolling re-sends it");
+    }
+}
+
+#[tokio::test]
+async fn lazy_load_with_the_store_down_only_fails_the_routes_that_need_it() {
+    let store = Flaky::default();
+    let app = app(layer_with(store.clone(), |b| b.lazy_load(true)));
+    let cookie = existing(&app).await;
+    store.set_down(true);
+    let none = get_with(&app, "/none", Some(&cookie)).await;
+    assert_eq!(
+        (none.status.as_u16(), none.body.as_str()),
+        (200, "no session used")
+    );
+    let maybe = get_with(&app, "/maybe", Some(&cookie)).await;
+    assert_eq!(
+        (maybe.status.as_u16(), maybe.body.as_str()),
+        (200, "no session")
+    );
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.status, 503);
+    store.set_down(false);
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+}

@@ -189,6 +189,8 @@ pub(crate) struct Config {
     pub(crate) store_idle_ttl: Option<Duration>,
     /// Per-session request locks; `None` when `lock_sessions(false)`.
     pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
+    /// Load the session only when a handler extracts it.
+    pub(crate) lazy_load: bool,
 }
 
 impl fmt::Debug for Config {
@@ -202,6 +204,7 @@ impl fmt::Debug for Config {
             .field("save_uninitialized", &self.save_uninitialized)
             .field("unset", &self.unset)
             .field("lock_sessions", &self.locks.is_some())
+            .field("lazy_load", &self.lazy_load)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .finish_non_exhaustive()
     }
@@ -232,6 +235,7 @@ pub struct SessionLayerBuilder {
     save_uninitialized: bool,
     unset: Unset,
     lock_sessions: bool,
+    lazy_load: bool,
     save_on_error: bool,
     absolute_lifetime: Option<Duration>,
 }
@@ -250,6 +254,7 @@ impl Default for SessionLayerBuilder {
             save_uninitialized: true,
             unset: Unset::Keep,
             lock_sessions: true,
+            lazy_load: false,
             save_on_error: false,
             absolute_lifetime: None,
         }
@@ -360,6 +365,20 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Loads the session only when a handler extracts it (default `false`: like express,
+    /// every request that carries a session cookie loads its session before the handler runs).
+    ///
+    /// With `true`, a request whose handler never extracts a
+    /// [`TypedSession`](crate::TypedSession) — a static file, a health check — costs no store
+    /// call and gets no cookie: `resave`, `rolling`, `save_uninitialized` and the end-of-request
+    /// touch apply only to requests that extract the session, so only those keep an idle
+    /// session alive, and with `lock_sessions` only those take turns. A request that extracts
+    /// it is handled exactly as without this option.
+    pub fn lazy_load(mut self, lazy: bool) -> Self {
+        self.lazy_load = lazy;
+        self
+    }
+
     /// Save the session and send its cookie even when the response is a server error (5xx)
     /// (default `false`; express always saves). A handler that fails partway may leave half a
     /// change in the session, so by default such a response leaves the store as it was.
@@ -418,6 +437,7 @@ impl SessionLayerBuilder {
             save_on_error: self.save_on_error,
             absolute_lifetime: self.absolute_lifetime,
             locks: self.lock_sessions.then(Default::default),
+            lazy_load: self.lazy_load,
         };
         Ok(crate::SessionLayer::from_config(config))
     }

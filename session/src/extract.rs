@@ -34,15 +34,16 @@ impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
     type Rejection = SessionError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(handle) = parts.extensions.get::<Handle>() else {
+        let Some(handle) = parts.extensions.get::<Handle>().cloned() else {
             return Err(match parts.extensions.get::<OutsidePath>() {
                 Some(OutsidePath(path)) => SessionError::OutsidePath(path.clone()),
                 None => SessionError::MissingLayer,
             });
         };
+        handle.ensure_loaded().await;
         Ok(Self {
             tracked: handle.load()?,
-            handle: handle.clone(),
+            handle,
         })
     }
 }

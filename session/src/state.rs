@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use http::request::Parts;
+use tokio::sync::OnceCell;
 
 use crate::config::{Config, CookieOptions, Unset};
 use crate::cookie::{SameSite, Secure};
 use crate::error::SessionError;
 use crate::id::generate_id;
+use crate::middleware::SessionLock;
 use crate::record::{CookieState, Record};
 use crate::schema::{ChangeLog, Sink, Tracked};
 use crate::store::{Changed, StoreError};
@@ -47,6 +49,11 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) request: RequestInfo,
     slot: Mutex<Slot>,
+    /// Set once the session has been loaded (or found unavailable).
+    loaded: OnceCell<()>,
+    /// The request's turn on its session id (`lock_sessions`), from the load until the
+    /// middleware has finished with the session.
+    turn: Mutex<Option<SessionLock>>,
 }
 
 /// The session is boxed: the middleware moves it in and out of the slot and holds it across its
@@ -189,19 +196,72 @@ fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> Cook
     cookie
 }
 
+/// The session the request starts with: the stored one its cookie names, else a new one. An
+/// unknown or expired id is never adopted: the new session gets a new id.
+async fn load(config: &Config, request: &RequestInfo) -> Slot {
+    let now = SystemTime::now();
+    let Some(id) = &request.cookie_id else {
+        tracing::debug!("no session id sent; generating a session");
+        return Slot::Active(Box::new(new_session(config, request, now)));
+    };
+    match config.store.get(id).await {
+        Ok(Some(record)) if !record.is_expired(now) => {
+            Slot::Active(Box::new(Session::loaded(id.clone(), record, config.resave)))
+        }
+        Ok(_) => {
+            tracing::debug!("session not found or expired; generating a session");
+            Slot::Active(Box::new(new_session(config, request, now)))
+        }
+        Err(error) => {
+            tracing::error!(%error, "session store unavailable; the request has no session");
+            Slot::Unavailable(Arc::new(error))
+        }
+    }
+}
+
 impl Handle {
-    /// A handle for a request whose session is still to be loaded (see [`Handle::start`]).
+    /// A handle for a request whose session is still to be loaded (see [`Handle::ensure_loaded`]).
     pub(crate) fn new(config: Arc<Config>, request: RequestInfo) -> Self {
         Self(Arc::new(Shared {
             config,
             request,
             slot: Mutex::new(Slot::Loading),
+            loaded: OnceCell::new(),
+            turn: Mutex::new(None),
         }))
     }
 
-    /// Puts the loaded session (or why there is none) in place.
-    pub(crate) fn start(&self, slot: Slot) {
-        *self.lock() = slot;
+    /// Loads the session the first time anyone asks: takes the request's turn on its session
+    /// id, then reads the store. The middleware asks before the handler runs, unless
+    /// `lazy_load` leaves it to the extractor.
+    pub(crate) async fn ensure_loaded(&self) {
+        self.0
+            .loaded
+            .get_or_init(|| async {
+                let Shared {
+                    config, request, ..
+                } = &*self.0;
+                // A load cancelled after its turn came keeps the turn for the next try.
+                let holding = self.turn().is_some();
+                if let (Some(locks), Some(id), false) = (&config.locks, &request.cookie_id, holding)
+                {
+                    let turn = locks.acquire(id).await;
+                    *self.turn() = Some(turn);
+                }
+                let slot = load(config, request).await;
+                *self.lock() = slot;
+            })
+            .await;
+    }
+
+    /// Gives up the request's turn on its session id, once the session is saved.
+    pub(crate) fn end_turn(&self) {
+        drop(self.turn().take());
+    }
+
+    fn turn(&self) -> MutexGuard<'_, Option<SessionLock>> {
+        // Only assignments happen under this lock.
+        self.0.turn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn shared(&self) -> &Shared {

@@ -464,7 +464,15 @@ impl Store for Flaky {
 /// The lost-update check every store runs over HTTP: 64 concurrent requests on one session,
 /// half increment `views`, half push to `cart`; afterwards every write is visible.
 pub async fn no_lost_updates(store: impl Store) {
-    let app = app(layer_with(store, |b| b.resave(false)));
+    no_lost_updates_with(store, |b| b).await;
+}
+
+/// [`no_lost_updates`] with more options set on the layer.
+pub async fn no_lost_updates_with(
+    store: impl Store,
+    configure: impl FnOnce(session::SessionLayerBuilder) -> session::SessionLayerBuilder,
+) {
+    let app = app(layer_with(store, |b| configure(b.resave(false))));
     let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
     let tasks: Vec<_> = (0..64u32)
         .map(|i| {

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
@@ -46,8 +46,8 @@ impl std::fmt::Debug for Locks {
 }
 
 /// Held while a request works on its session; released on drop.
-pub(crate) struct SessionLock<'a> {
-    locks: &'a Locks,
+pub(crate) struct SessionLock {
+    locks: Arc<Locks>,
     key: Key,
     /// Set while the request waits in the id's queue. A request cancelled then must not
     /// lose a turn: one handed over already is passed on, and later ones can no longer
@@ -68,9 +68,9 @@ impl Locks {
     }
 
     /// Waits until no other request holds `id`.
-    pub(crate) async fn acquire(&self, id: &str) -> SessionLock<'_> {
+    pub(crate) async fn acquire(self: &Arc<Self>, id: &str) -> SessionLock {
         let mut lock = SessionLock {
-            locks: self,
+            locks: self.clone(),
             key: Key::new(id),
             waiting: None,
         };
@@ -128,7 +128,7 @@ impl Locks {
     }
 }
 
-impl Drop for SessionLock<'_> {
+impl Drop for SessionLock {
     fn drop(&mut self) {
         let Some(receiver) = &mut self.waiting else {
             return self.locks.release(&self.key);
@@ -265,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn same_id_waits_other_ids_do_not_and_entries_go_away() {
-        let locks = Locks::default();
+        let locks = Arc::new(Locks::default());
         let first = locks.acquire("a").await;
         let other = locks.acquire("b").await;
         let mut waiting = pin!(locks.acquire("a"));
@@ -281,7 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_take_turns_in_arrival_order() {
-        let locks = Locks::default();
+        let locks = Arc::new(Locks::default());
         let holder = locks.acquire("a").await;
         let mut waiters: Vec<_> = (0..4).map(|_| Box::pin(locks.acquire("a"))).collect();
         for waiter in &mut waiters {
@@ -302,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_cancelled_before_its_turn_leaves_the_queue() {
-        let locks = Locks::default();
+        let locks = Arc::new(Locks::default());
         let holder = locks.acquire("a").await;
         let mut cancelled = Box::pin(locks.acquire("a"));
         let mut next = pin!(locks.acquire("a"));
@@ -321,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_cancelled_after_its_turn_came_passes_it_on() {
-        let locks = Locks::default();
+        let locks = Arc::new(Locks::default());
         let holder = locks.acquire("a").await;
         let mut cancelled = Box::pin(locks.acquire("a"));
         let mut next = pin!(locks.acquire("a"));
@@ -348,7 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_release_skips_senders_of_requests_gone_meanwhile() {
-        let locks = Locks::default();
+        let locks = Arc::new(Locks::default());
         let holder = locks.acquire("a").await;
         let key = Key::new("a");
         let (gone, receiver) = oneshot::channel();
@@ -370,7 +370,7 @@ mod tests {
             &long[..INLINE + 1],
             &long,
         ];
-        let locks = Locks::default();
+        let locks = Arc::new(Locks::default());
         let mut held = Vec::new();
         for id in ids {
             let mut turn = pin!(locks.acquire(id));

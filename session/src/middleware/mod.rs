@@ -21,13 +21,13 @@ use tower_service::Service;
 use crate::config::{Config, SessionLayerBuilder};
 use crate::cookie::{self, Attributes, SameSite, Secure};
 use crate::record::CookieOverrides;
-use crate::state::{Handle, RequestInfo, Session, Shared, Slot, new_session};
+use crate::state::{Handle, RequestInfo, Session, Slot};
 use crate::store::StoreError;
 
 mod decide;
 mod lock;
 
-pub(crate) use lock::Locks;
+pub(crate) use lock::{Locks, SessionLock};
 
 use decide::{CookieAction, Decision, Ending, Facts, Options, StoreAction, decide};
 
@@ -137,22 +137,27 @@ where
                 own_options,
                 parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
             };
-            // The handle owns the request's share of the configuration from here on.
             let handle = Handle::new(config, request);
-            let Shared {
-                config, request, ..
-            } = handle.shared();
-            // Held until the session is saved: same-session requests take turns.
-            let _turn = match (&config.locks, &request.cookie_id) {
-                (Some(locks), Some(id)) => Some(locks.acquire(id).await),
-                _ => None,
-            };
-            handle.start(load(config, request).await);
+            // Same-session requests take turns from the load until the save; also when this
+            // future is dropped midway.
+            let _turn = EndTurn(&handle);
+            if !handle.shared().config.lazy_load {
+                handle.ensure_loaded().await;
+            }
             parts.extensions.insert(handle.clone());
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             finish(&handle, &mut response).await;
             Ok(response)
         })
+    }
+}
+
+/// Ends the request's turn on its session id when dropped.
+struct EndTurn<'a>(&'a Handle);
+
+impl Drop for EndTurn<'_> {
+    fn drop(&mut self) {
+        self.0.end_turn();
     }
 }
 
@@ -201,29 +206,6 @@ fn snapshot(parts: &Parts) -> Parts {
     copy.version = parts.version;
     copy.headers = parts.headers.clone();
     copy
-}
-
-/// The session the request starts with: the stored one its cookie names, else a new one. An
-/// unknown or expired id is never adopted: the new session gets a new id.
-async fn load(config: &Config, request: &RequestInfo) -> Slot {
-    let now = SystemTime::now();
-    let Some(id) = &request.cookie_id else {
-        tracing::debug!("no session id sent; generating a session");
-        return Slot::Active(Box::new(new_session(config, request, now)));
-    };
-    match config.store.get(id).await {
-        Ok(Some(record)) if !record.is_expired(now) => {
-            Slot::Active(Box::new(Session::loaded(id.clone(), record, config.resave)))
-        }
-        Ok(_) => {
-            tracing::debug!("session not found or expired; generating a session");
-            Slot::Active(Box::new(new_session(config, request, now)))
-        }
-        Err(error) => {
-            tracing::error!(%error, "session store unavailable; the request has no session");
-            Slot::Unavailable(Arc::new(error))
-        }
-    }
 }
 
 /// Carries out the end-of-request decision on the store and the response.
