@@ -36,12 +36,14 @@ pub fn bare() -> Router {
 }
 
 /// This project's layer, configured like tower-sessions' defaults: unmodified sessions are
-/// not saved back, new sessions nobody wrote to are not stored, browser-session cookie.
+/// not saved back, new sessions nobody wrote to are not stored, a session is loaded only by a
+/// handler that extracts it, browser-session cookie.
 pub fn layer(store: impl Store) -> SessionLayer {
     SessionLayer::builder()
         .secret(SECRET)
         .resave(false)
         .save_uninitialized(false)
+        .lazy_load(true)
         .store(store)
         .build()
         .expect("valid benchmark configuration")

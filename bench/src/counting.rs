@@ -9,6 +9,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use session::{Changed, MemoryStore, Record, Store, StoreError};
@@ -78,6 +79,12 @@ impl Store for CountingStore {
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         self.stats.add(cookie_bytes(record));
         self.inner.touch(id, record).await
+    }
+
+    /// The memory store's, so the middleware skips the same touches it skips without the
+    /// counter (one per session and minute at most, for a browser-session cookie).
+    fn idle_ttl(&self) -> Option<Duration> {
+        self.inner.idle_ttl()
     }
 }
 
