@@ -2,8 +2,15 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::routing::get;
 use common::*;
-use session::{Codec, MemoryStore, Postcard, Store};
+use http::Request;
+use session::{Codec, MemoryStore, Postcard, SessionError, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_loses_no_update() {
@@ -13,7 +20,46 @@ async fn memory_store_loses_no_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazily_loaded_sessions_still_take_turns() {
     // The turn is taken when the handler extracts the session, and held until it is saved.
-    no_lost_updates_with(MemoryStore::new(), |b| b.lazy_load(true)).await;
+    no_lost_updates_with(Yielding::default(), |b| b.lazy_load(true)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_extraction_after_the_response_finds_the_session_ended() {
+    // With lazy_load, a task the handler spawned may extract the session after the response
+    // has gone: it must neither get the session (its changes would never be saved) nor keep
+    // the session's turn from the client's next request.
+    let (sender, outcome) = tokio::sync::oneshot::channel();
+    let sender = Arc::new(Mutex::new(Some(sender)));
+    let late = get(move |request: Request<Body>| async move {
+        let sender = sender.lock().unwrap().take();
+        tokio::spawn(async move {
+            let (mut parts, _) = request.into_parts();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let session = Session::from_request_parts(&mut parts, &()).await;
+            let ended = matches!(session, Err(SessionError::Ended));
+            // Held a while, as a task that got it would.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            drop(session);
+            sender.map(|s| s.send(ended));
+        });
+        "spawned"
+    });
+    let layer = layer_with(MemoryStore::new(), |b| b.lazy_load(true));
+    let app = routes().route("/late", late).layer(layer);
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    assert_eq!(get_with(&app, "/late", Some(&cookie)).await.body, "spawned");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let next = tokio::time::timeout(
+        Duration::from_millis(800),
+        get_with(&app, "/views", Some(&cookie)),
+    )
+    .await
+    .expect("the next request does not wait for the spawned task");
+    assert_eq!(next.body, "2");
+    assert!(
+        outcome.await.unwrap(),
+        "the late extraction finds the session ended"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

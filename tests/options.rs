@@ -537,10 +537,16 @@ async fn lazy_load_with_the_store_down_only_fails_the_routes_that_need_it() {
     let app = app(layer_with(store.clone(), |b| b.lazy_load(true)));
     let cookie = existing(&app).await;
     store.set_down(true);
+    let calls = store.calls.load(std::sync::atomic::Ordering::SeqCst);
     let none = get_with(&app, "/none", Some(&cookie)).await;
     assert_eq!(
         (none.status.as_u16(), none.body.as_str()),
         (200, "no session used")
+    );
+    let after = store.calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        after, calls,
+        "a route without the session does not try the store"
     );
     let maybe = get_with(&app, "/maybe", Some(&cookie)).await;
     assert_eq!(

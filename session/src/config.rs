@@ -373,7 +373,8 @@ impl SessionLayerBuilder {
     /// call and gets no cookie: `resave`, `rolling`, `save_uninitialized` and the end-of-request
     /// touch apply only to requests that extract the session, so only those keep an idle
     /// session alive, and with `lock_sessions` only those take turns. A request that extracts
-    /// it is handled exactly as without this option.
+    /// it waits for its turn and loads the session at the extraction instead of on arrival;
+    /// from there on it is handled as without this option.
     pub fn lazy_load(mut self, lazy: bool) -> Self {
         self.lazy_load = lazy;
         self

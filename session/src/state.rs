@@ -49,7 +49,8 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) request: RequestInfo,
     slot: Mutex<Slot>,
-    /// Set once the session has been loaded (or found unavailable).
+    /// Set once the session has been loaded (or found unavailable), or once the request is
+    /// over without a load: no load starts after that.
     loaded: OnceCell<()>,
     /// The request's turn on its session id (`lock_sessions`), from the load until the
     /// middleware has finished with the session.
@@ -60,7 +61,8 @@ pub(crate) struct Shared {
 /// store calls, and moving 8 bytes keeps its future small (a future over 1 KiB costs more to
 /// allocate and free than this box does).
 pub(crate) enum Slot {
-    /// The middleware has not loaded the session yet; nothing else sees the handle then.
+    /// Not loaded yet: by the middleware before the handler runs, or, with `lazy_load`, by the
+    /// first extractor.
     Loading,
     Active(Box<Session>),
     /// The store failed while loading; the handler gets no session.
@@ -249,7 +251,16 @@ impl Handle {
                     *self.turn() = Some(turn);
                 }
                 let slot = load(config, request).await;
-                *self.lock() = slot;
+                let mut current = self.lock();
+                if matches!(*current, Slot::Loading) {
+                    *current = slot;
+                } else {
+                    // The middleware finished the request while this load waited (a task the
+                    // handler spawned still extracting): the session stays ended, and the
+                    // turn goes straight back.
+                    drop(current);
+                    self.end_turn();
+                }
             })
             .await;
     }
@@ -269,8 +280,10 @@ impl Handle {
     }
 
     /// Takes the session back for the end-of-request work; later writes from a still-living
-    /// extractor are ignored.
+    /// extractor are ignored, and a later extraction finds the session ended.
     pub(crate) fn finish(&self) -> Slot {
+        // Fails only while a load is under way, which then sees `Finished` and gives up.
+        let _ = self.0.loaded.set(());
         std::mem::replace(&mut *self.lock(), Slot::Finished)
     }
 

@@ -422,15 +422,17 @@ impl Store for Counting {
     }
 }
 
-/// A memory store that can be switched off to play an outage.
+/// A memory store that can be switched off to play an outage; it counts the calls made to it.
 #[derive(Clone, Default)]
 pub struct Flaky {
     pub inner: MemoryStore,
     pub down: Arc<AtomicBool>,
+    pub calls: Arc<AtomicUsize>,
 }
 
 impl Flaky {
     fn check(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::backend("flaky", "connection refused"))
         } else {
@@ -458,6 +460,25 @@ impl Store for Flaky {
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         self.check()?;
         self.inner.touch(id, record).await
+    }
+}
+
+/// A memory store that yields to the runtime before every call, as a networked store would, so
+/// requests that share a session get the chance to interleave.
+#[derive(Clone, Default)]
+pub struct Yielding(pub MemoryStore);
+
+impl Store for Yielding {
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.0.get(id).await
+    }
+    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.0.set(id, record, changed).await
+    }
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        self.0.destroy(id).await
     }
 }
 

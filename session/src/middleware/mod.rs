@@ -1,5 +1,6 @@
-//! The tower [`Layer`] and [`Service`]: load the session before the handler, then decide what
-//! to save and which cookie to send once the handler is done.
+//! The tower [`Layer`] and [`Service`]: load the session before the handler (with `lazy_load`,
+//! the extractor loads it), then decide what to save and which cookie to send once the handler
+//! is done.
 //!
 //! Read top to bottom, [`SessionService::call`] is the whole life of a request: match the cookie
 //! path, verify the cookie, load (or create) the session, run the handler, then
