@@ -25,16 +25,26 @@ async fn lazily_loaded_sessions_still_take_turns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_extraction_after_the_response_finds_the_session_ended() {
-    // With lazy_load, a task the handler spawned may extract the session after the response
-    // has gone: it must neither get the session (its changes would never be saved) nor keep
-    // the session's turn from the client's next request.
+    late_extraction_finds_the_session_ended(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_extraction_after_a_dropped_request_finds_the_session_ended() {
+    late_extraction_finds_the_session_ended(true).await;
+}
+
+/// With lazy_load, a task the handler spawned may extract the session after the request is
+/// over — answered, or dropped by the client (`drop_request`) while the handler still ran: it
+/// must neither get the session (its changes would never be saved) nor keep the session's
+/// turn from the client's next request.
+async fn late_extraction_finds_the_session_ended(drop_request: bool) {
     let (sender, outcome) = tokio::sync::oneshot::channel();
     let sender = Arc::new(Mutex::new(Some(sender)));
     let late = get(move |request: Request<Body>| async move {
         let sender = sender.lock().unwrap().take();
         tokio::spawn(async move {
             let (mut parts, _) = request.into_parts();
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
             let session = Session::from_request_parts(&mut parts, &()).await;
             let ended = matches!(session, Err(SessionError::Ended));
             // Held a while, as a task that got it would.
@@ -42,13 +52,20 @@ async fn a_late_extraction_after_the_response_finds_the_session_ended() {
             drop(session);
             sender.map(|s| s.send(ended));
         });
+        if drop_request {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
         "spawned"
     });
     let layer = layer_with(MemoryStore::new(), |b| b.lazy_load(true));
     let app = routes().route("/late", late).layer(layer);
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
-    assert_eq!(get_with(&app, "/late", Some(&cookie)).await.body, "spawned");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let request = get_with(&app, "/late", Some(&cookie));
+    match tokio::time::timeout(Duration::from_millis(100), request).await {
+        Ok(reply) => assert!(!drop_request && reply.body == "spawned"),
+        Err(_) => assert!(drop_request, "the handler answers at once"),
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let next = tokio::time::timeout(
         Duration::from_millis(800),
         get_with(&app, "/views", Some(&cookie)),

@@ -266,8 +266,22 @@ impl Handle {
     }
 
     /// Gives up the request's turn on its session id, once the session is saved.
-    pub(crate) fn end_turn(&self) {
+    fn end_turn(&self) {
         drop(self.turn().take());
+    }
+
+    /// Ends the request for the session, however it went (the response sent, an error, the
+    /// request dropped): no load starts after this, one under way finds the session ended,
+    /// and the turn goes back.
+    pub(crate) fn close(&self) {
+        let _ = self.0.loaded.set(());
+        {
+            let mut slot = self.lock();
+            if matches!(*slot, Slot::Loading) {
+                *slot = Slot::Finished;
+            }
+        }
+        self.end_turn();
     }
 
     fn turn(&self) -> MutexGuard<'_, Option<SessionLock>> {

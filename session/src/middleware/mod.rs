@@ -139,9 +139,9 @@ where
                 parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
             };
             let handle = Handle::new(config, request);
-            // Same-session requests take turns from the load until the save; also when this
-            // future is dropped midway.
-            let _turn = EndTurn(&handle);
+            // Same-session requests take turns from the load until the save; the turn also
+            // ends when this future is dropped midway.
+            let _close = Close(&handle);
             if !handle.shared().config.lazy_load {
                 handle.ensure_loaded().await;
             }
@@ -153,12 +153,12 @@ where
     }
 }
 
-/// Ends the request's turn on its session id when dropped.
-struct EndTurn<'a>(&'a Handle);
+/// Closes the request's session when dropped (see [`Handle::close`]).
+struct Close<'a>(&'a Handle);
 
-impl Drop for EndTurn<'_> {
+impl Drop for Close<'_> {
     fn drop(&mut self) {
-        self.0.end_turn();
+        self.0.close();
     }
 }
 
