@@ -57,9 +57,9 @@ pub(crate) struct Shared {
     turn: Mutex<Option<SessionLock>>,
 }
 
-/// The session is boxed: the middleware moves it in and out of the slot and holds it across its
-/// store calls, and moving 8 bytes keeps its future small (a future over 1 KiB costs more to
-/// allocate and free than this box does).
+/// Where the request's session stands. The session is boxed: the middleware moves it in and out
+/// of the slot and holds it across its store calls, and moving 8 bytes keeps its future small (a
+/// future over 1 KiB costs more to allocate and free than this box does).
 pub(crate) enum Slot {
     /// Not loaded yet: by the middleware before the handler runs, or, with `lazy_load`, by the
     /// first extractor.
@@ -222,7 +222,8 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
 }
 
 impl Handle {
-    /// A handle for a request whose session is still to be loaded (see [`Handle::ensure_loaded`]).
+    /// A handle for a request whose session is still to be loaded (see
+    /// [`Handle::ensure_loaded`]).
     pub(crate) fn new(config: Arc<Config>, request: RequestInfo) -> Self {
         Self(Arc::new(Shared {
             config,
@@ -265,7 +266,7 @@ impl Handle {
             .await;
     }
 
-    /// Gives up the request's turn on its session id, once the session is saved.
+    /// Gives up the request's turn on its session id, if it holds one.
     fn end_turn(&self) {
         drop(self.turn().take());
     }

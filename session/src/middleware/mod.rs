@@ -125,7 +125,11 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let own_options = (config.cookie.per_request.as_ref()).map(|f| Box::new(f(&parts)));
+            let own_options = config
+                .cookie
+                .per_request
+                .as_ref()
+                .map(|f| Box::new(f(&parts)));
             let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
             if !request_path(&parts).starts_with(path.as_str()) {
                 tracing::debug!(%path, "pathname mismatch; no session");
