@@ -190,6 +190,38 @@ async fn redis_stale_touch_extends_nothing() {
 }
 
 #[tokio::test]
+async fn a_key_of_another_type_is_a_missing_session() {
+    // Something else wrote a string (no TTL) where a session's hash was: its client gets a
+    // new session, not a 503 on every request until someone deletes the key.
+    let test = "wrongtype";
+    let store = store(test).await;
+    store.clear().await.unwrap();
+    let mut raw = raw().await;
+    let app = app(layer_with(store.clone(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let key = format!("{}{}", prefix(test), id_of(&cookie));
+    ::redis::cmd("SET")
+        .arg(&key)
+        .arg("not a session")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "1"));
+    assert_ne!(reply.cookie_id(), Some(id_of(&cookie)), "under a new id");
+    assert_eq!(store.get(&id_of(&cookie)).await.unwrap(), None);
+    assert_eq!(store.all().await.unwrap().len(), 1, "the new session only");
+    let left: String = ::redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(left, "not a session", "the foreign key is left alone");
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
 async fn redis_patch_of_an_ended_session_leaves_nothing() {
     let name = "ended-patch";
     a_patch_of_an_ended_session_leaves_nothing(store(name).await, raw().await, &prefix(name)).await;
@@ -601,18 +633,30 @@ async fn round_trips_per_operation() {
     assert_eq!(round_trips(&calls), [2, 2 + 4, 1, 1, 1], "{calls:?}");
 }
 
-/// A Redis server of the test's own, so stopping it disturbs no other test.
+/// A Redis server of the test's own, so stopping it disturbs no other test. Its data lives
+/// in a directory of its own, so a restart can keep it (see `restart_keeping_data`).
 struct OwnServer {
     port: u16,
+    dir: std::path::PathBuf,
     child: Option<Child>,
 }
 
 impl OwnServer {
     fn start() -> Self {
         let port = free_port();
-        let mut server = Self { port, child: None };
+        let dir = std::env::temp_dir().join(format!("session-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
         server.restart();
         server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     fn restart(&mut self) {
@@ -624,7 +668,11 @@ impl OwnServer {
                 "127.0.0.1",
                 "--save",
                 "",
+                "--appendonly",
+                "no",
             ])
+            .arg("--dir")
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (see .ci/run)");
@@ -638,6 +686,25 @@ impl OwnServer {
         panic!("redis-server did not start on port {}", self.port);
     }
 
+    /// Stops the server the way an operator's restart does: it saves its data, closes every
+    /// connection and exits; then starts it again on the same port with that data.
+    async fn restart_keeping_data(&mut self) {
+        let mut raw = ::redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        // The server exits before answering.
+        let _ = ::redis::cmd("SHUTDOWN")
+            .arg("SAVE")
+            .query_async::<()>(&mut raw)
+            .await;
+        if let Some(mut child) = self.child.take() {
+            child.wait().unwrap();
+        }
+        self.restart();
+    }
+
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -649,14 +716,55 @@ impl OwnServer {
 impl Drop for OwnServer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+#[tokio::test]
+async fn the_first_request_after_a_restart_is_served() {
+    let mut server = OwnServer::start();
+    let store = RedisStore::open(&server.url()).await.unwrap();
+    let app = app(layer_with(store.clone(), |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+
+    server.restart_keeping_data().await;
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (200, "2"),
+        "the load is tried again on the new connection"
+    );
+
+    // Each operation that is safe to repeat, first after a restart.
+    let id = id_of(&cookie);
+    let record = store.get(&id).await.unwrap().unwrap();
+    server.restart_keeping_data().await;
+    store.touch(&id, &record).await.unwrap();
+    server.restart_keeping_data().await;
+    store.set("fresh", &record, Changed::All).await.unwrap();
+    assert_eq!(store.get("fresh").await.unwrap(), Some(record.clone()));
+    server.restart_keeping_data().await;
+    store.destroy("fresh").await.unwrap();
+    assert_eq!(store.get("fresh").await.unwrap(), None);
+
+    // A patch is not repeated: it answers the error, and the next one goes through.
+    server.restart_keeping_data().await;
+    let names: BTreeSet<String> = ["views".to_owned()].into();
+    let patch = store.set(&id, &record, Changed::Fields(&names)).await;
+    assert!(
+        matches!(patch, Err(StoreError::Backend { .. })),
+        "{patch:?}"
+    );
+    store
+        .set(&id, &record, Changed::Fields(&names))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn outage_is_an_error_and_recovery_needs_no_restart() {
     let mut server = OwnServer::start();
-    let url = format!("redis://127.0.0.1:{}", server.port);
-    let store = RedisStore::open(&url).await.unwrap();
+    let store = RedisStore::open(&server.url()).await.unwrap();
     let app = app(layer_with(store, |b| b.resave(false)));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
 

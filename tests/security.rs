@@ -127,3 +127,20 @@ async fn cookie_value_is_express_compatible() {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     );
 }
+
+#[tokio::test]
+async fn a_non_ascii_cookie_beside_it_does_not_hide_the_session() {
+    // Browsers send all of a site's cookies in one line; another app's cookie may hold UTF-8.
+    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let headers = [
+        format!("name=José; {cookie}"),
+        format!("{cookie}; name=José"),
+        format!("caf\u{e9}=1; {cookie}; theme=dark"),
+    ];
+    for (n, header) in headers.iter().enumerate() {
+        let reply = get_with(&app, "/views", Some(header)).await;
+        assert_eq!(reply.status, 200, "{header}");
+        assert_eq!(reply.body, (n + 2).to_string(), "{header}: same session");
+    }
+}

@@ -235,16 +235,22 @@ fn hex_digit(byte: u8) -> Option<u8> {
 }
 
 /// The first value of the cookie `name` over all `Cookie` headers.
+///
+/// The headers are read as bytes: browsers send every cookie of a site in one line, and an
+/// unrelated cookie with a non-ASCII value must not hide this one. Only the value found has to
+/// be UTF-8; if it is not, the lookup answers `None` (a fresh session), as it would for any
+/// other value that does not verify.
 pub(crate) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
+    let value = headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
+        .flat_map(|h| h.as_bytes().split(|&b| b == b';'))
         .find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| value.trim())
-        })
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (key, value) = (&pair[..eq], &pair[eq + 1..]);
+            (key.trim_ascii() == name.as_bytes()).then(|| value.trim_ascii())
+        })?;
+    std::str::from_utf8(value).ok()
 }
 
 /// The attributes of one `Set-Cookie`, all decided.
@@ -512,6 +518,23 @@ mod tests {
         headers.append(COOKIE, HeaderValue::from_static("connect.sid=second"));
         assert_eq!(find(&headers, "connect.sid"), Some("first"));
         assert_eq!(find(&headers, "sid"), None);
+    }
+
+    #[test]
+    fn other_cookies_may_hold_any_bytes() {
+        let cases: [(&[u8], Option<&str>); 6] = [
+            (b"name=Jos\xc3\xa9; connect.sid=v", Some("v")),
+            (b"connect.sid=v; name=Jos\xc3\xa9", Some("v")),
+            (b"a=\xff\xfe; connect.sid= v ;b=1", Some("v")),
+            (b"\xff=1; connect.sid=v", Some("v")),
+            (b"connect.sid=\xff; connect.sid=v", None),
+            (b"name=Jos\xc3\xa9", None),
+        ];
+        for (header, expected) in cases {
+            let mut headers = HeaderMap::new();
+            headers.append(COOKIE, HeaderValue::from_bytes(header).unwrap());
+            assert_eq!(find(&headers, "connect.sid"), expected, "{header:?}");
+        }
     }
 
     #[test]

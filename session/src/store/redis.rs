@@ -84,7 +84,7 @@ use std::time::{Duration, SystemTime};
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, FromRedisValue, Pipeline, Script};
+use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script};
 
 use crate::codec::{Codec, Postcard};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
@@ -335,10 +335,13 @@ where
             .arg(key)
             .arg(expiry)
             .ignore();
-        let (previous,): (Bulk,) = pipe
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
+        // A whole write is for a new id, which no other request knows: repeating it writes
+        // the same session again. (Patches are not repeated: a patch that landed before the
+        // connection dropped could, repeated, undo another process's write of the same field.)
+        let (previous,): (Bulk,) =
+            retried(|| async { pipe.query_async(&mut self.connection.clone()).await })
+                .await
+                .map_err(backend)?;
         Ok(previous.and_then(owner_of))
     }
 
@@ -484,12 +487,30 @@ where
     }
 
     async fn load(&self, id: &[u8]) -> Result<Option<Record>, StoreError> {
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
-            .arg(self.key(id))
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
-        Ok(parse(entries))
+        self.load_key(&self.key(id)).await
+    }
+
+    /// The session at `key`. A key of another type (something else wrote there) is not a
+    /// session: logged and missing, so its client gets a new session instead of an error on
+    /// every request until the key goes.
+    async fn load_key(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        let hgetall = ::redis::cmd("HGETALL").arg(key).take();
+        let loaded = retried(|| async {
+            hgetall
+                .query_async::<Vec<(Vec<u8>, Vec<u8>)>>(&mut self.connection.clone())
+                .await
+        })
+        .await;
+        match loaded {
+            Ok(entries) => Ok(parse(entries)),
+            Err(error) if error.code() == Some("WRONGTYPE") => {
+                tracing::warn!(
+                    "a key of another type is where a session would be; treating the session as missing"
+                );
+                Ok(None)
+            }
+            Err(error) => Err(backend(error)),
+        }
     }
 
     /// The members of the owner set at `index`, after dropping those whose score has passed.
@@ -649,12 +670,13 @@ where
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        let owner: Option<Vec<u8>> = self
-            .destroy
-            .key(self.key(id))
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
+        // Repeating a destroy deletes nothing more. (If the first try landed, the repeat finds
+        // no owner, and the owner index keeps a stale member until its next listing drops it.)
+        let destroy = self.destroy.key(self.key(id));
+        let owner: Option<Vec<u8>> =
+            retried(|| async { destroy.invoke_async(&mut self.connection.clone()).await })
+                .await
+                .map_err(backend)?;
         match owner
             .and_then(owner_of)
             .and_then(|owner| self.owner_key(&owner))
@@ -678,11 +700,15 @@ where
             .arg(cookie)
             .arg(record.owner.as_deref().unwrap_or_default())
             .arg(u8::from(record.owner.is_some()));
+        // Repeating a touch writes the same cookie state and expiry again.
         let touch = async {
-            invocation
-                .invoke_async::<i64>(&mut self.connection.clone())
-                .await
-                .map_err(backend)
+            retried(|| async {
+                invocation
+                    .invoke_async::<i64>(&mut self.connection.clone())
+                    .await
+            })
+            .await
+            .map_err(backend)
         };
         let touched = match record
             .owner
@@ -713,15 +739,10 @@ where
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
         let now = SystemTime::now();
         let mut sessions = Vec::new();
-        let mut connection = self.connection.clone();
         for key in self.keys("all", &self.prefix).await? {
-            let entries: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .map_err(backend)?;
+            let loaded = self.load_key(&key).await?;
             let id = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
-            if let Some(record) = parse(entries).filter(|record| !record.is_expired(now)) {
+            if let Some(record) = loaded.filter(|record| !record.is_expired(now)) {
                 sessions.push((id, record));
             }
         }
@@ -822,6 +843,25 @@ where
 
 /// Runs two futures at once and waits for both: on a multiplexed or cluster connection their
 /// commands are in flight together, so the pair costs one round trip of latency.
+/// Runs `attempt` a second time if the first failed because the connection had dropped (a
+/// Redis restart, a failover, an idle connection closed by a proxy): the connection manager
+/// reconnects only after a command has failed, so without this the first request after a
+/// restart would fail. Only for commands that are safe to repeat. Timeouts are not repeated:
+/// a server that does not answer would only make the request wait twice as long.
+async fn retried<T, F, Fut>(attempt: F) -> Result<T, RedisError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, RedisError>>,
+{
+    match attempt().await {
+        Err(error) if error.is_connection_dropped() && !error.is_timeout() => {
+            tracing::debug!(%error, "Redis connection dropped; trying once more");
+            attempt().await
+        }
+        outcome => outcome,
+    }
+}
+
 async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (pin!(a), pin!(b));
     let (mut first, mut second) = (None, None);
