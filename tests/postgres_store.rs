@@ -233,34 +233,47 @@ async fn a_table_of_the_previous_version_is_migrated() {
 #[tokio::test]
 async fn unreadable_rows_are_missing_and_get_replaced() {
     let (store, table) = store("corrupt").await;
-    let good = record(&[("a", b"1")], HOUR);
+    let good = record(&[("a", b"1"), ("b", b"2")], HOUR);
+    // Only `b` readable: what a session with a damaged `a` reads as.
+    let partly = record(&[("b", b"2")], None);
     let garbage = [
-        ("cookie", r"cookie = '\xffffff'::bytea"),
-        ("not-object", "fields = '[1, 2]'"),
-        ("not-string", r#"fields = '{"a": 5}'"#),
-        ("null", r#"fields = '{"a": null}'"#),
-        ("bad-base64", r#"fields = '{"a": "!!!"}'"#),
+        ("cookie", r"cookie = '\xffffff'::bytea", false),
+        ("not-object", "fields = '[1, 2]'", false),
+        ("not-string", "fields = jsonb_set(fields, '{a}', '5')", true),
+        ("null", "fields = jsonb_set(fields, '{a}', 'null')", true),
+        (
+            "bad-base64",
+            r#"fields = jsonb_set(fields, '{a}', '"!!!"')"#,
+            true,
+        ),
     ];
     store.set("good", &good, Changed::All).await.unwrap();
-    for (id, damage) in garbage {
+    let mut readable = vec![("good".to_owned(), good.clone())];
+    for (id, damage, field_only) in garbage {
         store.set(id, &good, Changed::All).await.unwrap();
         psql(&format!(
             "UPDATE {} SET {damage} WHERE id = '{id}'",
             table.0
         ));
-        assert_eq!(store.get(id).await.unwrap(), None, "{id}");
+        let read = store.get(id).await.unwrap();
+        if field_only {
+            // The damaged field gets its default (it is left out); the rest survives.
+            let read = read.unwrap_or_else(|| panic!("{id}: the session survives"));
+            assert_eq!(read.fields, partly.fields, "{id}");
+            readable.push((id.to_owned(), read));
+        } else {
+            assert_eq!(read, None, "{id}");
+        }
     }
-    let all = store.all().await.unwrap();
-    assert_eq!(
-        all,
-        vec![("good".to_owned(), good.clone())],
-        "unreadable sessions are left out"
-    );
+    let mut all = store.all().await.unwrap();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    readable.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(all, readable, "unreadable sessions are left out");
 
     // A field-level write repairs what it overwrites, or writes the whole record when the
     // fields are not an object it can patch.
     let names = ["a".to_owned()].into();
-    for (id, _) in garbage {
+    for (id, _, _) in garbage {
         store.set(id, &good, Changed::Fields(&names)).await.unwrap();
         assert_eq!(store.get(id).await.unwrap(), Some(good.clone()), "{id}");
     }
@@ -338,6 +351,27 @@ impl OwnServer {
             .args(["-w", "-t", "20", "-o", &options, "start"]));
     }
 
+    /// Sends `SIG<signal>` to the server and every process it started (its backends), as an
+    /// operator freezing or thawing it would.
+    fn signal(&self, signal: &str) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let postmaster = pid_file.lines().next().unwrap().trim().to_owned();
+        let mut pids = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // `pid (name) state ppid ...`; the name may hold spaces, so read after its `)`.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent == Some(postmaster.as_str()) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{signal} {}", pids.join(" "))));
+    }
+
     fn stop(&self) {
         run(self.command("pg_ctl").arg("-D").arg(&self.data).args([
             "-m",
@@ -398,4 +432,131 @@ async fn outage_is_an_error_and_recovery_needs_no_restart() {
     // The session was committed before the stop and the data directory survives it, so the
     // count goes on.
     assert_eq!(reply.body, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_postgres_cannot_hold_is_a_missing_session() {
+    // A validly signed id with a NUL character (a custom `genid`, or another app with the same
+    // secret): PostgreSQL's text cannot hold it, and no session can be stored under it.
+    let (store, _table) = store("nul").await;
+    let issuer = app(layer_with(session::MemoryStore::new(), |b| {
+        b.genid(|_| "nul\0id".to_owned())
+    }));
+    let cookie = get_with(&issuer, "/views", None).await.cookie().unwrap();
+    let app = app(layer_with(store.clone(), |b| b));
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "1"));
+    assert!(!reply.cookie_id().unwrap().contains('\0'), "a new id");
+
+    let some = record(&[("a", b"1")], HOUR);
+    let names = ["a".to_owned()].into();
+    assert_eq!(store.get("a\0b").await.unwrap(), None);
+    assert!(matches!(
+        store.touch("a\0b", &some).await,
+        Err(StoreError::Gone)
+    ));
+    assert!(matches!(
+        store.set("a\0b", &some, Changed::Fields(&names)).await,
+        Err(StoreError::Gone)
+    ));
+    store.destroy("a\0b").await.unwrap();
+    assert!(store.sessions_of("x\0").await.unwrap().is_empty());
+    assert_eq!(store.destroy_sessions_of("x\0", None).await.unwrap(), 0);
+}
+
+/// Asks for `/views` and answers the reply and how long it took.
+async fn timed_views(app: &axum::Router, cookie: &str) -> (Reply, Duration) {
+    let started = Instant::now();
+    let reply = get_with(app, "/views", Some(cookie)).await;
+    (reply, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_table_is_a_prompt_error() {
+    let _timing = TIMING.lock().await;
+    let (store, table) = store("locked").await;
+    let app = app(layer_with(store, |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+
+    // Another client holds the table for 8 s.
+    let mut holder = Command::new(pg_bin("psql"))
+        .arg(database_url())
+        .args(["-X", "-q", "-c"])
+        .arg(format!(
+            "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT;",
+            table.0
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let locked = format!(
+        "SELECT count(*) FROM pg_locks WHERE relation = '{}'::regclass AND mode = 'AccessExclusiveLock' AND granted",
+        table.0
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while psql_value(&locked) != "1" {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (during, took) = timed_views(&app, &cookie).await;
+    assert_eq!(during.status, 503);
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // The statement was cancelled, not left to land later; the pool's connection still works.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let reply = get_with(&app, "/views", Some(&cookie)).await;
+        if reply.status == 200 || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_server_is_a_prompt_error() {
+    let _timing = TIMING.lock().await;
+    let server = OwnServer::start();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let store = PostgresStore::connect_with_timeout(&url, Duration::from_secs(1))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let app = app(layer_with(store, |b| b.resave(false)));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+
+    // A pool of the app's own that sends a query without testing its connection first, as
+    // happens to every query already under way when the server freezes.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .test_before_acquire(false)
+        .connect(&url)
+        .await
+        .unwrap();
+    let own = PostgresStore::new(pool).with_query_timeout(Duration::from_secs(1));
+    let own = common::app(layer_with(own, |b| b.resave(false)));
+    assert_eq!(get_with(&own, "/views", Some(&cookie)).await.body, "2");
+
+    server.signal("STOP");
+    let (during, took) = timed_views(&app, &cookie).await;
+    let in_flight = tokio::time::timeout(Duration::from_secs(10), timed_views(&own, &cookie)).await;
+    server.signal("CONT");
+    assert_eq!(during.status, 503);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let (during, took) = in_flight.expect("a query under way fails by itself");
+    assert_eq!(during.status, 503);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        let reply = get_with(&app, "/views", Some(&cookie)).await;
+        if reply.status == 200 || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "3"));
 }

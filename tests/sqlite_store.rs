@@ -210,7 +210,10 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
     let marker = b"bad base64 marker!";
     let rows = [
         ("good", good.clone()),
-        ("base64", record(&[("base64_field", marker)], HOUR)),
+        (
+            "base64",
+            record(&[("base64_field", marker), ("kept", b"1")], HOUR),
+        ),
         ("json", record(&[("json_field", b"1")], HOUR)),
         ("cookie", record(&[("cookie_field", b"1")], HOUR)),
         ("array", record(&[("array_field", b"1")], HOUR)),
@@ -253,14 +256,35 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
         1
     );
 
+    // Damage that SQL can do: another program's text that is not UTF-8.
+    sqlite3(
+        &db.0,
+        "INSERT INTO sessions (id, cookie, fields, expires_ms, owner) \
+         SELECT 'owner', cookie, fields, expires_ms, CAST(X'FF6F' AS TEXT) FROM sessions \
+         WHERE id = 'good'; \
+         INSERT INTO sessions (id, cookie, fields, expires_ms, owner) \
+         SELECT CAST(X'FF69' AS TEXT), cookie, fields, expires_ms, owner FROM sessions \
+         WHERE id = 'good'",
+    );
+
     let store = db.open().await;
-    for id in ["base64", "json", "cookie", "array", "lapsed"] {
+    for id in ["json", "cookie", "array", "lapsed", "owner"] {
         assert_eq!(store.get(id).await.unwrap(), None, "{id}");
     }
+    // A field that cannot be read gets its default (it is left out); the rest survives.
+    let partly = store.get("base64").await.unwrap().unwrap();
+    assert_eq!(
+        partly.fields.keys().collect::<Vec<_>>(),
+        ["kept"],
+        "only the unreadable field is lost"
+    );
     let all = store.all().await.unwrap();
     assert_eq!(
         all,
-        vec![("good".to_owned(), good.clone())],
+        vec![
+            ("base64".to_owned(), partly.clone()),
+            ("good".to_owned(), good.clone())
+        ],
         "unreadable sessions are left out"
     );
 
@@ -277,7 +301,7 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
     assert!(matches!(lapsed, Err(StoreError::Gone)), "{lapsed:?}");
     assert_eq!(store.get("lapsed").await.unwrap(), None);
     // A whole write replaces anything.
-    for id in ["base64", "cookie"] {
+    for id in ["base64", "cookie", "owner"] {
         store.set(id, &good, Changed::All).await.unwrap();
         assert_eq!(store.get(id).await.unwrap(), Some(good.clone()), "{id}");
     }

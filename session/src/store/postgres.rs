@@ -18,12 +18,14 @@
 //! The store does not create its table by itself: call [`PostgresStore::migrate`] once at
 //! startup, or create the table with your own migrations (its shape is in `migrate`'s doc).
 
+use std::future::Future;
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::codec::{Codec, Postcard};
 use crate::record::{Fields, Record};
@@ -35,6 +37,15 @@ use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "PostgreSQL";
+
+/// How long a statement may run by default, as long as the Redis store waits for an answer.
+const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How much longer than the statement timeout a store call waits for the server. The server
+/// cancels a statement that runs too long (a lock wait included) by itself, and the connection
+/// stays usable; the client gives up only when the server does not answer at all (frozen,
+/// unreachable), a little later, so that an answered statement is never left undecided.
+const CLIENT_GRACE: Duration = Duration::from_millis(500);
 
 /// A session store on a PostgreSQL table.
 ///
@@ -53,6 +64,8 @@ const DATABASE: &str = "PostgreSQL";
 pub struct PostgresStore {
     pool: PgPool,
     idle_ttl: Duration,
+    /// How long a store call waits for the server before it fails.
+    deadline: Duration,
     sql: Arc<Statements>,
 }
 
@@ -61,29 +74,75 @@ impl std::fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("table", &self.sql.table)
             .field("idle_ttl", &self.idle_ttl)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
 
 impl PostgresStore {
-    /// Connects a pool of its own to `url`, with a 2 s acquire timeout so that an outage is a
-    /// prompt error, not a hang. The pool replaces broken connections by itself, so the store
-    /// recovers when the server comes back.
+    /// Connects a pool of its own to `url`, with a query timeout of 2 s: see
+    /// [`connect_with_timeout`].
+    ///
+    /// [`connect_with_timeout`]: PostgresStore::connect_with_timeout
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(2))
-            .connect(url)
-            .await
-            .map_err(backend)?;
-        Ok(Self::new(pool))
+        Self::connect_with_timeout(url, DEFAULT_QUERY_TIMEOUT).await
     }
 
-    /// A store on your own pool, in the table `sessions`.
+    /// Connects a pool of its own to `url`, so that an outage or a locked table is a prompt
+    /// error, not a hang that holds the session's turn:
+    /// - the server cancels any statement of the store that runs longer than `timeout`
+    ///   (`statement_timeout`, waiting for a lock included), which writes nothing;
+    /// - getting a connection from the pool waits at most `timeout`;
+    /// - a store call that has no answer `timeout` + 0.5 s after it started (a frozen or
+    ///   unreachable server) fails.
+    ///
+    /// The pool replaces broken connections by itself, so the store recovers when the server
+    /// comes back.
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(backend)?
+            .options([("statement_timeout", timeout.as_millis().max(1).to_string())]);
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(timeout)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        Ok(Self::new(pool).with_query_timeout(timeout))
+    }
+
+    /// A store on your own pool, in the table `sessions`, with a query timeout of 2 s
+    /// ([`with_query_timeout`](PostgresStore::with_query_timeout) changes it). Give the pool's connections a `statement_timeout` no
+    /// longer than the query timeout (`PgConnectOptions::options`), as
+    /// [`connect_with_timeout`](PostgresStore::connect_with_timeout) does: without one, a
+    /// statement the store gave up on may still run, and land, later.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             idle_ttl: DEFAULT_IDLE_TTL,
+            deadline: DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE,
             sql: Arc::new(Statements::postgres(DEFAULT_TABLE)),
+        }
+    }
+
+    /// How long a store call waits for an answer: it fails `timeout` + 0.5 s after it started.
+    /// This is the client's side only; the server's `statement_timeout` is set when the pool
+    /// connects (see [`connect_with_timeout`](PostgresStore::connect_with_timeout)).
+    pub fn with_query_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = timeout + CLIENT_GRACE;
+        self
+    }
+
+    /// Runs a store call under the deadline.
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(result) => result.map_err(backend),
+            Err(_) => Err(backend(format!(
+                "no answer from the server within {:?}",
+                self.deadline
+            ))),
         }
     }
 
@@ -149,12 +208,13 @@ impl PostgresStore {
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
     /// time to time, or let [`PostgresStore::spawn_cleanup`] do it.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        sqlx::query(sql(&self.sql.delete_expired))
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(backend)
+        self.timed(
+            sqlx::query(sql(&self.sql.delete_expired))
+                .bind(now_ms())
+                .execute(&self.pool),
+        )
+        .await
+        .map(|done| done.rows_affected())
     }
 
     /// Starts a task that calls [`PostgresStore::delete_expired`] now and then every `every`.
@@ -191,11 +251,9 @@ impl PostgresStore {
         if let Whole::ReplaceLive { owner } = how {
             query = query.bind(now_ms()).bind(owner);
         }
-        query
-            .execute(&self.pool)
+        self.timed(query.execute(&self.pool))
             .await
             .map(|done| done.rows_affected())
-            .map_err(backend)
     }
 }
 
@@ -213,12 +271,17 @@ type Row = (
 
 impl Store for PostgresStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(sql(&self.sql.get))
-            .bind(id)
-            .bind(now_ms())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        if !storable(id) {
+            return Ok(None);
+        }
+        let row: Option<Row> = self
+            .timed(
+                sqlx::query_as(sql(&self.sql.get))
+                    .bind(id)
+                    .bind(now_ms())
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
         Ok(row.and_then(parse).map(|(_, record)| record))
     }
 
@@ -238,19 +301,24 @@ impl Store for PostgresStore {
             .iter()
             .map(|name| STANDARD.encode(&record.fields[*name]))
             .collect();
-        let patched = sqlx::query(sql(&self.sql.patch))
-            .bind(id)
-            .bind(&cookie)
-            .bind(removed)
-            .bind(written)
-            .bind(values)
-            .bind(expires_ms(&record.cookie, self.idle_ttl))
-            .bind(record.owner.as_deref())
-            .bind(now_ms())
-            .bind(changed.writes_owner())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        if !storable(id) {
+            return Err(StoreError::Gone);
+        }
+        let patched = self
+            .timed(
+                sqlx::query(sql(&self.sql.patch))
+                    .bind(id)
+                    .bind(&cookie)
+                    .bind(removed)
+                    .bind(written)
+                    .bind(values)
+                    .bind(expires_ms(&record.cookie, self.idle_ttl))
+                    .bind(record.owner.as_deref())
+                    .bind(now_ms())
+                    .bind(changed.writes_owner())
+                    .execute(&self.pool),
+            )
+            .await?;
         if patched.rows_affected() > 0 {
             return Ok(());
         }
@@ -271,12 +339,16 @@ impl Store for PostgresStore {
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql(&self.sql.destroy))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(backend)
+        if !storable(id) {
+            return Ok(());
+        }
+        self.timed(
+            sqlx::query(sql(&self.sql.destroy))
+                .bind(id)
+                .execute(&self.pool),
+        )
+        .await
+        .map(drop)
     }
 
     fn idle_ttl(&self) -> Option<Duration> {
@@ -284,51 +356,63 @@ impl Store for PostgresStore {
     }
 
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+        if !storable(id) {
+            return Err(StoreError::Gone);
+        }
         let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
-        let touched = sqlx::query(sql(&self.sql.touch))
-            .bind(id)
-            .bind(cookie)
-            .bind(expires_ms(&record.cookie, self.idle_ttl))
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let touched = self
+            .timed(
+                sqlx::query(sql(&self.sql.touch))
+                    .bind(id)
+                    .bind(cookie)
+                    .bind(expires_ms(&record.cookie, self.idle_ttl))
+                    .bind(now_ms())
+                    .execute(&self.pool),
+            )
+            .await?;
         updated(touched.rows_affected())
     }
 
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.all))
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows: Vec<Row> = self
+            .timed(
+                sqlx::query_as(sql(&self.sql.all))
+                    .bind(now_ms())
+                    .fetch_all(&self.pool),
+            )
+            .await?;
         Ok(rows.into_iter().filter_map(parse).collect())
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        sqlx::query(sql(&self.sql.clear))
-            .execute(&self.pool)
+        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool))
             .await
             .map(drop)
-            .map_err(backend)
     }
 
     async fn length(&self) -> Result<usize, StoreError> {
-        let live: i64 = sqlx::query_scalar(sql(&self.sql.length))
-            .bind(now_ms())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
+        let live: i64 = self
+            .timed(
+                sqlx::query_scalar(sql(&self.sql.length))
+                    .bind(now_ms())
+                    .fetch_one(&self.pool),
+            )
+            .await?;
         Ok(count(live))
     }
 
     async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.sessions_of))
-            .bind(owner)
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        if !storable(owner) {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Row> = self
+            .timed(
+                sqlx::query_as(sql(&self.sql.sessions_of))
+                    .bind(owner)
+                    .bind(now_ms())
+                    .fetch_all(&self.pool),
+            )
+            .await?;
         Ok(rows.into_iter().filter_map(parse).collect())
     }
 
@@ -337,14 +421,18 @@ impl Store for PostgresStore {
         owner: &str,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
-        sqlx::query(sql(&self.sql.destroy_sessions_of))
-            .bind(owner)
-            .bind(keep)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map(|done| count(done.rows_affected()))
-            .map_err(backend)
+        if !storable(owner) {
+            return Ok(0);
+        }
+        self.timed(
+            sqlx::query(sql(&self.sql.destroy_sessions_of))
+                .bind(owner)
+                .bind(keep)
+                .bind(now_ms())
+                .execute(&self.pool),
+        )
+        .await
+        .map(|done| count(done.rows_affected()))
     }
 }
 
@@ -456,8 +544,11 @@ fn parse((id, cookie, owner, object, names, values): Row) -> Option<(String, Rec
         .into_iter()
         .zip(values.unwrap_or_default())
     {
-        let bytes = read_field(DATABASE, &name, value)?;
-        fields.insert(name, bytes.into());
+        // A field that cannot be read is left out: the schema gives it its default, and the
+        // rest of the session survives.
+        if let Some(bytes) = read_field(DATABASE, &name, value) {
+            fields.insert(name, bytes.into());
+        }
     }
     Some((
         id,
@@ -467,6 +558,13 @@ fn parse((id, cookie, owner, object, names, values): Row) -> Option<(String, Rec
             owner,
         },
     ))
+}
+
+/// Whether PostgreSQL can hold `text` at all: its `TEXT` has no NUL character, and a statement
+/// that binds one fails. No session can be stored under such an id (or owner), so it is
+/// answered as one that is not there rather than as an error on every request.
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {

@@ -170,12 +170,13 @@ pub(super) fn read_cookie(database: &str, cookie: &[u8], object: bool) -> Option
 }
 
 /// A field's bytes from its stored value, a base64 string (`None` when the JSON value was not a
-/// string); one that cannot be read is logged, naming the `database`, and `None`.
+/// string); one that cannot be read is logged, naming the `database`, and `None`: the caller
+/// leaves the field out, so it gets its default and the rest of the session survives.
 pub(super) fn read_field(database: &str, name: &str, value: Option<String>) -> Option<Vec<u8>> {
     let Some(value) = value else {
         tracing::warn!(
             field = %name,
-            "session field in {database} is not a string; treating the session as missing"
+            "session field in {database} is not a string; resetting it to its default"
         );
         return None;
     };
@@ -185,7 +186,7 @@ pub(super) fn read_field(database: &str, name: &str, value: Option<String>) -> O
             tracing::warn!(
                 field = %name,
                 %error,
-                "corrupt session field in {database}; treating the session as missing"
+                "corrupt session field in {database}; resetting it to its default"
             );
         })
         .ok()

@@ -249,11 +249,13 @@ impl SqliteStore {
 
 /// One row of a `SELECT` per field: the session id, its cookie state, its owner, whether
 /// `fields` is a JSON object, then a field's name (`NULL` when there are no fields) and value
-/// (`NULL` when it is not a string).
+/// (`NULL` when it is not a string). The id and the owner come as bytes, checked for UTF-8
+/// here: SQLite stores whatever another program gave it, and a column sqlx cannot decode would
+/// fail the whole query.
 type Row = (
-    String,
     Vec<u8>,
-    Option<String>,
+    Vec<u8>,
+    Option<Vec<u8>>,
     bool,
     Option<String>,
     Option<String>,
@@ -403,14 +405,15 @@ impl Statements {
         let owner_index = format!("\"{table}_owner_idx\"");
         // The fields object taken apart in SQL, one row per field: `fields` becomes NULL unless
         // it is a JSON object (the nested CASE keeps `json_type` off invalid JSON, on which it
-        // raises an error), and a value that is not a string becomes NULL. The owner is read as
-        // text whatever another program may have stored in the column.
+        // raises an error), and a value that is not a string becomes NULL. The id and the owner
+        // are read as bytes whatever another program may have stored in the columns.
         let select = |filter: &str| {
             format!(
                 "SELECT s.id, s.cookie, s.owner, s.fields IS NOT NULL, e.key, \
                         CASE e.type WHEN 'text' THEN e.value END \
                  FROM ( \
-                     SELECT id, CAST(cookie AS BLOB) AS cookie, CAST(owner AS TEXT) AS owner, \
+                     SELECT CAST(id AS BLOB) AS id, CAST(cookie AS BLOB) AS cookie, \
+                            CAST(owner AS BLOB) AS owner, \
                             CASE WHEN json_valid(fields) THEN \
                                 CASE json_type(fields) WHEN 'object' THEN fields END \
                             END AS fields \
@@ -527,32 +530,56 @@ fn push_json_string(json: &mut String, s: &str) {
 }
 
 /// Records from rows sorted by id, one per session; `None` for one that cannot be read, which
-/// is logged.
+/// is logged. A field that cannot be read is left out (logged): it gets its default, and the
+/// rest of the session survives.
 fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
     let mut sessions: Vec<(String, Option<Record>)> = Vec::new();
+    // The id of the rows being read, and whether they are being left out.
+    let mut current: Option<(Vec<u8>, bool)> = None;
     for (id, cookie, owner, object, name, value) in rows {
-        let first = sessions.last().is_none_or(|(last, _)| *last != id);
-        if first {
-            let record = read_cookie(DATABASE, &cookie, object).map(|cookie| Record {
-                cookie,
-                fields: Fields::new(),
-                owner,
+        if current.as_ref().is_none_or(|(last, _)| *last != id) {
+            let utf8 = String::from_utf8(id.clone());
+            current = Some((id, utf8.is_err()));
+            let Ok(id) = utf8 else {
+                tracing::warn!("session id in {DATABASE} is not UTF-8; leaving the row out");
+                continue;
+            };
+            let record = read_owner(owner).and_then(|owner| {
+                read_cookie(DATABASE, &cookie, object).map(|cookie| Record {
+                    cookie,
+                    fields: Fields::new(),
+                    owner,
+                })
             });
             sessions.push((id, record));
         }
-        let Some((_, slot)) = sessions.last_mut() else {
+        if current.as_ref().is_some_and(|(_, skipped)| *skipped) {
+            continue;
+        }
+        let Some((_, Some(record))) = sessions.last_mut() else {
             continue;
         };
-        if let (Some(record), Some(name)) = (slot.as_mut(), name) {
-            match read_field(DATABASE, &name, value) {
-                Some(bytes) => {
-                    record.fields.insert(name, bytes.into());
-                }
-                None => *slot = None,
-            }
+        if let Some(name) = name
+            && let Some(bytes) = read_field(DATABASE, &name, value)
+        {
+            record.fields.insert(name, bytes.into());
         }
     }
     sessions
+}
+
+/// A row's owner; one that is not UTF-8 is logged, and the session treated as missing (`None`):
+/// whose it is cannot be known, so it must not be listed or kept under the wrong owner.
+fn read_owner(owner: Option<Vec<u8>>) -> Option<Option<String>> {
+    match owner.map(String::from_utf8).transpose() {
+        Ok(owner) => Some(owner),
+        Err(_) => {
+            tracing::warn!(
+                "session owner in {DATABASE} is not UTF-8; treating the session as missing"
+            );
+            None
+        }
+    }
 }
 
 /// The sessions of `rows` that can be read.
