@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use session::{CookieOptions, SessionData, SessionError, SessionLayer, TypedSession};
+use sessionly::{CookieOptions, SessionData, SessionError, SessionLayer, TypedSession};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use session::{CookieOptions, SessionData, SessionLayer, TypedSession};
+use sessionly::{CookieOptions, SessionData, SessionLayer, TypedSession};
 
 #[derive(SessionData)]
 struct Visits {

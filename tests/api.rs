@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use session::cookie::Secure;
-use session::{Codec, CookieOptions, MemoryStore, Postcard, Store};
+use sessionly::cookie::Secure;
+use sessionly::{Codec, CookieOptions, MemoryStore, Postcard, Store};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -326,7 +326,7 @@ async fn schema_evolution_keeps_the_rest_of_the_session() {
         .fields
         .insert("name".into(), bytes::Bytes::from_static(&[7, 0xff]));
     store
-        .set(&id, &record, session::Changed::All)
+        .set(&id, &record, sessionly::Changed::All)
         .await
         .unwrap();
 

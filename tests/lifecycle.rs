@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use session::{CookieOptions, MemoryStore, Store};
+use sessionly::{CookieOptions, MemoryStore, Store};
 
 const DAY_MS: u128 = 24 * 60 * 60 * 1000;
 

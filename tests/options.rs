@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use common::*;
-use session::cookie::{Priority, SameSite, Secure};
-use session::{AppSecure, CookieOptions, MemoryStore, SessionLayer, Store, Unset};
+use sessionly::cookie::{Priority, SameSite, Secure};
+use sessionly::{AppSecure, CookieOptions, MemoryStore, SessionLayer, Store, Unset};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
-use session::{Changed, Codec, Postcard, PostgresStore, Store, StoreError};
+use sessionly::{Changed, Codec, Postcard, PostgresStore, Store, StoreError};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -439,7 +439,7 @@ async fn an_id_postgres_cannot_hold_is_a_missing_session() {
     // A validly signed id with a NUL character (a custom `genid`, or another app with the same
     // secret): PostgreSQL's text cannot hold it, and no session can be stored under it.
     let (store, _table) = store("nul").await;
-    let issuer = app(layer_with(session::MemoryStore::new(), |b| {
+    let issuer = app(layer_with(sessionly::MemoryStore::new(), |b| {
         b.genid(|_| "nul\0id".to_owned())
     }));
     let cookie = get_with(&issuer, "/views", None).await.cookie().unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionLike;
 use common::conformance::{HOUR, conformance, conformance_without_listing, owned, record};
 use common::*;
-use session::{Changed, RedisStore, Store, StoreError};
+use sessionly::{Changed, RedisStore, Store, StoreError};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -295,7 +295,7 @@ async fn patch_is_gone_and_leaves_nothing<C, R>(
     raw: &mut R,
     prefix: &str,
     id: &str,
-    record: &session::Record,
+    record: &sessionly::Record,
     patch: Changed<'_>,
 ) where
     C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -586,7 +586,7 @@ async fn round_trips_per_operation() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let lifecycle = |created: session::Record| {
+    let lifecycle = |created: sessionly::Record| {
         let store = store.clone();
         async move {
             let mut patched = created.clone();
@@ -602,7 +602,7 @@ async fn round_trips_per_operation() {
         }
     };
     let unowned = record(&[("a", b"1")], HOUR);
-    let ivy = session::Record {
+    let ivy = sessionly::Record {
         fields: unowned.fields.clone(),
         ..owned("ivy", HOUR)
     };

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use session::{CookieOptions, MemoryStore, SessionLayer, Store};
+use sessionly::{CookieOptions, MemoryStore, SessionLayer, Store};
 
 #[tokio::test]
 async fn bad_cookies_start_a_new_session_without_asking_the_store() {

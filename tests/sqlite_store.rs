@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
-use session::{Changed, Codec, Postcard, SqliteStore, Store, StoreError};
+use sessionly::{Changed, Codec, Postcard, SqliteStore, Store, StoreError};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, record};
-use session::{Changed, MemoryStore, Store};
+use sessionly::{Changed, MemoryStore, Store};
 
 #[tokio::test]
 async fn memory_store_conforms() {

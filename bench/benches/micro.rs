@@ -14,14 +14,14 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use session::__private::Tracked;
-use session::cookie::Signer;
-use session::{
+use session_bench::apps::{self, SECRET};
+use session_bench::schema::{self, Large, Small};
+use sessionly::__private::Tracked;
+use sessionly::cookie::Signer;
+use sessionly::{
     Codec, CookieState, Fields, MemoryStore, Postcard, Record, SessionData, SessionLayer,
     TypedSession,
 };
-use session_bench::apps::{self, SECRET};
-use session_bench::schema::{self, Large, Small};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
@@ -56,7 +56,7 @@ fn cookie(c: &mut Criterion) {
 }
 
 fn id(c: &mut Criterion) {
-    c.bench_function("id/generate", |b| b.iter(session::generate_id));
+    c.bench_function("id/generate", |b| b.iter(sessionly::generate_id));
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Bytes {

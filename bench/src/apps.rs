@@ -13,7 +13,7 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use session::{SessionLayer, Store, TypedSession};
+use sessionly::{SessionLayer, Store, TypedSession};
 use tower_sessions::{Session, SessionManagerLayer, SessionStore};
 
 use crate::schema::{self, Large, Small};

@@ -2,7 +2,7 @@
 //! 16 KiB cart next to a small counter).
 
 use serde::{Deserialize, Serialize};
-use session::SessionData;
+use sessionly::SessionData;
 
 /// One line of the cart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! `valid.rs` to report.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{ToTokens as _, format_ident};
+use quote::{ToTokens as _, format_ident, quote};
 use syn::ext::IdentExt as _;
 use syn::{Data, DeriveInput, Fields, GenericParam, Generics, Ident, Path, Type, Visibility};
 
@@ -110,6 +110,14 @@ impl<'a> Input<'a> {
     /// The name of the generated tracked type: `<Struct>Tracked`.
     pub fn tracked_ident(&self) -> Ident {
         format_ident!("{}Tracked", self.ident.unraw(), span = self.ident.span())
+    }
+
+    /// The path of the runtime crate: `#[session(crate = ...)]`, else `::sessionly`.
+    pub fn krate(&self) -> TokenStream {
+        match &self.attrs.krate {
+            Some(krate) => krate.value.to_token_stream(),
+            None => quote!(::sessionly),
+        }
     }
 
     /// The codec named by `#[session(codec = ...)]`, if any.

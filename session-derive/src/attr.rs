@@ -17,7 +17,7 @@ const FIELD_KEYS: &str =
     "`default = path::to::function`, `rename = \"stored_name\"`, `skip`, `flash`, `owner`";
 
 /// The keys accepted in the struct's `#[session(...)]`, as the error messages spell them.
-const CONTAINER_KEYS: &str = "`codec = path::To::Codec`";
+const CONTAINER_KEYS: &str = "`codec = path::To::Codec`, `crate = path::to::sessionly`";
 
 /// An attribute value together with the span of the key that introduced it.
 pub(crate) struct Keyed<T> {
@@ -46,6 +46,9 @@ pub(crate) struct FieldAttrs {
 pub(crate) struct ContainerAttrs {
     /// `codec = path`: the codec of every field.
     pub codec: Option<Keyed<Path>>,
+    /// `crate = path`: where the runtime crate is, when it is not `::sessionly` (a renamed
+    /// dependency, or a re-export from another crate).
+    pub krate: Option<Keyed<Path>>,
 }
 
 /// Reads the `#[session(...)]` attributes of a field; other attributes are left alone.
@@ -102,6 +105,9 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
             if meta.path.is_ident("codec") {
                 let path = path_value(&meta, "codec", "`codec = path::To::Codec`")?;
                 set_once(&mut out.codec, key, path, "codec", "struct", errors);
+            } else if meta.path.is_ident("crate") {
+                let path = path_value(&meta, "crate", "`crate = path::to::sessionly`")?;
+                set_once(&mut out.krate, key, path, "crate", "struct", errors);
             } else {
                 let name = path_text(&meta.path);
                 let message = if ["default", "rename", "skip", "flash", "owner"]

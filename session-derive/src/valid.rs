@@ -9,7 +9,7 @@ use syn::{GenericArgument, Ident, PathArguments, Type};
 
 use crate::ast::{Field, Input, Shape};
 
-/// The methods of the runtime's extractor `session::TypedSession<T>`.
+/// The methods of the runtime's extractor `sessionly::TypedSession<T>`.
 ///
 /// `TypedSession<T>` dereferences to the generated tracked type, and an inherent method of
 /// `TypedSession` wins over a method reached through `Deref`. A generated accessor with one of

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 /// `<C as Codec>::encode` / `decode`, so no instance is ever needed.
 ///
 /// ```
-/// use session::{Codec, Postcard};
+/// use sessionly::{Codec, Postcard};
 ///
 /// let bytes = Postcard::encode(&Some(7u64)).unwrap();
 /// assert_eq!(Postcard::decode::<Option<u64>>(&bytes).unwrap(), Some(7));

@@ -20,8 +20,8 @@ use crate::store::{DynStore, MemoryStore, Store};
 ///
 /// ```
 /// use std::time::Duration;
-/// use session::CookieOptions;
-/// use session::cookie::{SameSite, Secure};
+/// use sessionly::CookieOptions;
+/// use sessionly::cookie::{SameSite, Secure};
 ///
 /// let cookie = CookieOptions::new()
 ///     .max_age(Duration::from_secs(60 * 60))
@@ -400,7 +400,7 @@ impl SessionLayerBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session::{CookieOptions, SessionLayer};
+    /// use sessionly::{CookieOptions, SessionLayer};
     ///
     /// // Signed out after 30 idle minutes, and after 12 hours in any case.
     /// let layer = SessionLayer::builder()

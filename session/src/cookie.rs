@@ -73,7 +73,7 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// produce or check a cookie as express-session would.
 ///
 /// ```
-/// use session::cookie::Signer;
+/// use sessionly::cookie::Signer;
 ///
 /// let signer = Signer::new(&["new secret", "old secret"]).expect("at least one secret");
 /// let value = signer.sign("some-id");

@@ -200,7 +200,7 @@ impl<T: SessionData> TypedSession<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session::{SessionData, TypedSession};
+    /// use sessionly::{SessionData, TypedSession};
     ///
     /// #[derive(SessionData)]
     /// struct Account {
@@ -237,7 +237,7 @@ impl<T: SessionData> TypedSession<T> {
     /// session before this call cannot write it back afterwards.
     ///
     /// ```
-    /// use session::{SessionData, SessionError, TypedSession};
+    /// use sessionly::{SessionData, SessionError, TypedSession};
     ///
     /// #[derive(SessionData)]
     /// struct Account {

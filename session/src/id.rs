@@ -14,7 +14,7 @@ const ID_BYTES: usize = 24;
 /// A new random session id (32 URL-safe characters).
 ///
 /// ```
-/// let id = session::generate_id();
+/// let id = sessionly::generate_id();
 /// assert_eq!(id.len(), 32);
 /// assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
 /// ```

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use session::{SessionData, SessionLayer, TypedSession};
+//! use sessionly::{SessionData, SessionLayer, TypedSession};
 //!
 //! #[derive(SessionData)]
 //! struct Account {
@@ -24,7 +24,7 @@
 //!     format!("{items} items, {notice:?}")
 //! }
 //!
-//! # fn main() -> Result<(), session::ConfigError> {
+//! # fn main() -> Result<(), sessionly::ConfigError> {
 //! let sessions = SessionLayer::builder().secret("a long random secret").build()?;
 //! let app: Router = Router::new().route("/", get(handler)).layer(sessions);
 //! # Ok(())
@@ -60,7 +60,7 @@ pub use id::generate_id;
 pub use middleware::{AppSecure, DirectTls, SessionLayer, SessionService};
 pub use record::{CookieOverrides, CookieState, Fields, Record};
 pub use schema::SessionData;
-pub use session_derive::SessionData;
+pub use sessionly_derive::SessionData;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]

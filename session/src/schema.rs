@@ -19,7 +19,7 @@ use crate::record::Fields;
 /// A struct whose fields are a session's data. Derive it; do not implement it by hand.
 ///
 /// ```
-/// use session::SessionData;
+/// use sessionly::SessionData;
 ///
 /// #[derive(SessionData)]
 /// struct Account {

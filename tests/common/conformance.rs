@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use session::{Changed, CookieState, Record, Store, StoreError};
+use sessionly::{Changed, CookieState, Record, Store, StoreError};
 
 pub fn record(fields: &[(&str, &[u8])], max_age: Option<Duration>) -> Record {
     Record {
@@ -420,7 +420,7 @@ pub async fn expired_rows_are_deleted<S, F>(
     spawn_cleanup: impl FnOnce(Duration) -> tokio::task::JoinHandle<()>,
 ) where
     S: Store,
-    F: std::future::Future<Output = Result<u64, session::StoreError>>,
+    F: std::future::Future<Output = Result<u64, sessionly::StoreError>>,
 {
     let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
     for i in 0..10 {

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use session::{
+use sessionly::{
     Changed, Codec, MemoryStore, Postcard, Record, SessionData, SessionError, SessionLayer, Store,
     StoreError, TypedSession,
 };
@@ -277,7 +277,7 @@ pub fn app(layer: SessionLayer) -> Router {
 /// A layer with the given store and the secret, other options from `configure`.
 pub fn layer_with(
     store: impl Store,
-    configure: impl FnOnce(session::SessionLayerBuilder) -> session::SessionLayerBuilder,
+    configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) -> SessionLayer {
     configure(SessionLayer::builder().secret(SECRET).store(store))
         .build()
@@ -491,7 +491,7 @@ pub async fn no_lost_updates(store: impl Store) {
 /// [`no_lost_updates`] with more options set on the layer.
 pub async fn no_lost_updates_with(
     store: impl Store,
-    configure: impl FnOnce(session::SessionLayerBuilder) -> session::SessionLayerBuilder,
+    configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) {
     let app = app(layer_with(store, |b| configure(b.resave(false))));
     let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
@@ -608,8 +608,8 @@ pub fn gated_app(layer: SessionLayer, gate: Gate) -> Router {
 /// out other devices"), then the slow request finishes. Afterwards the old id is dead in the
 /// store and the slow response does not hand it back to the client.
 pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
-    let hour = session::CookieOptions::new().max_age(Duration::from_secs(3600));
-    for cookie in [session::CookieOptions::new(), hour] {
+    let hour = sessionly::CookieOptions::new().max_age(Duration::from_secs(3600));
+    for cookie in [sessionly::CookieOptions::new(), hour] {
         for slow in ["/slow-write", "/slow-read"] {
             for ender in [
                 "/destroy",
@@ -626,7 +626,7 @@ pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
 /// One case of `a_slow_request_cannot_resurrect`.
 async fn race_an_ending(
     store: &(impl Store + Clone),
-    cookie: &session::CookieOptions,
+    cookie: &sessionly::CookieOptions,
     slow: &'static str,
     ender: &str,
 ) {

@@ -10,8 +10,8 @@ use axum::body::{Body, to_bytes};
 use axum::routing::get;
 use http::{Request, header};
 use serde::{Deserialize, Serialize};
-use session::__private::{Fields, Tracked};
-use session::{
+use sessionly::__private::{Fields, Tracked};
+use sessionly::{
     Changed, Codec, MemoryStore, Postcard, Record, SessionData, SessionLayer, Store, StoreError,
     TypedSession,
 };

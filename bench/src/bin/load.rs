@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use session::{MemoryStore, RedisStore};
 use session_bench::apps;
 use session_bench::counting::{CountingStore, CountingTowerStore, WriteStats};
 use session_bench::tower_redis::TowerRedisStore;
+use sessionly::{MemoryStore, RedisStore};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

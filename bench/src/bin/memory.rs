@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use session::{Changed, Codec, CookieState, Fields, MemoryStore, Postcard, Record, Store};
+use sessionly::{Changed, Codec, CookieState, Fields, MemoryStore, Postcard, Record, Store};
 
 /// The system allocator, counting the bytes currently allocated.
 struct Counting;
@@ -150,7 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let value_bytes: usize = sample.values().map(Bytes::len).sum();
     let name_bytes: usize = sample.keys().map(String::len).sum();
     let record_bytes = postcard::to_allocvec(&sample)?.len();
-    let id_bytes = session::generate_id().len();
+    let id_bytes = sessionly::generate_id().len();
 
     let (before, allocations_before) = live();
     let rss_before = rss_bytes();
@@ -158,7 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut inserted_data = 0usize;
     runtime.block_on(async {
         for i in 0..n {
-            let id = session::generate_id();
+            let id = sessionly::generate_id();
             let record = Record {
                 cookie: CookieState::new(Some(args.ttl), SystemTime::now()),
                 fields: fields(i),
@@ -167,7 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             inserted_data += record.fields.values().map(Bytes::len).sum::<usize>();
             store.set(&id, &record, Changed::All).await?;
         }
-        Ok::<_, session::StoreError>(())
+        Ok::<_, sessionly::StoreError>(())
     })?;
     let insert_time = started.elapsed();
     let (after, allocations_after) = live();

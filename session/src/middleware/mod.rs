@@ -50,7 +50,7 @@ pub(crate) struct OutsidePath(pub(crate) String);
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use session::{SessionData, SessionLayer, TypedSession};
+/// use sessionly::{SessionData, SessionLayer, TypedSession};
 ///
 /// #[derive(SessionData)]
 /// struct Visits {

@@ -29,7 +29,7 @@ const EVICTION_SAMPLE: usize = 16;
 /// Sessions in memory. Cloning it gives another handle to the same sessions.
 ///
 /// ```
-/// use session::{MemoryStore, SessionLayer};
+/// use sessionly::{MemoryStore, SessionLayer};
 ///
 /// let store = MemoryStore::new().with_capacity(100_000);
 /// let layer = SessionLayer::builder()

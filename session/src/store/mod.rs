@@ -86,7 +86,7 @@ impl<'a> Changed<'a> {
 /// record gone:
 ///
 /// ```
-/// use session::{Changed, Record, Store, StoreError};
+/// use sessionly::{Changed, Record, Store, StoreError};
 ///
 /// struct Nowhere;
 ///

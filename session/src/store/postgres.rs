@@ -50,9 +50,9 @@ const CLIENT_GRACE: Duration = Duration::from_millis(500);
 /// A session store on a PostgreSQL table.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), session::StoreError> {
+/// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use std::time::Duration;
-/// use session::{PostgresStore, SessionLayer};
+/// use sessionly::{PostgresStore, SessionLayer};
 ///
 /// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
 /// store.migrate().await?;

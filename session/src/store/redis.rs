@@ -173,8 +173,8 @@ return -1
 /// trips on one server, and one more per session on a cluster.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), session::StoreError> {
-/// use session::{RedisStore, SessionLayer};
+/// # async fn run() -> Result<(), sessionly::StoreError> {
+/// use sessionly::{RedisStore, SessionLayer};
 ///
 /// let store = RedisStore::open("redis://127.0.0.1:6379").await?;
 /// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();

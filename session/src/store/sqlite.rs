@@ -45,9 +45,9 @@ const HAS_OWNER: &str = "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE na
 /// A session store in an SQLite database.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), session::StoreError> {
+/// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use std::time::Duration;
-/// use session::{SessionLayer, SqliteStore};
+/// use sessionly::{SessionLayer, SqliteStore};
 ///
 /// let store = SqliteStore::open("sessions.db").await?;
 /// store.spawn_cleanup(Duration::from_secs(600));

@@ -1,9 +1,9 @@
 // The data cannot be changed behind the tracking's back: `data()` is read-only, and outside the
 // module that defines the struct the tracked view's fields are private.
-use session::TypedSession;
+use sessionly::TypedSession;
 
 mod schema {
-    #[derive(session::SessionData)]
+    #[derive(sessionly::SessionData)]
     pub struct Account {
         pub user_id: Option<u64>,
     }

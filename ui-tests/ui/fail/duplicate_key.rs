@@ -1,11 +1,11 @@
-use session::SessionData;
+use sessionly::SessionData;
 
 fn zero() -> u8 {
     0
 }
 
 #[derive(SessionData)]
-#[session(codec = ::session::Json, codec = ::session::Postcard)]
+#[session(codec = ::sessionly::Json, codec = ::sessionly::Postcard)]
 struct Account {
     #[session(rename = "a", rename = "b")]
     a: u8,

@@ -1,4 +1,4 @@
-use session::SessionData;
+use sessionly::SessionData;
 
 #[derive(SessionData)]
 struct Account {

@@ -1,5 +1,5 @@
-use session::__private::{Fields, Tracked};
-use session::SessionData;
+use sessionly::__private::{Fields, Tracked};
+use sessionly::SessionData;
 
 #[derive(SessionData)]
 struct Wrapper<T> {

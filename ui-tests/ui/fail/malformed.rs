@@ -1,4 +1,4 @@
-use session::SessionData;
+use sessionly::SessionData;
 
 #[derive(SessionData)]
 struct Account {
@@ -18,6 +18,18 @@ struct Account {
     g: u8,
     #[session = "h"]
     h: u8,
+}
+
+#[derive(SessionData)]
+#[session(crate)]
+struct NoCratePath {
+    a: u8,
+}
+
+#[derive(SessionData)]
+#[session(crate = 5)]
+struct NotACratePath {
+    a: u8,
 }
 
 fn main() {}

@@ -1,5 +1,5 @@
 // A misspelled field is a compile error on the extractor, not a runtime `None`.
-use session::{SessionData, TypedSession};
+use sessionly::{SessionData, TypedSession};
 
 #[derive(SessionData)]
 struct Account {

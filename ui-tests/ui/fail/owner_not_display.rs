@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use session::SessionData;
+use sessionly::SessionData;
 
 #[derive(Serialize, Deserialize, Default)]
 struct UserRef {

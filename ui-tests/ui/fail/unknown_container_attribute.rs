@@ -1,7 +1,7 @@
-use session::SessionData;
+use sessionly::SessionData;
 
 #[derive(SessionData)]
-#[session(codex = ::session::Json)]
+#[session(codex = ::sessionly::Json)]
 #[session(rename = "account", deny_unknown_fields)]
 struct Account {
     user_id: Option<u64>,

@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use session::SessionData;
+use sessionly::SessionData;
 
 #[derive(SessionData, Serialize, Deserialize)]
 struct Account {
@@ -7,7 +7,7 @@ struct Account {
     #[serde(default)]
     #[session(renam = "user", skip_serializing, flash)]
     user_id: Option<u64>,
-    #[session(codec = ::session::Json)]
+    #[session(codec = ::sessionly::Json)]
     cart: Vec<u32>,
 }
 

@@ -1,5 +1,5 @@
 // Writing a value of the wrong type is a compile error.
-use session::{SessionData, TypedSession};
+use sessionly::{SessionData, TypedSession};
 
 #[derive(SessionData)]
 struct Account {

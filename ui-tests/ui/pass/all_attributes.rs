@@ -1,8 +1,8 @@
 //! Every attribute at once, under `#![deny(missing_docs)]` and warnings.
 #![deny(missing_docs, warnings)]
 
-use session::__private::{Fields, Tracked};
-use session::{Codec, Postcard, SessionData};
+use sessionly::__private::{Fields, Tracked};
+use sessionly::{Codec, Postcard, SessionData};
 
 fn seven() -> u32 {
     7
@@ -14,7 +14,7 @@ fn greeting() -> String {
 
 /// A session schema using every attribute.
 #[derive(SessionData)]
-#[session(codec = ::session::Postcard)]
+#[session(codec = ::sessionly::Postcard)]
 pub struct Everything {
     /// Plain field.
     pub plain: Option<u64>,

@@ -3,8 +3,8 @@
 #![deny(warnings)]
 
 use serde::{Deserialize, Serialize};
-use session::__private::{Fields, Tracked};
-use session::{Codec, Postcard, SessionData};
+use sessionly::__private::{Fields, Tracked};
+use sessionly::{Codec, Postcard, SessionData};
 
 #[derive(SessionData)]
 struct Wrapper<T> {

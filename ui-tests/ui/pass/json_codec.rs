@@ -1,18 +1,18 @@
 //! `#[session(codec = ...)]` picks the codec every field is decoded with.
 #![deny(warnings)]
 
-use session::__private::{Fields, Tracked};
-use session::{Codec, Json, Postcard, SessionData};
+use sessionly::__private::{Fields, Tracked};
+use sessionly::{Codec, Json, Postcard, SessionData};
 
 #[derive(SessionData)]
-#[session(codec = ::session::Json)]
+#[session(codec = ::sessionly::Json)]
 struct Readable {
     name: String,
     tags: Vec<String>,
 }
 
 #[derive(SessionData)]
-#[session(codec = "session::Json")]
+#[session(codec = "sessionly::Json")]
 struct AsString {
     count: u32,
 }

@@ -2,8 +2,8 @@
 //! the generated code must not warn.
 #![deny(warnings)]
 
-use session::__private::{Fields, Tracked};
-use session::SessionData;
+use sessionly::__private::{Fields, Tracked};
+use sessionly::SessionData;
 
 #[derive(SessionData)]
 struct Account {

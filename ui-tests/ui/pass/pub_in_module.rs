@@ -1,12 +1,12 @@
 //! A `pub` struct in a module, used from outside the module through its accessors only.
 #![deny(missing_docs, warnings)]
 
-use session::__private::{Fields, Tracked};
-use session::SessionData;
+use sessionly::__private::{Fields, Tracked};
+use sessionly::SessionData;
 
 /// The schema lives here; its fields are private to this module.
 pub mod schema {
-    use session::SessionData;
+    use sessionly::SessionData;
 
     /// An account.
     #[derive(SessionData)]
@@ -20,7 +20,7 @@ pub mod schema {
 
 /// Also restricted visibility.
 mod restricted {
-    #[derive(session::SessionData)]
+    #[derive(sessionly::SessionData)]
     pub(crate) struct Prefs {
         pub(crate) theme: String,
     }

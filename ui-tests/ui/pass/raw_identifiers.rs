@@ -2,8 +2,8 @@
 //! accessors are built from the plain name.
 #![deny(warnings)]
 
-use session::__private::{Fields, Tracked};
-use session::{Codec, Postcard, SessionData};
+use sessionly::__private::{Fields, Tracked};
+use sessionly::{Codec, Postcard, SessionData};
 
 #[derive(SessionData)]
 struct Keywords {
