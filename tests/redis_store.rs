@@ -602,10 +602,8 @@ async fn round_trips_per_operation() {
         }
     };
     let unowned = record(&[("a", b"1")], HOUR);
-    let ivy = sessionly::Record {
-        fields: unowned.fields.clone(),
-        ..owned("ivy", HOUR)
-    };
+    let mut ivy = owned("ivy", HOUR);
+    ivy.fields = unowned.fields.clone();
     // Once first, so that the scripts are loaded and no NOSCRIPT retry is counted.
     lifecycle(ivy.clone()).await;
     let reset = || ::redis::cmd("CONFIG").arg("RESETSTAT").take();

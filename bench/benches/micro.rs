@@ -80,14 +80,13 @@ fn large_fields(views: u64, cart: &Vec<schema::Item>) -> Fields {
 }
 
 fn record_of(fields: Fields) -> Record {
-    Record {
-        cookie: CookieState::new(
+    Record::new(
+        CookieState::new(
             Some(Duration::from_secs(3600)),
             std::time::SystemTime::now(),
         ),
         fields,
-        owner: None,
-    }
+    )
 }
 
 /// Decode = the derive's loader (what the extractor runs); encode = each field through the

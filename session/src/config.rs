@@ -212,6 +212,7 @@ impl fmt::Debug for Config {
 
 /// A configuration the middleware cannot run with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `secret` was not given or was an empty list.
     #[error("a session secret is required: give at least one with `secret` or `secrets`")]

@@ -14,6 +14,7 @@ use crate::store::StoreError;
 /// lacks the operation asked for, such as the per-owner index, included). The response body
 /// never includes the store's own error text, which is logged instead.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The route is not behind a [`SessionLayer`](crate::SessionLayer).
     #[error("no session: the route is not behind a SessionLayer")]

@@ -21,7 +21,10 @@ use crate::cookie::{Priority, SameSite};
 pub type Fields = BTreeMap<String, Bytes>;
 
 /// One session as a store keeps it.
+///
+/// Build one with [`Record::new`]; fields may be added in a minor release.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Record {
     /// When the session expires and the cookie settings it was given.
     pub cookie: CookieState,
@@ -34,6 +37,15 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record of `fields` with `cookie` state and no owner.
+    pub fn new(cookie: CookieState, fields: Fields) -> Self {
+        Self {
+            cookie,
+            fields,
+            owner: None,
+        }
+    }
+
     /// When the record stops being valid, if it has an expiry.
     pub fn expires(&self) -> Option<SystemTime> {
         self.cookie.expires()
@@ -54,7 +66,10 @@ impl Record {
 /// session's creation time and absolute expiry.
 ///
 /// The idle expiry never passes the absolute one: every method that moves it caps it there.
+///
+/// Build one with [`CookieState::new`]; fields may be added in a minor release.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CookieState {
     /// The lifetime the session was given, in milliseconds (`originalMaxAge`); `None` for a
     /// browser-session cookie.
@@ -163,7 +178,11 @@ impl CookieState {
 
 /// Cookie attributes one session carries over the middleware's options (`req.session.cookie`
 /// in express). `None` means "as configured".
+///
+/// Start from `CookieOverrides::default()` and set what you need; attributes may be added in a
+/// minor release.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CookieOverrides {
     /// `Domain`.
     pub domain: Option<String>,

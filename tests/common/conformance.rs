@@ -7,22 +7,20 @@ use bytes::Bytes;
 use sessionly::{Changed, CookieState, Record, Store, StoreError};
 
 pub fn record(fields: &[(&str, &[u8])], max_age: Option<Duration>) -> Record {
-    Record {
-        cookie: CookieState::new(max_age, SystemTime::now()),
-        fields: fields
+    Record::new(
+        CookieState::new(max_age, SystemTime::now()),
+        fields
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Bytes::copy_from_slice(v)))
             .collect(),
-        owner: None,
-    }
+    )
 }
 
 /// `record` with an owner.
 pub fn owned(owner: &str, max_age: Option<Duration>) -> Record {
-    Record {
-        owner: Some(owner.to_owned()),
-        ..record(&[("user", owner.as_bytes())], max_age)
-    }
+    let mut record = record(&[("user", owner.as_bytes())], max_age);
+    record.owner = Some(owner.to_owned());
+    record
 }
 
 fn names(list: &[&str]) -> BTreeSet<String> {
@@ -380,10 +378,8 @@ pub async fn migrated_row_joins_the_owner_index<S: Store>(store: &S, kept: &Reco
         Some(kept),
         "kept"
     );
-    let signed_in = Record {
-        owner: Some("ada".to_owned()),
-        ..kept.clone()
-    };
+    let mut signed_in = kept.clone();
+    signed_in.owner = Some("ada".to_owned());
     store
         .set(
             "kept",

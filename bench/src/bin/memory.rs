@@ -159,11 +159,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         for i in 0..n {
             let id = sessionly::generate_id();
-            let record = Record {
-                cookie: CookieState::new(Some(args.ttl), SystemTime::now()),
-                fields: fields(i),
-                owner: None,
-            };
+            let record = Record::new(
+                CookieState::new(Some(args.ttl), SystemTime::now()),
+                fields(i),
+            );
             inserted_data += record.fields.values().map(Bytes::len).sum::<usize>();
             store.set(&id, &record, Changed::All).await?;
         }

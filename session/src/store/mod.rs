@@ -48,7 +48,12 @@ pub use sqlite::SqliteStore;
 pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Which parts of a record a [`Store::set`] call changes.
+///
+/// New kinds of write may be added in a minor release. A store written against
+/// [`fields`](Changed::fields) (what to patch, or `None` for a whole write) and
+/// [`writes_owner`](Changed::writes_owner) handles them without change.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Changed<'a> {
     /// The whole record is new or replaced: write all of it, owner included.
     All,
@@ -95,9 +100,10 @@ impl<'a> Changed<'a> {
 ///         Ok(None)
 ///     }
 ///     async fn set(&self, _id: &str, _record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-///         match changed {
-///             Changed::All => Ok(()),
-///             Changed::Fields(_) | Changed::FieldsAndOwner(_) => Err(StoreError::Gone),
+///         // A whole write creates; a patch (`fields()` is `Some`) finds nothing to update.
+///         match changed.fields() {
+///             None => Ok(()),
+///             Some(_) => Err(StoreError::Gone),
 ///         }
 ///     }
 ///     async fn destroy(&self, _id: &str) -> Result<(), StoreError> {
@@ -191,6 +197,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The store does not implement this optional operation.
     #[error("the session store does not support `{operation}`")]
