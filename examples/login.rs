@@ -138,8 +138,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let sessions = SessionLayer::builder()
         .secret(std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned()))
-        .resave(false)
-        .save_uninitialized(false)
         // 30 idle minutes (restarted by every request), 12 hours at most.
         .cookie(CookieOptions::new().max_age(30 * MINUTE))
         .rolling(true)

@@ -35,8 +35,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let sessions = SessionLayer::builder()
         .secret(std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned()))
-        .resave(false)
-        .save_uninitialized(false)
         .cookie(CookieOptions::new().max_age(Duration::from_secs(60)))
         .build()?;
     let app = Router::new().route("/", get(count)).layer(sessions);

@@ -23,7 +23,9 @@ async fn stored_views(store: &MemoryStore, id: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn id_is_the_cookie_id() {
-    let app = app(layer_with(MemoryStore::new(), |b| b));
+    let app = app(layer_with(MemoryStore::new(), |b| {
+        b.save_uninitialized(true)
+    }));
     let reply = get_with(&app, "/id", None).await;
     assert_eq!(reply.cookie_id().as_deref(), Some(reply.body.as_str()));
     assert_eq!(reply.body.len(), 32);

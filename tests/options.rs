@@ -68,6 +68,35 @@ async fn rolling_and_save_uninitialized() {
 }
 
 #[tokio::test]
+async fn defaults_store_nothing_until_written_and_do_not_resave() {
+    // Not express's deprecated defaults: resave(false), save_uninitialized(false).
+    let store = Counting::default();
+    let app = app(SessionLayer::builder()
+        .secret(SECRET)
+        .store(store.clone())
+        .build()
+        .unwrap());
+    // Health checks and crawlers: a handler that extracts the session but writes nothing.
+    for _ in 0..3 {
+        let reply = get_with(&app, "/read", None).await;
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply.set_cookies.is_empty(),
+            "no cookie for an unwritten session"
+        );
+    }
+    assert_eq!(store.counts()[1], 0, "nothing stored");
+    assert_eq!(store.inner.length().await.unwrap(), 0);
+
+    // A session that was written once is not written back by a read (at most touched, see
+    // `resave_and_modified`).
+    let cookie = existing(&app).await;
+    let sets = store.counts()[1];
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+    assert_eq!(store.counts()[1], sets, "no resave");
+}
+
+#[tokio::test]
 async fn rolling_resends_the_cookie_with_a_fresh_expiry() {
     let app = app(layer_with(MemoryStore::new(), |b| {
         b.rolling(true).cookie(CookieOptions::new().max_age(MINUTE))
@@ -456,6 +485,7 @@ async fn name_selects_the_cookie() {
 async fn genid_makes_the_ids() {
     let app = app(layer_with(MemoryStore::new(), |b| {
         b.genid(|parts| format!("id-{}", parts.uri.path().len()))
+            .save_uninitialized(true)
     }));
     let reply = get_with(&app, "/id", None).await;
     assert_eq!(reply.body, "id-3");
@@ -505,6 +535,8 @@ async fn lazy_load_leaves_requests_that_never_extract_the_session_alone() {
         let app = app(layer_with(store.clone(), |b| {
             b.lazy_load(lazy)
                 .rolling(true)
+                .resave(true)
+                .save_uninitialized(true)
                 .cookie(CookieOptions::new().max_age(MINUTE))
         }));
         let cookie = existing(&app).await;

@@ -59,6 +59,7 @@ async fn a_signed_but_unknown_id_is_never_adopted() {
     let store = MemoryStore::new();
     let app = app(layer_with(store.clone(), |b| {
         b.genid(|_| "chosen-by-client".to_owned())
+            .save_uninitialized(true)
     }));
     let forged = get_with(&app, "/id", None).await.cookie().unwrap();
     store.clear().await.unwrap();
@@ -69,7 +70,7 @@ async fn a_signed_but_unknown_id_is_never_adopted() {
 }
 
 fn app_with_default_ids(store: MemoryStore) -> axum::Router {
-    app(layer_with(store, |b| b))
+    app(layer_with(store, |b| b.save_uninitialized(true)))
 }
 
 #[tokio::test]

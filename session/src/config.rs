@@ -250,9 +250,9 @@ impl Default for SessionLayerBuilder {
             cookie: CookieSource::default(),
             genid: None,
             proxy: None,
-            resave: true,
+            resave: false,
             rolling: false,
-            save_uninitialized: true,
+            save_uninitialized: false,
             unset: Unset::Keep,
             lock_sessions: true,
             lazy_load: false,
@@ -327,8 +327,10 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// Save unmodified sessions back at the end of every request (default `true`, as in
-    /// express; `false` suits stores that implement `touch`, which all of ours do).
+    /// Save unmodified sessions back at the end of every request (default `false`: every store
+    /// of this crate implements `touch`, which keeps an unmodified session alive without
+    /// rewriting it). express-session defaults to `true` and deprecates that default; set
+    /// `true` for a custom store without `touch`.
     pub fn resave(mut self, resave: bool) -> Self {
         self.resave = resave;
         self
@@ -341,8 +343,10 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// Save new sessions that nothing was written to (default `true`, as in express; `false`
-    /// avoids storing a session, and setting a cookie, for every visitor).
+    /// Save new sessions that nothing was written to (default `false`: a visitor gets a stored
+    /// session, and a cookie, only once something is written to it, so a health check or a
+    /// crawler stores nothing). express-session defaults to `true` and deprecates that default;
+    /// set `true` for express's behaviour (e.g. to track visitors before they log in).
     pub fn save_uninitialized(mut self, save: bool) -> Self {
         self.save_uninitialized = save;
         self
