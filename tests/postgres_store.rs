@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
-use sessionly::{Changed, Codec, Postcard, PostgresStore, Store, StoreError};
+use sessionly::{Changed, PostgresStore, Store, StoreError};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -199,7 +199,7 @@ async fn a_table_of_the_previous_version_is_migrated() {
     let t = &table.0;
     // The table as the version before the owner index created it, with a session in it.
     let kept = record(&[("a", b"1")], HOUR);
-    let cookie = Postcard::encode(&kept.cookie).unwrap();
+    let cookie = kept.cookie.encode().unwrap();
     let expires = kept.cookie.expires_ms.unwrap();
     psql(&format!(
         "DROP TABLE IF EXISTS {t}; \

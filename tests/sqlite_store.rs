@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
-use sessionly::{Changed, Codec, Postcard, SqliteStore, Store, StoreError};
+use sessionly::{Changed, SqliteStore, Store, StoreError};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);
@@ -148,7 +148,9 @@ async fn a_table_of_the_previous_version_is_migrated() {
     let db = TempDb::new("upgrade");
     // The table as the version before the owner index created it, with a session in it.
     let kept = record(&[("a", b"1")], HOUR);
-    let cookie: String = Postcard::encode(&kept.cookie)
+    let cookie: String = kept
+        .cookie
+        .encode()
         .unwrap()
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -4,14 +4,23 @@
 //! store can keep, compare and patch fields one by one. The default codec is [`Postcard`]
 //! (compact, fast); [`Json`] is there for records that other programs must read. A struct
 //! picks its codec with `#[session(codec = path::To::Codec)]`.
+//!
+//! Neither ever reads bytes written for another type as a wrong value: JSON says what it
+//! holds, and postcard bytes carry the digest of the value's shape (see `shape.rs`), checked
+//! on every decode.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::shape;
+
 /// An encoding of single field values.
 ///
 /// Implement it to store fields in another format; the derive calls it through
-/// `<C as Codec>::encode` / `decode`, so no instance is ever needed.
+/// `<C as Codec>::encode` / `decode`, so no instance is ever needed. A codec must not decode
+/// bytes written for another type into a wrong value: after a deploy that changes a field's
+/// type, `decode` answers an error (and the field gets its default) unless the value it reads
+/// is the one that was written.
 ///
 /// ```
 /// use sessionly::{Codec, Postcard};
@@ -23,7 +32,7 @@ pub trait Codec: Send + Sync + 'static {
     /// Encodes one value.
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError>;
     /// Decodes one value; bytes that no longer fit `T` are an error, not a panic.
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>;
+    fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>;
 }
 
 /// A value could not be encoded or decoded.
@@ -45,25 +54,54 @@ impl CodecError {
 }
 
 /// The compact binary codec ([postcard](https://docs.rs/postcard)); the default.
+///
+/// A value is stored as a format byte (`0xF1`), the 32-bit digest of the value's shape
+/// (little-endian), then the postcard bytes: 5 bytes more than postcard alone. Decoding
+/// checks the digest against the decoded value's, so bytes written for another type (an
+/// enum variant inserted, a field retyped, an `Option` added) are an error, never a wrong
+/// value; a change postcard reads the same (a wider integer, a newtype) still decodes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Postcard;
 
+/// The first byte of a postcard field, version 1: what follows is the shape digest and the
+/// postcard bytes. Part of the stored format: a later layout gets a byte of its own.
+const POSTCARD_V1: u8 = 0xF1;
+const HEADER_LEN: usize = 5;
+
 impl Codec for Postcard {
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-        postcard::to_allocvec(value).map_err(|e| CodecError::new("postcard", e))
+        let mut bytes = Vec::with_capacity(HEADER_LEN + 16);
+        bytes.push(POSTCARD_V1);
+        bytes.extend_from_slice(&shape::digest(value).to_le_bytes());
+        postcard::to_extend(value, bytes).map_err(|e| CodecError::new("postcard", e))
     }
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+        let (stored, body) = match bytes {
+            [POSTCARD_V1, a, b, c, d, body @ ..] => (u32::from_le_bytes([*a, *b, *c, *d]), body),
+            [first, ..] => {
+                return Err(CodecError::new(
+                    "postcard",
+                    format_args!("unknown field format {first:#04x} (a newer version wrote it?)"),
+                ));
+            }
+            [] => return Err(CodecError::new("postcard", "empty field")),
+        };
         let (value, rest) =
-            postcard::take_from_bytes(bytes).map_err(|e| CodecError::new("postcard", e))?;
-        if rest.is_empty() {
-            Ok(value)
-        } else {
-            Err(CodecError::new(
+            postcard::take_from_bytes::<T>(body).map_err(|e| CodecError::new("postcard", e))?;
+        if !rest.is_empty() {
+            return Err(CodecError::new(
                 "postcard",
                 format_args!("{} trailing bytes after the value", rest.len()),
-            ))
+            ));
         }
+        if shape::digest(&value) != stored {
+            return Err(CodecError::new(
+                "postcard",
+                "the stored value has another shape: the field's type changed",
+            ));
+        }
+        Ok(value)
     }
 }
 
@@ -78,7 +116,7 @@ impl Codec for Json {
         serde_json::to_vec(value).map_err(|e| CodecError::new("json", e))
     }
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         serde_json::from_slice(bytes).map_err(|e| CodecError::new("json", e))
     }
 }

@@ -47,6 +47,7 @@ mod id;
 mod middleware;
 mod record;
 mod schema;
+mod shape;
 mod state;
 mod store;
 

@@ -15,7 +15,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::CodecError;
 use crate::cookie::{Priority, SameSite};
+
+/// The first byte of an encoded [`CookieState`], version 1: postcard of the struct as it is in
+/// this version. Part of the stored format: a version that changes the struct writes a byte of
+/// its own and keeps reading this one. (Not 0 or 1, the first bytes of the unversioned
+/// encoding of earlier builds, which therefore read as corrupt rather than as a wrong state.)
+const COOKIE_STATE_V1: u8 = 0xC1;
 
 /// The encoded fields of a session, by stored name.
 pub type Fields = BTreeMap<String, Bytes>;
@@ -89,6 +96,33 @@ pub struct CookieState {
 }
 
 impl CookieState {
+    /// The versioned bytes a store keeps: a format byte, then the state. Every release reads
+    /// what earlier releases wrote ([`decode`](CookieState::decode)).
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        let mut bytes = Vec::with_capacity(48);
+        bytes.push(COOKIE_STATE_V1);
+        postcard::to_extend(self, bytes).map_err(|e| CodecError::new("cookie state", e))
+    }
+
+    /// Reads what [`encode`](CookieState::encode) wrote, in this or an earlier release.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let error = |message: &dyn std::fmt::Display| CodecError::new("cookie state", message);
+        match bytes {
+            [COOKIE_STATE_V1, body @ ..] => match postcard::take_from_bytes(body) {
+                Ok((state, [])) => Ok(state),
+                Ok((_, rest)) => Err(error(&format_args!(
+                    "{} trailing bytes after the state",
+                    rest.len()
+                ))),
+                Err(e) => Err(error(&e)),
+            },
+            [first, ..] => Err(error(&format_args!(
+                "unknown format {first:#04x} (a newer version wrote it?)"
+            ))),
+            [] => Err(error(&"empty")),
+        }
+    }
+
     /// A cookie state created `now` that lives `max_age` from then (or is a browser-session
     /// cookie), without absolute limit.
     pub fn new(max_age: Option<Duration>, now: SystemTime) -> Self {

@@ -70,7 +70,7 @@ pub trait Tracked: Send + Sized + 'static {
 
 /// Decodes the field `name`, falling back to `default` when it is missing or undecodable.
 #[doc(hidden)]
-pub fn decode_field<C: Codec, V: DeserializeOwned>(
+pub fn decode_field<C: Codec, V: Serialize + DeserializeOwned>(
     fields: &Fields,
     name: &'static str,
     default: impl FnOnce() -> V,

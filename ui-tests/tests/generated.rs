@@ -227,7 +227,7 @@ fn names(record: &Record) -> Vec<&str> {
     record.fields.keys().map(String::as_str).collect()
 }
 
-fn decode<T: serde::de::DeserializeOwned>(record: &Record, name: &str) -> T {
+fn decode<T: serde::Serialize + serde::de::DeserializeOwned>(record: &Record, name: &str) -> T {
     Postcard::decode(&record.fields[name]).unwrap()
 }
 

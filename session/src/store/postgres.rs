@@ -27,7 +27,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::codec::{Codec, Postcard};
 use crate::record::{Fields, Record};
 use crate::store::sql::{
     self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
@@ -286,7 +285,7 @@ impl Store for PostgresStore {
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let cookie = record.cookie.encode().map_err(backend)?;
         let Some(names) = changed.fields() else {
             return self
                 .write_whole(id, record, &cookie, Whole::Upsert)
@@ -359,7 +358,7 @@ impl Store for PostgresStore {
         if !storable(id) {
             return Err(StoreError::Gone);
         }
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let cookie = record.cookie.encode().map_err(backend)?;
         let touched = self
             .timed(
                 sqlx::query(sql(&self.sql.touch))

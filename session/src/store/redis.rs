@@ -86,7 +86,6 @@ use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script};
 
-use crate::codec::{Codec, Postcard};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
 use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -616,7 +615,7 @@ where
         let now = SystemTime::now();
         let expiry = self.expiry_ms(record, now);
         let key = self.key(id);
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let cookie = record.cookie.encode().map_err(backend)?;
         let write = async {
             match changed {
                 Changed::All => self.write_all(&key, record, &cookie, expiry).await,
@@ -693,7 +692,7 @@ where
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let now = SystemTime::now();
         let expiry = self.expiry_ms(record, now);
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let cookie = record.cookie.encode().map_err(backend)?;
         let mut invocation = self.touch.key(self.key(id));
         invocation
             .arg(expiry)
@@ -950,7 +949,7 @@ fn parse(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
             return None;
         }
     };
-    match cookie.as_deref().map(Postcard::decode::<CookieState>) {
+    match cookie.as_deref().map(CookieState::decode) {
         Some(Ok(cookie)) => Some(Record {
             cookie,
             fields,

@@ -11,7 +11,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::AssertSqlSafe;
 
-use crate::codec::{Codec, Postcard};
 use crate::record::{CookieState, millis_since_epoch};
 use crate::store::StoreError;
 
@@ -150,7 +149,7 @@ where
 /// A row's cookie state, when it decodes and the row's `fields` is a JSON object (`object`);
 /// otherwise logged, naming the `database`, and `None`.
 pub(super) fn read_cookie(database: &str, cookie: &[u8], object: bool) -> Option<CookieState> {
-    let cookie = match Postcard::decode::<CookieState>(cookie) {
+    let cookie = match CookieState::decode(cookie) {
         Ok(cookie) => cookie,
         Err(error) => {
             tracing::warn!(

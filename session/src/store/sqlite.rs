@@ -25,7 +25,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::codec::{Codec, Postcard};
 use crate::record::{Fields, Record};
 use crate::store::sql::{
     self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
@@ -276,7 +275,7 @@ impl Store for SqliteStore {
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let cookie = record.cookie.encode().map_err(backend)?;
         let Some(names) = changed.fields() else {
             return self
                 .write_whole(id, record, &cookie, Whole::Upsert)
@@ -332,7 +331,7 @@ impl Store for SqliteStore {
     }
 
     async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        let cookie = Postcard::encode(&record.cookie).map_err(backend)?;
+        let cookie = record.cookie.encode().map_err(backend)?;
         let touched = sqlx::query(sql(&self.sql.touch))
             .bind(id)
             .bind(cookie)

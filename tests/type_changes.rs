@@ -1,0 +1,271 @@
+//! A deploy that changes a field's type never loads a wrong value. Each case writes a field with
+//! one schema, over HTTP, and reads it with the next version of the schema, on the same store:
+//! the field reads as its default (the old bytes mean something else now) or as exactly the
+//! value that was written (the change keeps the meaning). Both codecs, on the memory store and
+//! on Redis.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::routing::get;
+use common::*;
+use serde::{Deserialize, Serialize};
+use sessionly::{MemoryStore, RedisStore, SessionData, Store, TypedSession};
+
+/// The types of the first version of the app.
+mod v1 {
+    use super::*;
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub enum Role {
+        #[default]
+        User,
+        Admin,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub enum Level {
+        #[default]
+        Low,
+        Mid,
+        High,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Profile {
+        pub name: String,
+        pub age: u8,
+    }
+}
+
+/// The same types after the deploy.
+mod v2 {
+    use super::*;
+
+    /// A variant inserted before the stored one.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub enum Role {
+        #[default]
+        Guest,
+        User,
+        Admin,
+    }
+
+    /// The variants reordered.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub enum Swapped {
+        Admin,
+        #[default]
+        User,
+    }
+
+    /// The stored variant removed.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub enum Level {
+        #[default]
+        Low,
+        Mid,
+    }
+
+    /// A field added.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct ProfileAdded {
+        pub name: String,
+        pub age: u8,
+        pub email: String,
+    }
+
+    /// A field removed.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct ProfileRemoved {
+        pub name: String,
+    }
+
+    /// A field retyped.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct ProfileRetyped {
+        pub name: String,
+        pub age: String,
+    }
+
+    /// Two fields of one type swapped.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Pair {
+        pub b: u32,
+        pub a: u32,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct UserId(pub u64);
+}
+
+/// The pair before the swap.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    pub a: u32,
+    pub b: u32,
+}
+
+/// Writes the session with schema `B` (through `write`), then reads it with schema `A`
+/// (through `read`) on another app on the same store: a deploy between two requests.
+async fn across<B: SessionData, A: SessionData>(
+    store: impl Store + Clone,
+    write: fn(&mut TypedSession<B>),
+    read: fn(&TypedSession<A>) -> String,
+) -> String {
+    let before = Router::new()
+        .route(
+            "/",
+            get(move |mut s: TypedSession<B>| async move {
+                write(&mut s);
+                "written"
+            }),
+        )
+        .layer(layer_with(store.clone(), |b| b));
+    let after = Router::new()
+        .route("/", get(move |s: TypedSession<A>| async move { read(&s) }))
+        .layer(layer_with(store, |b| b));
+    let written = get_with(&before, "/", None).await;
+    assert_eq!(written.body, "written");
+    let cookie = written.cookie().expect("the written session's cookie");
+    let read = get_with(&after, "/", Some(&cookie)).await;
+    assert_eq!(read.status, 200);
+    read.body
+}
+
+/// One type change: `$before` written as `$value`, read as `$after`, which must read as
+/// `$postcard` with the default codec and as `$json` with `Json` (each a value of `$after`).
+macro_rules! change {
+    ($name:ident: $before:ty = $value:expr => $after:ty; postcard: $postcard:expr; json: $json:expr) => {
+        mod $name {
+            use super::*;
+
+            #[derive(SessionData)]
+            pub struct PostcardBefore {
+                pub f: $before,
+            }
+
+            #[derive(SessionData)]
+            pub struct PostcardAfter {
+                pub f: $after,
+            }
+
+            #[derive(SessionData)]
+            #[session(codec = ::sessionly::Json)]
+            pub struct JsonBefore {
+                pub f: $before,
+            }
+
+            #[derive(SessionData)]
+            #[session(codec = ::sessionly::Json)]
+            pub struct JsonAfter {
+                pub f: $after,
+            }
+
+            pub async fn check(store: impl Store + Clone) {
+                let expected: $after = $postcard;
+                let read = across::<PostcardBefore, PostcardAfter>(
+                    store.clone(),
+                    |s| s.set_f($value),
+                    |s| format!("{:?}", s.f()),
+                )
+                .await;
+                assert_eq!(
+                    read,
+                    format!("{expected:?}"),
+                    "{} (postcard)",
+                    stringify!($name)
+                );
+                let expected: $after = $json;
+                let read = across::<JsonBefore, JsonAfter>(
+                    store,
+                    |s| s.set_f($value),
+                    |s| format!("{:?}", s.f()),
+                )
+                .await;
+                assert_eq!(
+                    read,
+                    format!("{expected:?}"),
+                    "{} (json)",
+                    stringify!($name)
+                );
+            }
+        }
+    };
+}
+
+// The two examples: an `Option<u64>` read as a `String` must not read "\u{7}", and an
+// admin must not become a user when a variant is inserted first.
+change!(option_to_string: Option<u64> = Some(7) => String;
+    postcard: String::new(); json: String::new());
+change!(variant_inserted: v1::Role = v1::Role::Admin => v2::Role;
+    postcard: v2::Role::Guest; json: v2::Role::Admin);
+change!(variants_reordered: v1::Role = v1::Role::Admin => v2::Swapped;
+    postcard: v2::Swapped::User; json: v2::Swapped::Admin);
+change!(variant_removed: v1::Level = v1::Level::High => v2::Level;
+    postcard: v2::Level::Low; json: v2::Level::Low);
+change!(field_added: v1::Profile = v1::Profile { name: "ada".into(), age: 36 } => v2::ProfileAdded;
+    postcard: Default::default(); json: Default::default());
+change!(field_removed: v1::Profile = v1::Profile { name: "ada".into(), age: 36 } => v2::ProfileRemoved;
+    postcard: Default::default(); json: v2::ProfileRemoved { name: "ada".into() });
+change!(field_retyped: v1::Profile = v1::Profile { name: "ada".into(), age: 36 } => v2::ProfileRetyped;
+    postcard: Default::default(); json: Default::default());
+change!(fields_swapped: Pair = Pair { a: 1, b: 2 } => v2::Pair;
+    postcard: Default::default(); json: v2::Pair { b: 2, a: 1 });
+change!(narrower_int_that_fits: u64 = 7 => u32; postcard: 7; json: 7);
+change!(narrower_int_that_does_not_fit: u64 = 300 => u8; postcard: 0; json: 0);
+change!(wider_int: u16 = 7 => u64; postcard: 7; json: 7);
+change!(byte_to_varint: u8 = 200 => u16; postcard: 0; json: 200);
+change!(signedness: u64 = 7 => i64; postcard: 0; json: 7);
+change!(negative_to_unsigned: i64 = -1 => u64; postcard: 0; json: 0);
+change!(option_added: u64 = 7 => Option<u64>; postcard: None; json: Some(7));
+change!(option_removed: Option<u64> = Some(7) => u64; postcard: 0; json: 7);
+change!(vec_added: u64 = 7 => Vec<u64>; postcard: vec![]; json: vec![]);
+change!(vec_removed: Vec<u64> = vec![7] => u64; postcard: 0; json: 0);
+change!(map_added: u64 = 7 => BTreeMap<String, u64>; postcard: BTreeMap::new(); json: BTreeMap::new());
+change!(newtype_added: u64 = 7 => v2::UserId; postcard: v2::UserId(7); json: v2::UserId(7));
+change!(bool_to_u8: bool = true => u8; postcard: 0; json: 0);
+change!(string_to_bytes: String = "ab".into() => Vec<u8>; postcard: vec![]; json: vec![]);
+
+async fn every_change(store: impl Store + Clone) {
+    option_to_string::check(store.clone()).await;
+    variant_inserted::check(store.clone()).await;
+    variants_reordered::check(store.clone()).await;
+    variant_removed::check(store.clone()).await;
+    field_added::check(store.clone()).await;
+    field_removed::check(store.clone()).await;
+    field_retyped::check(store.clone()).await;
+    fields_swapped::check(store.clone()).await;
+    narrower_int_that_fits::check(store.clone()).await;
+    narrower_int_that_does_not_fit::check(store.clone()).await;
+    wider_int::check(store.clone()).await;
+    byte_to_varint::check(store.clone()).await;
+    signedness::check(store.clone()).await;
+    negative_to_unsigned::check(store.clone()).await;
+    option_added::check(store.clone()).await;
+    option_removed::check(store.clone()).await;
+    vec_added::check(store.clone()).await;
+    vec_removed::check(store.clone()).await;
+    map_added::check(store.clone()).await;
+    newtype_added::check(store.clone()).await;
+    bool_to_u8::check(store.clone()).await;
+    string_to_bytes::check(store).await;
+}
+
+#[tokio::test]
+async fn no_type_change_loads_a_wrong_value_in_memory() {
+    every_change(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn no_type_change_loads_a_wrong_value_in_redis() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let store = RedisStore::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running at {url} (see .ci/run): {e}"))
+        .with_prefix(format!("test:type-changes:{}:", std::process::id()));
+    every_change(store.clone()).await;
+    store.clear().await.unwrap();
+}
