@@ -99,6 +99,13 @@ mod v2 {
 
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     pub struct UserId(pub u64);
+
+    /// `v1::Profile` renamed and moved to another module: nothing about its bytes changed.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Person {
+        pub name: String,
+        pub age: u8,
+    }
 }
 
 /// The pair before the swap.
@@ -227,6 +234,13 @@ change!(vec_removed: Vec<u64> = vec![7] => u64; postcard: 0; json: 0);
 change!(map_added: u64 = 7 => BTreeMap<String, u64>; postcard: BTreeMap::new(); json: BTreeMap::new());
 change!(newtype_added: u64 = 7 => v2::UserId; postcard: v2::UserId(7); json: v2::UserId(7));
 change!(bool_to_u8: bool = true => u8; postcard: 0; json: 0);
+// What must keep loading: the same type, and the same type renamed and moved.
+change!(unchanged: v1::Profile = v1::Profile { name: "ada".into(), age: 36 } => v1::Profile;
+    postcard: v1::Profile { name: "ada".into(), age: 36 };
+    json: v1::Profile { name: "ada".into(), age: 36 });
+change!(type_renamed_and_moved: v1::Profile = v1::Profile { name: "ada".into(), age: 36 } => v2::Person;
+    postcard: v2::Person { name: "ada".into(), age: 36 };
+    json: v2::Person { name: "ada".into(), age: 36 });
 change!(string_to_bytes: String = "ab".into() => Vec<u8>; postcard: vec![]; json: vec![]);
 
 async fn every_change(store: impl Store + Clone) {
@@ -251,6 +265,8 @@ async fn every_change(store: impl Store + Clone) {
     map_added::check(store.clone()).await;
     newtype_added::check(store.clone()).await;
     bool_to_u8::check(store.clone()).await;
+    unchanged::check(store.clone()).await;
+    type_renamed_and_moved::check(store.clone()).await;
     string_to_bytes::check(store).await;
 }
 

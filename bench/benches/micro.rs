@@ -133,6 +133,38 @@ fn record(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the shape digest costs: `Postcard` (format byte, digest, then postcard; the digest
+/// computed on encode and checked on decode) against plain postcard on the same values.
+fn codec(c: &mut Criterion) {
+    let (user, theme) = (schema::small_user(), schema::THEME.to_owned());
+    let cart = schema::cart();
+    fn pair<T>(c: &mut Criterion, name: &str, value: &T)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut group = c.benchmark_group(format!("codec/{name}"));
+        let plain = postcard::to_allocvec(value).expect("encodes");
+        let checked = Postcard::encode(value).expect("encodes");
+        group.bench_function("encode_plain", |b| {
+            b.iter(|| postcard::to_allocvec(black_box(value)).expect("encodes"))
+        });
+        group.bench_function("encode_checked", |b| {
+            b.iter(|| Postcard::encode(black_box(value)).expect("encodes"))
+        });
+        group.bench_function("decode_plain", |b| {
+            b.iter(|| postcard::from_bytes::<T>(black_box(&plain)).expect("decodes"))
+        });
+        group.bench_function("decode_checked", |b| {
+            b.iter(|| Postcard::decode::<T>(black_box(&checked)).expect("decodes"))
+        });
+        group.finish();
+    }
+    pair(c, "u64", &42u64);
+    pair(c, "option_string", &user);
+    pair(c, "string", &theme);
+    pair(c, "cart_16k", &cart);
+}
+
 fn request(path: &str, cookie: Option<&str>) -> Request<Body> {
     let mut builder = Request::get(path);
     if let Some(cookie) = cookie {
@@ -304,6 +336,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = cookie, id, record, middleware, lock
+    targets = cookie, id, record, codec, middleware, lock
 }
 criterion_main!(benches);
