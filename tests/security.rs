@@ -145,3 +145,58 @@ async fn a_non_ascii_cookie_beside_it_does_not_hide_the_session() {
         assert_eq!(reply.body, (n + 2).to_string(), "{header}: same session");
     }
 }
+
+#[tokio::test]
+async fn a_session_over_the_size_limit_is_not_saved_and_the_stored_one_stays() {
+    let store = MemoryStore::new();
+    let app = app_with_limit(store.clone(), 300);
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    let id = id_of(&cookie);
+    let before = store.get(&id).await.unwrap().unwrap();
+
+    // The end-of-request save: a 500, no cookie, nothing written.
+    let long = "x".repeat(400);
+    let reply = get_with(&app, &format!("/name/{long}"), Some(&cookie)).await;
+    assert_eq!(reply.status, 500);
+    assert!(reply.set_cookies.is_empty());
+    assert_eq!(store.get(&id).await.unwrap().unwrap().fields, before.fields);
+    assert_eq!(get_with(&app, "/whoami", Some(&cookie)).await.body, ":1");
+
+    // An explicit save answers the error to the handler.
+    let saving = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|mut s: Session| async move {
+                s.set_name(Some("y".repeat(400)));
+                match s.save().await {
+                    Err(sessionly::SessionError::TooLarge { size, limit }) => {
+                        s.set_name(None);
+                        format!("refused {size} > {limit}")
+                    }
+                    other => format!("{other:?}"),
+                }
+            }),
+        )
+        .layer(layer_with(store.clone(), |b| b.max_session_size(300)));
+    let reply = get_with(&saving, "/", Some(&cookie)).await;
+    assert!(reply.body.starts_with("refused "), "{}", reply.body);
+    assert!(reply.body.ends_with("> 300"), "{}", reply.body);
+    // (The handler then cleared the name, which the end of the request saved.)
+    assert_eq!(get_with(&app, "/whoami", Some(&cookie)).await.body, ":1");
+
+    // A stored session over the limit (written under a larger one) is not loaded: the request
+    // gets a new session.
+    let generous = app_with_limit(store.clone(), 10_000);
+    let big = get_with(&generous, &format!("/name/{long}"), None).await;
+    let big_cookie = big.cookie().unwrap();
+    assert_eq!(
+        get_with(&generous, "/whoami", Some(&big_cookie)).await.body,
+        format!("{long}:0")
+    );
+    let reply = get_with(&app, "/whoami", Some(&big_cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, ":0"));
+}
+
+fn app_with_limit(store: MemoryStore, limit: usize) -> axum::Router {
+    app(layer_with(store, |b| b.max_session_size(limit)))
+}

@@ -72,6 +72,53 @@ async fn memory_store_capacity_evicts_the_soonest_to_expire() {
 }
 
 #[tokio::test]
+async fn a_flood_of_first_visits_does_not_evict_a_returning_session() {
+    // Signed in (created, then back for more) with the soonest expiry in the store, then
+    // 200,000 first visits that each store a session and never return.
+    let store = MemoryStore::new().with_capacity(10_000);
+    let app = common::app(common::layer_with(store.clone(), |b| {
+        b.cookie(sessionly::CookieOptions::new().max_age(Duration::from_secs(600)))
+    }));
+    let cookie = common::get_with(&app, "/views", None)
+        .await
+        .cookie()
+        .unwrap();
+    assert_eq!(
+        common::get_with(&app, "/views", Some(&cookie)).await.body,
+        "2"
+    );
+    let visit = record(&[("views", b"1")], HOUR);
+    for i in 0..200_000 {
+        store
+            .set(&format!("visitor-{i}"), &visit, Changed::All)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.length().await.unwrap(), 10_000);
+    assert_eq!(
+        common::get_with(&app, "/views", Some(&cookie)).await.body,
+        "3",
+        "still signed in"
+    );
+    // With nothing but returning sessions, the bound still holds: closest to expiry first.
+    let full = MemoryStore::new().with_capacity(3);
+    for id in ["a", "b", "c"] {
+        full.set(id, &visit, Changed::All).await.unwrap();
+        full.get(id).await.unwrap();
+    }
+    full.set("d", &record(&[], HOUR), Changed::All)
+        .await
+        .unwrap();
+    assert_eq!(full.length().await.unwrap(), 3);
+}
+
+#[test]
+fn the_default_memory_store_is_bounded() {
+    assert_eq!(MemoryStore::DEFAULT_CAPACITY, 1_000_000);
+    assert!(format!("{:?}", MemoryStore::new()).contains("capacity: Some(1000000)"));
+}
+
+#[tokio::test]
 async fn memory_store_keeps_browser_session_records_for_the_idle_ttl() {
     let store = MemoryStore::new().with_idle_ttl(Duration::from_millis(1000));
     let r = record(&[("n", b"1")], None);

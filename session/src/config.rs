@@ -191,6 +191,8 @@ pub(crate) struct Config {
     pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
     /// Load the session only when a handler extracts it.
     pub(crate) lazy_load: bool,
+    /// The largest [`Record::encoded_size`](crate::Record::encoded_size) saved or loaded.
+    pub(crate) max_session_size: usize,
 }
 
 impl fmt::Debug for Config {
@@ -206,6 +208,7 @@ impl fmt::Debug for Config {
             .field("lock_sessions", &self.locks.is_some())
             .field("lazy_load", &self.lazy_load)
             .field("absolute_lifetime", &self.absolute_lifetime)
+            .field("max_session_size", &self.max_session_size)
             .finish_non_exhaustive()
     }
 }
@@ -239,7 +242,11 @@ pub struct SessionLayerBuilder {
     lazy_load: bool,
     save_on_error: bool,
     absolute_lifetime: Option<Duration>,
+    max_session_size: usize,
 }
+
+/// The default of [`SessionLayerBuilder::max_session_size`]: 64 KiB.
+pub const DEFAULT_MAX_SESSION_SIZE: usize = 64 * 1024;
 
 impl Default for SessionLayerBuilder {
     fn default() -> Self {
@@ -258,6 +265,7 @@ impl Default for SessionLayerBuilder {
             lazy_load: false,
             save_on_error: false,
             absolute_lifetime: None,
+            max_session_size: DEFAULT_MAX_SESSION_SIZE,
         }
     }
 }
@@ -421,6 +429,20 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// The largest session the layer saves or loads, counted as
+    /// [`Record::encoded_size`](crate::Record::encoded_size) (the encoded fields with their
+    /// names, and the owner; default [`DEFAULT_MAX_SESSION_SIZE`], 64 KiB; not an express
+    /// option). A save of a larger session writes nothing, so the stored session stays as it
+    /// was: the handler's [`save`](crate::TypedSession::save) answers
+    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge), and the end-of-request save
+    /// turns the response into a `500` (logged). A stored session larger than this is not
+    /// handed to the handler: it is logged and treated as missing, so the request gets a new
+    /// session. `usize::MAX` turns the limit off.
+    pub fn max_session_size(mut self, bytes: usize) -> Self {
+        self.max_session_size = bytes;
+        self
+    }
+
     /// Checks the options.
     pub fn build(self) -> Result<crate::SessionLayer, ConfigError> {
         let signer = Signer::new(&self.secrets).ok_or(ConfigError::NoSecret)?;
@@ -444,6 +466,7 @@ impl SessionLayerBuilder {
             absolute_lifetime: self.absolute_lifetime,
             locks: self.lock_sessions.then(Default::default),
             lazy_load: self.lazy_load,
+            max_session_size: self.max_session_size,
         };
         Ok(crate::SessionLayer::from_config(config))
     }

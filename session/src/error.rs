@@ -37,6 +37,16 @@ pub enum SessionError {
     /// session is not written back.
     #[error("the session no longer exists in the store")]
     NotFound,
+    /// The session is larger than
+    /// [`max_session_size`](crate::SessionLayerBuilder::max_session_size) allows; nothing was
+    /// written, and the stored session is as it was.
+    #[error("the session is {size} bytes, over the limit of {limit}; not saved")]
+    TooLarge {
+        /// The session's [`Record::encoded_size`](crate::Record::encoded_size).
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 impl From<StoreError> for SessionError {
@@ -68,6 +78,7 @@ impl IntoResponse for SessionError {
             ),
             Self::Ended => (StatusCode::INTERNAL_SERVER_ERROR, "session already ended"),
             Self::NotFound => (StatusCode::INTERNAL_SERVER_ERROR, "session not found"),
+            Self::TooLarge { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "session too large"),
         };
         tracing::error!(error = %self, "session error response");
         (status, body).into_response()

@@ -54,7 +54,9 @@ mod store;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
-pub use config::{ConfigError, CookieOptions, SessionLayerBuilder, Unset};
+pub use config::{
+    ConfigError, CookieOptions, DEFAULT_MAX_SESSION_SIZE, SessionLayerBuilder, Unset,
+};
 pub use error::SessionError;
 pub use extract::TypedSession;
 pub use id::generate_id;

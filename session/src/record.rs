@@ -53,6 +53,18 @@ impl Record {
         }
     }
 
+    /// The bytes of the session's data: every encoded field with its name, and the owner. What
+    /// [`max_session_size`](crate::SessionLayerBuilder::max_session_size) limits; the cookie
+    /// state (a few dozen bytes) is not counted.
+    pub fn encoded_size(&self) -> usize {
+        let fields: usize = self
+            .fields
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        fields + self.owner.as_ref().map_or(0, String::len)
+    }
+
     /// When the record stops being valid, if it has an expiry.
     pub fn expires(&self) -> Option<SystemTime> {
         self.cookie.expires()

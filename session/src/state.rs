@@ -207,6 +207,14 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
         return Slot::Active(Box::new(new_session(config, request, now)));
     };
     match config.store.get(id).await {
+        Ok(Some(record)) if record.encoded_size() > config.max_session_size => {
+            tracing::warn!(
+                size = record.encoded_size(),
+                limit = config.max_session_size,
+                "stored session over max_session_size; treating it as missing"
+            );
+            Slot::Active(Box::new(new_session(config, request, now)))
+        }
         Ok(Some(record)) if !record.is_expired(now) => {
             Slot::Active(Box::new(Session::loaded(id.clone(), record, config.resave)))
         }
@@ -353,6 +361,11 @@ impl Handle {
                 s.log.generation(),
             )
         })?;
+        let limit = self.0.config.max_session_size;
+        let size = record.encoded_size();
+        if size > limit {
+            return Err(SessionError::TooLarge { size, limit });
+        }
         let write = change(full, owner, &changed);
         self.0.config.store.set(&id, &record, write).await?;
         self.with_session(|_, s| {

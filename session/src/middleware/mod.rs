@@ -273,6 +273,18 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 touch_due: touch_due(&session, config.store_idle_ttl),
             };
             let decision = decide(options, facts);
+            let size = session.record.encoded_size();
+            if decision.store == StoreAction::Save && size > config.max_session_size {
+                // Nothing is written: the stored session stays as it was.
+                tracing::error!(
+                    size,
+                    limit = config.max_session_size,
+                    "session over max_session_size; not saved"
+                );
+                *response = Response::default();
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                return;
+            }
             let written = match decision.store {
                 StoreAction::Save => {
                     tracing::debug!("saving session");

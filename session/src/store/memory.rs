@@ -26,6 +26,11 @@ const SWEEP_PER_WRITE: usize = 4;
 /// How many entries a full store samples to pick the one to evict.
 const EVICTION_SAMPLE: usize = 16;
 
+/// The top bit of an entry's stored expiry: the session came back after it was created (a
+/// later request loaded, touched or changed it). Expiries are far below it (see
+/// `store_expiry_ms`), so the bit costs no byte of its own.
+const RETURNED: u64 = 1 << 63;
+
 /// Sessions in memory. Cloning it gives another handle to the same sessions.
 ///
 /// ```
@@ -88,20 +93,30 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store without capacity bound.
+    /// How many sessions [`MemoryStore::new`] keeps at most.
+    pub const DEFAULT_CAPACITY: usize = 1_000_000;
+
+    /// An empty store that keeps at most [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)
+    /// (1,000,000) sessions — about
+    /// 250 MB for sessions of a few small fields — so that a flood of new visitors cannot take
+    /// all the memory; see [`with_capacity`](MemoryStore::with_capacity) for what happens when
+    /// it is full.
     pub fn new() -> Self {
         Self {
             sessions: Arc::default(),
-            capacity: None,
+            capacity: Some(Self::DEFAULT_CAPACITY),
             idle_ttl: DEFAULT_IDLE_TTL,
         }
     }
 
-    /// Keeps at most `capacity` sessions. A new session beyond that first sweeps the next 16
-    /// sessions for expired ones and, if none was, evicts the one closest to expiry among a
-    /// sample of 16 (in a store of up to 16 sessions: the one closest to expiry), as Redis's
-    /// `volatile-ttl` does, so a live session may go while an expired one elsewhere waits for
-    /// the sweep. Handles cloned before this call keep the old bound.
+    /// Keeps at most `capacity` sessions (`usize::MAX`: no bound). A new session beyond that
+    /// first sweeps the next 16 sessions for expired ones and, if none was, evicts one from a
+    /// sample of 16: a session that never came back after it was created (one request, then
+    /// nothing) before any that did, and among those the one closest to expiry. So a flood of
+    /// first visits (a crawler, an attack) evicts other first visits, not the signed-in users
+    /// who keep coming back; only a store full of returning sessions evicts those, closest to
+    /// expiry first. An expired session elsewhere may wait for the sweep meanwhile. Handles
+    /// cloned before this call keep the old bound.
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
@@ -120,8 +135,13 @@ impl MemoryStore {
         lock(&self.sessions).sweep(millis_since_epoch(SystemTime::now()))
     }
 
+    /// The expiry an entry stores: below the [`RETURNED`] bit (a saturated expiry, about 292
+    /// million years from now, is cut to 146 million).
     fn expiry_of(&self, record: &Record, now: SystemTime) -> u64 {
-        record.cookie.store_expiry_ms(self.idle_ttl, now)
+        record
+            .cookie
+            .store_expiry_ms(self.idle_ttl, now)
+            .min(RETURNED - 1)
     }
 }
 
@@ -187,6 +207,13 @@ impl Sessions {
         self.by_id.get(id).filter(|e| e.expires_ms() > now)
     }
 
+    /// A live session a request came back for: marked so that eviction spares it.
+    fn returning(&mut self, id: &str, now: u64) -> Option<&Entry> {
+        let entry = self.by_id.get_mut(id).filter(|e| e.expires_ms() > now)?;
+        entry.mark_returned();
+        Some(entry)
+    }
+
     fn remove(&mut self, id: &str) -> Option<Entry> {
         let index = self.by_id.get_index_of(id)?;
         self.remove_index(index)
@@ -222,6 +249,9 @@ impl Sessions {
     /// Inserts or replaces a session, evicting another if a new one would not fit.
     fn put(&mut self, id: &str, entry: Entry, capacity: Option<usize>, now: u64) {
         if let Some(slot) = self.by_id.get_mut(id) {
+            // Written again: the session came back.
+            let mut entry = entry;
+            entry.mark_returned();
             let old = std::mem::replace(slot, entry);
             let new_owner: Option<Box<str>> = slot.owner().map(Into::into);
             if old.owner() != new_owner.as_deref() {
@@ -242,12 +272,16 @@ impl Sessions {
         self.by_id.insert(id.into(), entry);
     }
 
-    /// Evicts the session closest to expiry among a sample at the cursor.
+    /// Evicts a session from a sample at the cursor: one that never came back if there is
+    /// one, closest to expiry first.
     fn evict_soonest(&mut self) {
         let len = self.by_id.len();
         let soonest = (0..EVICTION_SAMPLE.min(len))
             .map(|step| (self.cursor + step) % len)
-            .min_by_key(|&index| self.by_id[index].expires_ms());
+            .min_by_key(|&index| {
+                let entry = &self.by_id[index];
+                (entry.returned(), entry.expires_ms())
+            });
         if let Some(index) = soonest {
             self.remove_index(index);
         }
@@ -301,11 +335,28 @@ fn assemble<'a>(
 }
 
 impl Entry {
-    /// When the store drops the session; an unreadable entry counts as expired.
-    fn expires_ms(&self) -> u64 {
+    /// The first eight bytes: the expiry, with the [`RETURNED`] bit.
+    fn head(&self) -> u64 {
         self.0
             .first_chunk::<8>()
             .map_or(0, |bytes| u64::from_le_bytes(*bytes))
+    }
+
+    /// When the store drops the session; an unreadable entry counts as expired.
+    fn expires_ms(&self) -> u64 {
+        self.head() & !RETURNED
+    }
+
+    /// Whether a request came back for the session after it was created.
+    fn returned(&self) -> bool {
+        self.head() & RETURNED != 0
+    }
+
+    fn mark_returned(&mut self) {
+        let head = self.head() | RETURNED;
+        if let Some(bytes) = self.0.first_chunk_mut::<8>() {
+            *bytes = head.to_le_bytes();
+        }
     }
 
     fn sections(&self) -> Result<Sections<'_>, StoreError> {
@@ -405,10 +456,12 @@ impl Entry {
             let start = sections.cookie.as_ptr() as usize - self.0.as_ptr() as usize;
             self.0[start..start + new_cookie.len()].copy_from_slice(&new_cookie);
             self.0[..8].copy_from_slice(&expires_ms.to_le_bytes());
+            self.mark_returned();
             return Ok(());
         }
         let fields = Self::fields(sections.fields).collect::<Result<Vec<_>, _>>()?;
         *self = assemble(expires_ms, sections.owner, &new_cookie, fields.into_iter());
+        self.mark_returned();
         Ok(())
     }
 }
@@ -463,7 +516,7 @@ impl Store for MemoryStore {
         let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
         sessions.sweep_some(now, SWEEP_PER_WRITE / 2);
-        match sessions.live(id, now).map(Entry::record) {
+        match sessions.returning(id, now).map(Entry::record) {
             Some(Err(error)) => {
                 tracing::error!(%error, "unreadable memory store entry; treating it as missing");
                 Ok(None)
