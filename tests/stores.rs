@@ -139,3 +139,174 @@ async fn memory_store_debug_shows_counts_not_ids() {
     assert!(shown.contains("sessions: 1"), "{shown}");
     assert!(!shown.contains("secret-session-id"), "{shown}");
 }
+
+/// One step against the memory store and the model.
+#[derive(Debug, Clone)]
+enum Op {
+    /// A whole write: a new session, or a replacement; `dead` writes one already expired.
+    Create {
+        id: u8,
+        value: u8,
+        dead: bool,
+    },
+    /// A field patch of a session that may or may not be there.
+    Patch {
+        id: u8,
+        field: u8,
+        value: Option<u8>,
+    },
+    Touch {
+        id: u8,
+    },
+    Destroy {
+        id: u8,
+    },
+    Get {
+        id: u8,
+    },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let id = 0u8..8;
+    prop_oneof![
+        (id.clone(), any::<u8>(), proptest::bool::weighted(0.2))
+            .prop_map(|(id, value, dead)| Op::Create { id, value, dead }),
+        (id.clone(), 0u8..3, any::<Option<u8>>()).prop_map(|(id, field, value)| Op::Patch {
+            id,
+            field,
+            value
+        }),
+        id.clone().prop_map(|id| Op::Touch { id }),
+        id.clone().prop_map(|id| Op::Destroy { id }),
+        id.prop_map(|id| Op::Get { id }),
+    ]
+}
+
+/// Runs `ops` on a memory store (bounded by `capacity` or not) and on a plain map of the live
+/// sessions. Without a bound they agree exactly; with one, the store may have evicted a
+/// session the model still has (then it answers "missing" and the model drops it too), but it
+/// never returns a session the model does not have, nor a value the model does not hold, and
+/// never holds more than its bound.
+async fn against_the_model(ops: Vec<Op>, capacity: Option<usize>) -> Result<(), String> {
+    use std::collections::BTreeMap;
+
+    use sessionly::{Record, StoreError};
+
+    let store = match capacity {
+        Some(capacity) => MemoryStore::new().with_capacity(capacity),
+        None => MemoryStore::new(),
+    };
+    let mut model: BTreeMap<String, Record> = BTreeMap::new();
+    let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    for op in ops {
+        match op {
+            Op::Create { id, value, dead } => {
+                let id = format!("s{id}");
+                let life = if dead {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(3600)
+                };
+                let record = record(&[("a", &[value])], Some(life));
+                store
+                    .set(&id, &record, Changed::All)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if dead {
+                    model.remove(&id);
+                } else {
+                    model.insert(id, record);
+                }
+            }
+            Op::Patch { id, field, value } => {
+                let id = format!("s{id}");
+                let name = format!("f{field}");
+                let mut record = model.get(&id).cloned().unwrap_or_else(|| record(&[], HOUR));
+                match value {
+                    Some(v) => {
+                        record.fields.insert(name.clone(), vec![v].into());
+                    }
+                    None => {
+                        record.fields.remove(&name);
+                    }
+                }
+                let names = [name].into();
+                let result = store.set(&id, &record, Changed::Fields(&names)).await;
+                match (result, model.contains_key(&id)) {
+                    (Ok(()), true) => {
+                        model.insert(id, record);
+                    }
+                    (Err(StoreError::Gone), false) => {}
+                    (Err(StoreError::Gone), true) if capacity.is_some() => {
+                        model.remove(&id);
+                    }
+                    (other, known) => {
+                        return Err(format!("patch {id}: {other:?}, model has it: {known}"));
+                    }
+                }
+            }
+            Op::Touch { id } => {
+                let id = format!("s{id}");
+                let record = model.get(&id).cloned().unwrap_or_else(|| record(&[], HOUR));
+                match (store.touch(&id, &record).await, model.contains_key(&id)) {
+                    (Ok(()), true) | (Err(StoreError::Gone), false) => {}
+                    (Err(StoreError::Gone), true) if capacity.is_some() => {
+                        model.remove(&id);
+                    }
+                    (other, known) => {
+                        return Err(format!("touch {id}: {other:?}, model has it: {known}"));
+                    }
+                }
+            }
+            Op::Destroy { id } => {
+                let id = format!("s{id}");
+                store.destroy(&id).await.map_err(|e| e.to_string())?;
+                model.remove(&id);
+            }
+            Op::Get { id } => {
+                let id = format!("s{id}");
+                let got = store.get(&id).await.map_err(|e| e.to_string())?;
+                match (&got, model.get(&id)) {
+                    (Some(got), Some(expected)) => {
+                        check(
+                            got.fields == expected.fields,
+                            format!("get {id}: {got:?} != {expected:?}"),
+                        )?;
+                    }
+                    (None, None) => {}
+                    (None, Some(_)) if capacity.is_some() => {
+                        model.remove(&id);
+                    }
+                    (got, expected) => {
+                        return Err(format!("get {id}: {got:?}, model: {expected:?}"));
+                    }
+                }
+            }
+        }
+        let length = store.length().await.map_err(|e| e.to_string())?;
+        match capacity {
+            None => check(
+                length == model.len(),
+                format!("{length} sessions, model {}", model.len()),
+            )?,
+            Some(capacity) => check(length <= capacity, format!("{length} over {capacity}"))?,
+        }
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+    #[test]
+    fn the_memory_store_behaves_like_a_map_of_live_sessions(
+        ops in proptest::collection::vec(op(), 1..60),
+        bounded in proptest::bool::ANY,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let capacity = bounded.then_some(3);
+        let outcome = runtime.block_on(against_the_model(ops, capacity));
+        proptest::prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+    }
+}

@@ -555,4 +555,69 @@ mod tests {
              HttpOnly; Secure; SameSite=None; Priority=High; Partitioned"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+
+        /// Any id survives signing and verifying, under the signing secret and any other
+        /// configured one, and no other secret verifies it.
+        #[test]
+        fn any_id_round_trips(id in ".*", other in "[a-z]{1,12}") {
+            let secrets = ["first secret", "second secret"];
+            let signer = Signer::new(&secrets).unwrap();
+            let value = signer.sign(&id);
+            proptest::prop_assert_eq!(signer.verify(&value), Some(id.clone()));
+            let rotated = Signer::new(&["newest", secrets[0]]).unwrap();
+            proptest::prop_assert_eq!(rotated.verify(&value), Some(id.clone()));
+            let stranger = Signer::new(&[format!("not {other}")]).unwrap();
+            proptest::prop_assert_eq!(stranger.verify(&value), None);
+        }
+
+        /// Changing one byte of a signed value never verifies as another id: it is rejected,
+        /// or (a different spelling of the same percent-encoding) reads the same id.
+        #[test]
+        fn a_changed_byte_never_yields_another_id(
+            id in "[A-Za-z0-9_-]{1,40}|.{1,20}",
+            at in proptest::num::usize::ANY,
+            byte in 0x20u8..0x7f,
+        ) {
+            let signer = Signer::new(&["secret"]).unwrap();
+            let value = signer.sign(&id);
+            let mut bytes = value.clone().into_bytes();
+            let at = at % bytes.len();
+            proptest::prop_assume!(bytes[at] != byte);
+            bytes[at] = byte;
+            let changed = String::from_utf8(bytes).unwrap();
+            let verified = signer.verify(&changed);
+            proptest::prop_assert!(verified.is_none() || verified.as_deref() == Some(id.as_str()),
+                "{changed} verified as {verified:?}");
+        }
+
+        /// The session cookie is found whatever other cookies (any bytes a header may hold)
+        /// stand before and after it.
+        #[test]
+        fn the_cookie_is_found_among_any_others(
+            before in proptest::collection::vec(("[a-z]{1,8}", proptest::collection::vec(0x20u8..=0xff, 0..20)), 0..5),
+            after in proptest::collection::vec(("[a-z]{1,8}", proptest::collection::vec(0x20u8..=0xff, 0..20)), 0..5),
+        ) {
+            let mut header = Vec::new();
+            let mut push = |name: &str, value: &[u8]| {
+                let value: Vec<u8> = value.iter().copied().filter(|&b| b != b';' && b != 0x7f).collect();
+                header.extend_from_slice(name.as_bytes());
+                header.push(b'=');
+                header.extend_from_slice(&value);
+                header.extend_from_slice(b"; ");
+            };
+            for (name, value) in &before {
+                push(&format!("x{name}"), value);
+            }
+            push("connect.sid", b"s%3Aid.mac");
+            for (name, value) in &after {
+                push(&format!("y{name}"), value);
+            }
+            let mut headers = HeaderMap::new();
+            headers.append(COOKIE, HeaderValue::from_bytes(&header).unwrap());
+            proptest::prop_assert_eq!(find(&headers, "connect.sid"), Some("s%3Aid.mac"));
+        }
+    }
 }

@@ -260,4 +260,209 @@ mod tests {
             assert_eq!(decide(options, facts), Decision { store, cookie }, "{name}");
         }
     }
+
+    /// What the request did, in express-session's own terms (`index.js`): the ids, the hashes
+    /// of the session, and the options. Independent of `Facts`, which the model below and the
+    /// middleware's bookkeeping each derive from it.
+    #[derive(Debug, Clone, Copy)]
+    struct Express {
+        /// The cookie named a stored session (`cookieId`, and `originalId` is that id).
+        loaded: bool,
+        /// The request carried a signed cookie that named no stored session.
+        stale_cookie: bool,
+        /// `req.sessionID` differs from `originalId`: `regenerate()`.
+        regenerated: bool,
+        /// `hash(req.session)` differs from `originalHash`.
+        data_changed: bool,
+        /// The handler changed the cookie's lifetime or attributes (here a change; express
+        /// leaves it out of the hash: a deliberate difference).
+        cookie_changed: bool,
+        /// `savedHash`: `None` unset, `Some(true)` equal to the current hash, `Some(false)` an
+        /// older state's. Set by loading with `resave: false`, or by an explicit `save()`.
+        saved_hash: Option<bool>,
+        resave: bool,
+        expires: bool,
+        secure_ok: bool,
+        touch_due: bool,
+        rolling: bool,
+        save_uninitialized: bool,
+    }
+
+    impl Express {
+        fn cookie_id_matches(&self) -> bool {
+            self.loaded && !self.regenerated
+        }
+
+        fn is_modified(&self) -> bool {
+            self.regenerated || self.data_changed || self.cookie_changed
+        }
+
+        fn is_saved(&self) -> bool {
+            !self.regenerated && self.saved_hash == Some(true) && !self.cookie_changed
+        }
+
+        /// `shouldSave`.
+        fn should_save(&self) -> bool {
+            if !self.save_uninitialized && self.saved_hash.is_none() && !self.cookie_id_matches() {
+                self.is_modified()
+            } else {
+                !self.is_saved()
+            }
+        }
+
+        /// `shouldTouch`.
+        fn should_touch(&self) -> bool {
+            self.cookie_id_matches() && !self.should_save()
+        }
+
+        /// `shouldSetCookie`, plus the two documented differences: a cookie change resends
+        /// the cookie, and a new session saved explicitly gets its cookie.
+        fn should_set_cookie(&self) -> bool {
+            if self.cookie_id_matches() {
+                self.rolling || (self.expires && self.is_modified()) || self.cookie_changed
+            } else {
+                self.save_uninitialized || self.is_modified() || self.saved_hash.is_some()
+            }
+        }
+
+        /// The facts the middleware would gather for this request.
+        fn facts(&self) -> Facts {
+            Facts {
+                ending: Ending::Active,
+                cookie_id_matches: self.cookie_id_matches(),
+                had_cookie: self.loaded || self.stale_cookie,
+                modified: self.is_modified(),
+                cookie_changed: self.cookie_changed,
+                ever_saved: self.saved_hash.is_some(),
+                saved: self.is_saved(),
+                has_expires: self.expires,
+                can_send_cookie: self.secure_ok,
+                server_error: false,
+                touch_due: self.touch_due,
+            }
+        }
+    }
+
+    fn express() -> impl proptest::strategy::Strategy<Value = Express> {
+        use proptest::prelude::*;
+        (
+            (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+            (
+                any::<bool>(),
+                any::<Option<bool>>(),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        )
+            .prop_map(|(a, b, c)| {
+                let (loaded, stale_cookie, regenerated, data_changed) = a;
+                let (cookie_changed, saved_hash, resave, expires) = b;
+                let (secure_ok, touch_due, rolling, save_uninitialized) = c;
+                let mut e = Express {
+                    loaded,
+                    stale_cookie: stale_cookie && !loaded,
+                    regenerated,
+                    data_changed,
+                    cookie_changed,
+                    saved_hash,
+                    resave,
+                    expires,
+                    secure_ok,
+                    touch_due,
+                    rolling,
+                    save_uninitialized,
+                };
+                // What express's bookkeeping allows: loading with `resave: false` sets
+                // `savedHash` to the loaded state; with `resave: true` it stays unset until an
+                // explicit save. A regenerated session starts unsaved, and its old savedHash
+                // does not count.
+                if e.loaded && !e.resave && e.saved_hash.is_none() {
+                    e.saved_hash = Some(!e.data_changed && !e.cookie_changed);
+                }
+                if e.regenerated {
+                    e.saved_hash = None;
+                }
+                e
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+
+        /// Every combination agrees with express-session's four functions, as amended by the
+        /// README's list of deliberate differences: the touch throttle (a touch only when due
+        /// or when the cookie is resent), the cookie change, the explicit save's cookie.
+        #[test]
+        fn the_decision_is_express_s(e in express()) {
+            let options = Options {
+                rolling: e.rolling,
+                save_uninitialized: e.save_uninitialized,
+                save_on_error: false,
+            };
+            let decision = decide(options, e.facts());
+            let send = e.should_set_cookie();
+            let expected_store = if e.should_save() {
+                S::Save
+            } else if e.should_touch() && (e.touch_due || send) {
+                S::Touch
+            } else {
+                S::Nothing
+            };
+            proptest::prop_assert_eq!(decision.store, expected_store, "{:?}", e);
+            let expected_cookie = if send && e.secure_ok { C::Set } else { C::Nothing };
+            proptest::prop_assert_eq!(decision.cookie, expected_cookie, "{:?}", e);
+        }
+
+        /// A 5xx leaves the store and the cookie alone unless `save_on_error`, which decides as
+        /// if the response were fine; endings other than `Active` ignore it.
+        #[test]
+        fn a_server_error_saves_nothing_unless_asked(e in express(), keep in proptest::bool::ANY) {
+            let options = |save_on_error| Options {
+                rolling: e.rolling,
+                save_uninitialized: e.save_uninitialized,
+                save_on_error,
+            };
+            let failed = Facts { server_error: true, ..e.facts() };
+            proptest::prop_assert_eq!(
+                decide(options(false), failed),
+                Decision { store: S::Nothing, cookie: C::Nothing }
+            );
+            proptest::prop_assert_eq!(decide(options(true), failed), decide(options(true), e.facts()));
+            let unset = if keep { Unset::Keep } else { Unset::Destroy };
+            for ending in [Ending::Destroyed, Ending::Unset(unset)] {
+                let ended = Facts { ending, ..e.facts() };
+                proptest::prop_assert_eq!(
+                    decide(options(false), Facts { server_error: true, ..ended }),
+                    decide(options(false), ended)
+                );
+            }
+        }
+
+        /// `shouldDestroy` (unset: destroy) and destroy(): the store deletes only for
+        /// `Unset::Destroy` (destroy() already did), and the client's cookie is cleared when it
+        /// had one and it can be sent — a deliberate difference from express, which leaves it.
+        #[test]
+        fn ended_sessions(e in express(), keep in proptest::bool::ANY) {
+            let options = Options {
+                rolling: e.rolling,
+                save_uninitialized: e.save_uninitialized,
+                save_on_error: false,
+            };
+            let facts = e.facts();
+            let clear = if facts.had_cookie && facts.can_send_cookie { C::Clear } else { C::Nothing };
+            let unset = if keep { Unset::Keep } else { Unset::Destroy };
+            let unset_decision = decide(options, Facts { ending: Ending::Unset(unset), ..facts });
+            let expected = if keep {
+                Decision { store: S::Nothing, cookie: C::Nothing }
+            } else {
+                Decision { store: S::Destroy, cookie: clear }
+            };
+            proptest::prop_assert_eq!(unset_decision, expected);
+            proptest::prop_assert_eq!(
+                decide(options, Facts { ending: Ending::Destroyed, ..facts }),
+                Decision { store: S::Nothing, cookie: clear }
+            );
+        }
+    }
 }
