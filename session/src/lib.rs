@@ -45,6 +45,7 @@ mod error;
 mod extract;
 mod id;
 mod middleware;
+pub mod observe;
 mod record;
 mod schema;
 mod shape;
@@ -71,6 +72,11 @@ pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{Changed, MemoryStore, Store, StoreError};
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 
 /// Items the derive's generated code names. Not part of the public API.
 #[doc(hidden)]

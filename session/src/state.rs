@@ -17,6 +17,8 @@ use crate::cookie::{SameSite, Secure};
 use crate::error::SessionError;
 use crate::id::generate_id;
 use crate::middleware::SessionLock;
+use crate::observe::metric::{DESTROYS, LOADS, SAVES};
+use crate::observe::{self, outcome};
 use crate::record::{CookieState, Record};
 use crate::schema::{ChangeLog, Sink, Tracked};
 use crate::store::{Changed, StoreError};
@@ -208,6 +210,7 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
     };
     match config.store.get(id).await {
         Ok(Some(record)) if record.encoded_size() > config.max_session_size => {
+            observe::count(LOADS, "too_large");
             tracing::warn!(
                 size = record.encoded_size(),
                 limit = config.max_session_size,
@@ -216,13 +219,17 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
             Slot::Active(Box::new(new_session(config, request, now)))
         }
         Ok(Some(record)) if !record.is_expired(now) => {
+            observe::count(LOADS, "found");
+            tracing::debug!("session loaded");
             Slot::Active(Box::new(Session::loaded(id.clone(), record, config.resave)))
         }
         Ok(_) => {
+            observe::count(LOADS, "missing");
             tracing::debug!("session not found or expired; generating a session");
             Slot::Active(Box::new(new_session(config, request, now)))
         }
         Err(error) => {
+            observe::count(LOADS, "error");
             tracing::error!(%error, "session store unavailable; the request has no session");
             Slot::Unavailable(Arc::new(error))
         }
@@ -256,7 +263,7 @@ impl Handle {
                 let holding = self.turn().is_some();
                 if let (Some(locks), Some(id), false) = (&config.locks, &request.cookie_id, holding)
                 {
-                    let turn = locks.acquire(id).await;
+                    let turn = observe::turn_wait(locks.acquire(id)).await;
                     *self.turn() = Some(turn);
                 }
                 let slot = load(config, request).await;
@@ -364,10 +371,13 @@ impl Handle {
         let limit = self.0.config.max_session_size;
         let size = record.encoded_size();
         if size > limit {
+            observe::count(SAVES, "too_large");
             return Err(SessionError::TooLarge { size, limit });
         }
         let write = change(full, owner, &changed);
-        self.0.config.store.set(&id, &record, write).await?;
+        let saved = self.0.config.store.set(&id, &record, write).await;
+        observe::count(SAVES, outcome(&saved));
+        saved?;
         self.with_session(|_, s| {
             if s.id == id {
                 s.mark_saved(generation);
@@ -397,6 +407,7 @@ impl Handle {
     pub(crate) async fn regenerate(&self) -> Result<(), SessionError> {
         let id = self.with_session(|_, s| s.id.clone())?;
         self.0.config.store.destroy(&id).await?;
+        observe::count_one(DESTROYS);
         self.with_session(|shared, s| {
             let fresh = new_session(&shared.config, &shared.request, SystemTime::now());
             s.id = fresh.id;
@@ -414,6 +425,7 @@ impl Handle {
     pub(crate) async fn destroy(&self) -> Result<(), SessionError> {
         let id = self.with_session(|_, s| s.id.clone())?;
         self.0.config.store.destroy(&id).await?;
+        observe::count_one(DESTROYS);
         *self.lock() = Slot::Destroyed;
         Ok(())
     }

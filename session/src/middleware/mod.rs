@@ -18,9 +18,14 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Instrument as _;
 
 use crate::config::{Config, SessionLayerBuilder};
 use crate::cookie::{self, Attributes, SameSite, Secure};
+use crate::observe::{
+    self,
+    metric::{DESTROYS, SAVES, TOUCHES},
+};
 use crate::record::CookieOverrides;
 use crate::state::{Handle, RequestInfo, Session, Slot};
 use crate::store::StoreError;
@@ -123,37 +128,40 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            let own_options = config
-                .cookie
-                .per_request
-                .as_ref()
-                .map(|f| Box::new(f(&parts)));
-            let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
-            if !request_path(&parts).starts_with(path.as_str()) {
-                tracing::debug!(%path, "pathname mismatch; no session");
-                parts.extensions.insert(OutsidePath(path.clone()));
-                return inner.call(Request::from_parts(parts, body)).await;
+        Box::pin(
+            async move {
+                let (mut parts, body) = request.into_parts();
+                let own_options = config
+                    .cookie
+                    .per_request
+                    .as_ref()
+                    .map(|f| Box::new(f(&parts)));
+                let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
+                if !request_path(&parts).starts_with(path.as_str()) {
+                    tracing::debug!(%path, "pathname mismatch; no session");
+                    parts.extensions.insert(OutsidePath(path.clone()));
+                    return inner.call(Request::from_parts(parts, body)).await;
+                }
+                let request = RequestInfo {
+                    cookie_id: read_cookie(&config, &parts),
+                    secure: is_secure(&parts, config.proxy),
+                    own_options,
+                    parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
+                };
+                let handle = Handle::new(config, request);
+                // Same-session requests take turns from the load until the save; the turn also
+                // ends when this future is dropped midway.
+                let _close = Close(&handle);
+                if !handle.shared().config.lazy_load {
+                    handle.ensure_loaded().await;
+                }
+                parts.extensions.insert(handle.clone());
+                let mut response = inner.call(Request::from_parts(parts, body)).await?;
+                finish(&handle, &mut response).await;
+                Ok(response)
             }
-            let request = RequestInfo {
-                cookie_id: read_cookie(&config, &parts),
-                secure: is_secure(&parts, config.proxy),
-                own_options,
-                parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
-            };
-            let handle = Handle::new(config, request);
-            // Same-session requests take turns from the load until the save; the turn also
-            // ends when this future is dropped midway.
-            let _close = Close(&handle);
-            if !handle.shared().config.lazy_load {
-                handle.ensure_loaded().await;
-            }
-            parts.extensions.insert(handle.clone());
-            let mut response = inner.call(Request::from_parts(parts, body)).await?;
-            finish(&handle, &mut response).await;
-            Ok(response)
-        })
+            .instrument(observe::request_span()),
+        )
     }
 }
 
@@ -246,12 +254,13 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         }
         Slot::Unset(how, id) => {
             let decision = decide(options, ended(Ending::Unset(how)));
-            if decision.store == StoreAction::Destroy
-                && let Err(error) = config.store.destroy(&id).await
-            {
-                tracing::error!(%error, "could not destroy the unset session");
-                fail(response);
-                return;
+            if decision.store == StoreAction::Destroy {
+                if let Err(error) = config.store.destroy(&id).await {
+                    tracing::error!(%error, "could not destroy the unset session");
+                    fail(response);
+                    return;
+                }
+                observe::count_one(DESTROYS);
             }
             apply_cookie(decision, handle, None, response);
         }
@@ -273,8 +282,10 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 touch_due: touch_due(&session, config.store_idle_ttl),
             };
             let decision = decide(options, facts);
+            tracing::debug!(store = ?decision.store, cookie = ?decision.cookie, "end of request");
             let size = session.record.encoded_size();
             if decision.store == StoreAction::Save && size > config.max_session_size {
+                observe::count(SAVES, "too_large");
                 // Nothing is written: the stored session stays as it was.
                 tracing::error!(
                     size,
@@ -296,6 +307,11 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 StoreAction::Touch => config.store.touch(&session.id, &session.record).await,
                 StoreAction::Destroy | StoreAction::Nothing => Ok(()),
             };
+            match decision.store {
+                StoreAction::Save => observe::count(SAVES, observe::outcome(&written)),
+                StoreAction::Touch => observe::count(TOUCHES, observe::outcome(&written)),
+                StoreAction::Destroy | StoreAction::Nothing => {}
+            }
             match written {
                 Ok(()) => {}
                 Err(StoreError::Unsupported { .. }) if decision.store == StoreAction::Touch => {}

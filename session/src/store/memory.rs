@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use crate::observe::{self, metric::MEMORY_EVICTIONS};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
 use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -64,7 +65,7 @@ struct Sessions {
 /// One session in a single allocation: its store expiry (8 bytes, little-endian), its owner
 /// (length + 1, then the text; 0 for none), its cookie state (length, then postcard), then each
 /// field as length-prefixed name and value. Lengths are LEB128.
-struct Entry(Box<[u8]>);
+pub(crate) struct Entry(Box<[u8]>);
 
 /// The parts of an entry after the expiry.
 struct Sections<'a> {
@@ -222,6 +223,7 @@ impl Sessions {
     /// Removes a session and its index entry.
     fn remove_index(&mut self, index: usize) -> Option<Entry> {
         let (id, entry) = self.by_id.swap_remove_index(index)?;
+        observe::memory_sessions(self.by_id.len());
         self.unindex(&id, entry.owner());
         Some(entry)
     }
@@ -270,6 +272,7 @@ impl Sessions {
         }
         self.index(id, entry.owner());
         self.by_id.insert(id.into(), entry);
+        observe::memory_sessions(self.by_id.len());
     }
 
     /// Evicts a session from a sample at the cursor: one that never came back if there is
@@ -284,6 +287,7 @@ impl Sessions {
             });
         if let Some(index) = soonest {
             self.remove_index(index);
+            observe::count_one(MEMORY_EVICTIONS);
         }
     }
 }
@@ -335,6 +339,12 @@ fn assemble<'a>(
 }
 
 impl Entry {
+    /// An entry of arbitrary bytes, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        Self(bytes.into())
+    }
+
     /// The first eight bytes: the expiry, with the [`RETURNED`] bit.
     fn head(&self) -> u64 {
         self.0
@@ -343,7 +353,7 @@ impl Entry {
     }
 
     /// When the store drops the session; an unreadable entry counts as expired.
-    fn expires_ms(&self) -> u64 {
+    pub(crate) fn expires_ms(&self) -> u64 {
         self.head() & !RETURNED
     }
 
@@ -378,7 +388,7 @@ impl Entry {
         })
     }
 
-    fn owner(&self) -> Option<&str> {
+    pub(crate) fn owner(&self) -> Option<&str> {
         self.sections().ok()?.owner
     }
 
@@ -400,7 +410,7 @@ impl Entry {
         })
     }
 
-    fn record(&self) -> Result<Record, StoreError> {
+    pub(crate) fn record(&self) -> Result<Record, StoreError> {
         let sections = self.sections()?;
         // Inserted one by one: collecting would first gather and sort the pairs in a vector.
         let mut fields = Fields::new();

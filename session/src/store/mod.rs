@@ -22,17 +22,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::observe;
 use crate::record::Record;
 
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod sql;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -272,7 +273,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 
 impl<S: Store> DynStore for S {
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(Store::get(self, id))
+        Box::pin(observe::store_call("get", Store::get(self, id)))
     }
 
     fn set<'a>(
@@ -281,11 +282,14 @@ impl<S: Store> DynStore for S {
         record: &'a Record,
         changed: Changed<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(Store::set(self, id, record, changed))
+        Box::pin(observe::store_call(
+            "set",
+            Store::set(self, id, record, changed),
+        ))
     }
 
     fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(Store::destroy(self, id))
+        Box::pin(observe::store_call("destroy", Store::destroy(self, id)))
     }
 
     fn touch<'a>(
@@ -293,7 +297,7 @@ impl<S: Store> DynStore for S {
         id: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(Store::touch(self, id, record))
+        Box::pin(observe::store_call("touch", Store::touch(self, id, record)))
     }
 
     fn idle_ttl(&self) -> Option<Duration> {
@@ -304,7 +308,10 @@ impl<S: Store> DynStore for S {
         &'a self,
         owner: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>> {
-        Box::pin(Store::sessions_of(self, owner))
+        Box::pin(observe::store_call(
+            "sessions_of",
+            Store::sessions_of(self, owner),
+        ))
     }
 
     fn destroy_sessions_of<'a>(
@@ -312,6 +319,9 @@ impl<S: Store> DynStore for S {
         owner: &'a str,
         keep: Option<&'a str>,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(Store::destroy_sessions_of(self, owner, keep))
+        Box::pin(observe::store_call(
+            "destroy_sessions_of",
+            Store::destroy_sessions_of(self, owner, keep),
+        ))
     }
 }

@@ -259,7 +259,7 @@ impl PostgresStore {
 /// A row as the `SELECT`s return it: the session id, its cookie state, its owner, whether
 /// `fields` is a JSON object, and its names and values (`NULL` for a value that is not a
 /// string).
-type Row = (
+pub(crate) type Row = (
     String,
     Vec<u8>,
     Option<String>,
@@ -535,7 +535,7 @@ impl Statements {
 }
 
 /// A session from a row; one that cannot be read is logged and missing.
-fn parse((id, cookie, owner, object, names, values): Row) -> Option<(String, Record)> {
+pub(crate) fn parse((id, cookie, owner, object, names, values): Row) -> Option<(String, Record)> {
     let cookie = read_cookie(DATABASE, &cookie, object)?;
     let mut fields = Fields::new();
     for (name, value) in names

@@ -909,7 +909,7 @@ fn owner_of(bytes: Vec<u8>) -> Option<String> {
 
 /// A record from `HGETALL`; a hash without the format marker is not a session, and one
 /// without a readable cookie state or owner is logged; both are missing.
-fn parse(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
+pub(crate) fn parse(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
     if entries.is_empty() {
         return None;
     }

@@ -251,7 +251,7 @@ impl SqliteStore {
 /// (`NULL` when it is not a string). The id and the owner come as bytes, checked for UTF-8
 /// here: SQLite stores whatever another program gave it, and a column sqlx cannot decode would
 /// fail the whole query.
-type Row = (
+pub(crate) type Row = (
     Vec<u8>,
     Vec<u8>,
     Option<Vec<u8>>,
@@ -531,7 +531,7 @@ fn push_json_string(json: &mut String, s: &str) {
 /// Records from rows sorted by id, one per session; `None` for one that cannot be read, which
 /// is logged. A field that cannot be read is left out (logged): it gets its default, and the
 /// rest of the session survives.
-fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
+pub(crate) fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
     let mut sessions: Vec<(String, Option<Record>)> = Vec::new();
     // The id of the rows being read, and whether they are being left out.
     let mut current: Option<(Vec<u8>, bool)> = None;

@@ -1,0 +1,6 @@
+//! The `Cookie` header lookup and the express-format signature check, on any header bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|header: &[u8]| {
+    sessionly::__fuzz::cookie_header(header);
+});

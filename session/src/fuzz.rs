@@ -1,0 +1,79 @@
+//! Entry points for the fuzz targets in `fuzz/`: each decoder of bytes that a client or a store
+//! controls, reached without the HTTP stack, with the invariants the targets check. Behind the
+//! `fuzzing` feature; not part of the public API.
+
+use http::header::COOKIE;
+use http::{HeaderMap, HeaderValue};
+
+use crate::cookie::{Signer, find};
+use crate::record::{CookieState, Record};
+
+/// The `Cookie` header lookup and the signature check, on a header of any bytes: never a
+/// panic, and an id that verifies is one the signer would sign to a value that verifies again.
+pub fn cookie_header(header: &[u8]) {
+    let Ok(value) = HeaderValue::from_bytes(header) else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    headers.append(COOKIE, value);
+    let signer = Signer::new(&["fuzz secret", "older secret"]).expect("secrets");
+    if let Some(raw) = find(&headers, "connect.sid")
+        && let Some(id) = signer.verify(raw)
+    {
+        assert_eq!(
+            signer.verify(&signer.sign(&id)).as_deref(),
+            Some(id.as_str())
+        );
+    }
+    // The same bytes as a cookie value on their own.
+    if let Ok(text) = std::str::from_utf8(header)
+        && let Some(id) = signer.verify(text)
+    {
+        assert_eq!(
+            signer.verify(&signer.sign(&id)).as_deref(),
+            Some(id.as_str())
+        );
+    }
+}
+
+/// The versioned cookie state: what decodes encodes back to a state that decodes the same.
+pub fn cookie_state(bytes: &[u8]) {
+    if let Ok(state) = CookieState::decode(bytes) {
+        let again = state.encode().expect("a decoded state encodes");
+        assert_eq!(CookieState::decode(&again).expect("round trip"), state);
+    }
+}
+
+/// A memory store entry of any bytes: read as a record or an error, never a panic.
+pub fn memory_entry(bytes: &[u8]) {
+    let entry = crate::store::memory::Entry::from_bytes(bytes);
+    let _ = entry.expires_ms();
+    let _ = entry.owner();
+    let _ = entry.record();
+}
+
+/// A Redis hash of any fields and values, as `HGETALL` answers it.
+#[cfg(feature = "redis")]
+pub fn redis_hash(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
+    crate::store::redis::parse(entries)
+}
+
+/// SQLite rows, one per field, as the store's `SELECT` answers them.
+#[cfg(feature = "sqlite")]
+pub type SqliteRow = crate::store::sqlite::Row;
+
+/// SQLite rows of any content: each session read or left out, never a panic.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_rows(rows: Vec<SqliteRow>) -> Vec<(String, Option<Record>)> {
+    crate::store::sqlite::parse(rows)
+}
+
+/// A PostgreSQL row as the store's `SELECT` answers it.
+#[cfg(feature = "postgres")]
+pub type PostgresRow = crate::store::postgres::Row;
+
+/// A PostgreSQL row of any content: read or left out, never a panic.
+#[cfg(feature = "postgres")]
+pub fn postgres_row(row: PostgresRow) -> Option<(String, Record)> {
+    crate::store::postgres::parse(row)
+}

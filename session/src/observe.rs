@@ -1,0 +1,140 @@
+//! What the layer tells operators, named in one place: the `tracing` spans and events it emits
+//! and, with the `metrics` feature, the metrics it records through the `metrics` facade. The
+//! README's list of names is this module's.
+//!
+//! Nothing here costs a measurable amount when nobody listens: a span or event with no
+//! subscriber interested is a check of a cached flag, clocks are read only when a subscriber
+//! wants store or turn timings or the `metrics` feature is on, and without the feature no
+//! metric call is compiled at all.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::store::StoreError;
+
+/// The `tracing` names: the span around each request, and the targets of the events.
+pub mod span {
+    /// The span around each request the layer handles (level `DEBUG`). Its events: the load,
+    /// the turn wait, each store call and the end-of-request decision.
+    pub const REQUEST: &str = "sessionly.request";
+    /// The target of the store-call events (`op`, `outcome`, `elapsed_us`).
+    pub const STORE_TARGET: &str = "sessionly::store";
+    /// The target of the turn-wait events (`wait_us`).
+    pub const TURN_TARGET: &str = "sessionly::turn";
+}
+
+/// The metric names, with the `metrics` feature.
+pub mod metric {
+    /// Counter: sessions loaded at the start of a request, by `outcome` (`found`,
+    /// `missing`, `too_large`, `error`).
+    pub const LOADS: &str = "sessionly_loads_total";
+    /// Counter: end-of-request and explicit saves, by `outcome` (`ok`, `gone`, `error`,
+    /// `too_large`).
+    pub const SAVES: &str = "sessionly_saves_total";
+    /// Counter: touches, by `outcome` (`ok`, `gone`, `error`).
+    pub const TOUCHES: &str = "sessionly_touches_total";
+    /// Counter: sessions destroyed (`destroy`, `regenerate`, `unset` with `Unset::Destroy`).
+    pub const DESTROYS: &str = "sessionly_destroys_total";
+    /// Counter: failed store calls, by `op` and `kind` (`backend`, `gone`, `unsupported`).
+    pub const STORE_ERRORS: &str = "sessionly_store_errors_total";
+    /// Histogram: seconds each store call took, by `op` (`get`, `set`, `touch`, `destroy`,
+    /// `sessions_of`, `destroy_sessions_of`).
+    pub const STORE_SECONDS: &str = "sessionly_store_call_seconds";
+    /// Histogram: seconds a request waited for its session's turn (`lock_sessions`).
+    pub const TURN_WAIT_SECONDS: &str = "sessionly_turn_wait_seconds";
+    /// Gauge: sessions in a `MemoryStore`.
+    pub const MEMORY_SESSIONS: &str = "sessionly_memory_store_sessions";
+    /// Counter: live sessions a full `MemoryStore` evicted.
+    pub const MEMORY_EVICTIONS: &str = "sessionly_memory_store_evictions_total";
+}
+
+/// Whether timings are wanted: by the `metrics` feature, or by a subscriber of store events.
+fn timing() -> bool {
+    cfg!(feature = "metrics")
+        || tracing::enabled!(target: "sessionly::store", tracing::Level::DEBUG)
+        || tracing::enabled!(target: "sessionly::turn", tracing::Level::DEBUG)
+}
+
+/// The span around one request.
+pub(crate) fn request_span() -> tracing::Span {
+    tracing::debug_span!("sessionly.request")
+}
+
+/// Runs one store call, and reports its outcome and latency.
+pub(crate) async fn store_call<T>(
+    op: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = timing().then(Instant::now);
+    let result = call.await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(StoreError::Gone) => "gone",
+        Err(StoreError::Unsupported { .. }) => "unsupported",
+        Err(_) => "backend",
+    };
+    if let Some(started) = started {
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            target: "sessionly::store",
+            op,
+            outcome,
+            elapsed_us = micros(elapsed),
+            "store call"
+        );
+        #[cfg(feature = "metrics")]
+        metrics::histogram!(metric::STORE_SECONDS, "op" => op).record(elapsed.as_secs_f64());
+    }
+    #[cfg(feature = "metrics")]
+    if result.is_err() {
+        metrics::counter!(metric::STORE_ERRORS, "op" => op, "kind" => outcome).increment(1);
+    }
+    result
+}
+
+/// Runs `wait` (taking the session's turn) and reports how long it took.
+pub(crate) async fn turn_wait<T>(wait: impl Future<Output = T>) -> T {
+    let started = timing().then(Instant::now);
+    let turn = wait.await;
+    if let Some(started) = started {
+        let waited = started.elapsed();
+        tracing::debug!(target: "sessionly::turn", wait_us = micros(waited), "session turn");
+        #[cfg(feature = "metrics")]
+        metrics::histogram!(metric::TURN_WAIT_SECONDS).record(waited.as_secs_f64());
+    }
+    turn
+}
+
+/// The `outcome` label of a save or touch.
+pub(crate) fn outcome(result: &Result<(), StoreError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(StoreError::Gone) => "gone",
+        Err(_) => "error",
+    }
+}
+
+/// Counts one event of the counter `name` with an `outcome` label.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn count(name: &'static str, outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name, "outcome" => outcome).increment(1);
+}
+
+/// Counts one event of a counter without labels.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn count_one(name: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name).increment(1);
+}
+
+/// Sets the memory store's size gauge.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn memory_sessions(count: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!(metric::MEMORY_SESSIONS).set(count as f64);
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
