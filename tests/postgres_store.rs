@@ -417,14 +417,7 @@ async fn outage_is_an_error_and_recovery_needs_no_restart() {
 
     server.restart();
     // The same app, not rebuilt: its pool replaces the broken connections.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reply = loop {
-        let reply = get_with(&app, "/views", Some(&cookie)).await;
-        if reply.status == 200 || Instant::now() > deadline {
-            break reply;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let reply = views_once_served(&app, &cookie, Duration::from_secs(20)).await;
     assert_eq!(
         reply.status, 200,
         "the app recovers once PostgreSQL is back"
@@ -462,6 +455,18 @@ async fn an_id_postgres_cannot_hold_is_a_missing_session() {
     store.destroy("a\0b").await.unwrap();
     assert!(store.sessions_of("x\0").await.unwrap().is_empty());
     assert_eq!(store.destroy_sessions_of("x\0", None).await.unwrap(), 0);
+}
+
+/// Asks for `/views` until it is served (200) or `patience` has passed; answers the last reply.
+async fn views_once_served(app: &axum::Router, cookie: &str, patience: Duration) -> Reply {
+    let deadline = Instant::now() + patience;
+    loop {
+        let reply = get_with(app, "/views", Some(cookie)).await;
+        if reply.status == 200 || Instant::now() > deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Asks for `/views` and answers the reply and how long it took.
@@ -506,14 +511,7 @@ async fn a_locked_table_is_a_prompt_error() {
     let _ = holder.kill();
     let _ = holder.wait();
     // The statement was cancelled, not left to land later; the pool's connection still works.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
-        let reply = get_with(&app, "/views", Some(&cookie)).await;
-        if reply.status == 200 || Instant::now() > deadline {
-            break reply;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let reply = views_once_served(&app, &cookie, Duration::from_secs(10)).await;
     assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
 }
 
@@ -550,13 +548,6 @@ async fn a_frozen_server_is_a_prompt_error() {
     assert_eq!(during.status, 503);
     assert!(took < Duration::from_secs(3), "took {took:?}");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reply = loop {
-        let reply = get_with(&app, "/views", Some(&cookie)).await;
-        if reply.status == 200 || Instant::now() > deadline {
-            break reply;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let reply = views_once_served(&app, &cookie, Duration::from_secs(20)).await;
     assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "3"));
 }

@@ -14,7 +14,10 @@ enum Role {
     #[default]
     Guest,
     Member(u32),
-    Admin { since: u16, note: Option<String> },
+    Admin {
+        since: u16,
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

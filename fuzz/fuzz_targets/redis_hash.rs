@@ -7,7 +7,9 @@ libfuzzer_sys::fuzz_target!(|entries: Vec<(Vec<u8>, Vec<u8>)>| {
         for (name, value) in &record.fields {
             let key = [b"f:".as_slice(), name.as_bytes()].concat();
             assert!(
-                entries.iter().any(|(k, v)| *k == key && v == value.as_ref()),
+                entries
+                    .iter()
+                    .any(|(k, v)| *k == key && v == value.as_ref()),
                 "field {name} not from the hash"
             );
         }

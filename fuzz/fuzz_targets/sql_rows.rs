@@ -6,22 +6,8 @@ use arbitrary::Arbitrary;
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    sqlite: Vec<(
-        Vec<u8>,
-        Vec<u8>,
-        Option<Vec<u8>>,
-        bool,
-        Option<String>,
-        Option<String>,
-    )>,
-    postgres: (
-        String,
-        Vec<u8>,
-        Option<String>,
-        bool,
-        Option<Vec<String>>,
-        Option<Vec<Option<String>>>,
-    ),
+    sqlite: Vec<sessionly::__fuzz::SqliteRow>,
+    postgres: sessionly::__fuzz::PostgresRow,
 }
 
 libfuzzer_sys::fuzz_target!(|input: Input| {
@@ -29,7 +15,10 @@ libfuzzer_sys::fuzz_target!(|input: Input| {
     // The store's query sorts by id; the parser relies on it.
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let sessions = sessionly::__fuzz::sqlite_rows(rows.clone());
-    for (id, record) in sessions.iter().filter_map(|(id, r)| Some((id, r.as_ref()?))) {
+    for (id, record) in sessions
+        .iter()
+        .filter_map(|(id, r)| Some((id, r.as_ref()?)))
+    {
         // Every field read comes from a row of that session.
         for name in record.fields.keys() {
             assert!(

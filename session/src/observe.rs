@@ -2,15 +2,15 @@
 //! and, with the `metrics` feature, the metrics it records through the `metrics` facade. The
 //! README's list of names is this module's.
 //!
-//! Nothing here costs a measurable amount when nobody listens: a span or event with no
-//! subscriber interested is a check of a cached flag, clocks are read only when a subscriber
-//! wants store or turn timings or the `metrics` feature is on, and without the feature no
-//! metric call is compiled at all.
+//! Nobody listening costs next to nothing: with no subscriber interested, the request's future
+//! is not wrapped in a span and store calls are not wrapped at all, each event is a check of a
+//! cached flag, and no clock is read; without the `metrics` feature no metric call is compiled.
+//! (`bench/RESULTS.md` counts the instructions.)
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::store::StoreError;
+use crate::store::{BoxFuture, StoreError};
 
 /// The `tracing` names: the span around each request, and the targets of the events.
 pub mod span {
@@ -49,19 +49,35 @@ pub mod metric {
 }
 
 /// Whether timings are wanted: by the `metrics` feature, or by a subscriber of store events.
+#[inline]
 fn timing() -> bool {
     cfg!(feature = "metrics")
         || tracing::enabled!(target: "sessionly::store", tracing::Level::DEBUG)
         || tracing::enabled!(target: "sessionly::turn", tracing::Level::DEBUG)
 }
 
-/// The span around one request.
-pub(crate) fn request_span() -> tracing::Span {
-    tracing::debug_span!("sessionly.request")
+/// The span around one request: `None` when no subscriber wants it, so that the request's
+/// future is not wrapped at all.
+pub(crate) fn request_span() -> Option<tracing::Span> {
+    let span = tracing::debug_span!("sessionly.request");
+    (!span.is_disabled()).then_some(span)
+}
+
+/// One store call, boxed as the middleware holds it: reported (outcome, latency, errors) when
+/// anyone listens, and left as it is otherwise, so that nobody listening costs nothing.
+pub(crate) fn store_call<'a, T: 'a>(
+    op: &'static str,
+    call: impl Future<Output = Result<T, StoreError>> + Send + 'a,
+) -> BoxFuture<'a, Result<T, StoreError>> {
+    if timing() {
+        Box::pin(observed(op, call))
+    } else {
+        Box::pin(call)
+    }
 }
 
 /// Runs one store call, and reports its outcome and latency.
-pub(crate) async fn store_call<T>(
+async fn observed<T>(
     op: &'static str,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
@@ -92,17 +108,19 @@ pub(crate) async fn store_call<T>(
     result
 }
 
-/// Runs `wait` (taking the session's turn) and reports how long it took.
-pub(crate) async fn turn_wait<T>(wait: impl Future<Output = T>) -> T {
-    let started = timing().then(Instant::now);
-    let turn = wait.await;
+/// The start of a wait that [`turn_waited`] reports: `None` when nobody listens.
+pub(crate) fn clock() -> Option<Instant> {
+    timing().then(Instant::now)
+}
+
+/// Reports how long a request waited for its session's turn, since [`clock`].
+pub(crate) fn turn_waited(started: Option<Instant>) {
     if let Some(started) = started {
         let waited = started.elapsed();
         tracing::debug!(target: "sessionly::turn", wait_us = micros(waited), "session turn");
         #[cfg(feature = "metrics")]
         metrics::histogram!(metric::TURN_WAIT_SECONDS).record(waited.as_secs_f64());
     }
-    turn
 }
 
 /// The `outcome` label of a save or touch.

@@ -263,7 +263,9 @@ impl Handle {
                 let holding = self.turn().is_some();
                 if let (Some(locks), Some(id), false) = (&config.locks, &request.cookie_id, holding)
                 {
-                    let turn = observe::turn_wait(locks.acquire(id)).await;
+                    let started = observe::clock();
+                    let turn = locks.acquire(id).await;
+                    observe::turn_waited(started);
                     *self.turn() = Some(turn);
                 }
                 let slot = load(config, request).await;

@@ -128,40 +128,42 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        Box::pin(
-            async move {
-                let (mut parts, body) = request.into_parts();
-                let own_options = config
-                    .cookie
-                    .per_request
-                    .as_ref()
-                    .map(|f| Box::new(f(&parts)));
-                let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
-                if !request_path(&parts).starts_with(path.as_str()) {
-                    tracing::debug!(%path, "pathname mismatch; no session");
-                    parts.extensions.insert(OutsidePath(path.clone()));
-                    return inner.call(Request::from_parts(parts, body)).await;
-                }
-                let request = RequestInfo {
-                    cookie_id: read_cookie(&config, &parts),
-                    secure: is_secure(&parts, config.proxy),
-                    own_options,
-                    parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
-                };
-                let handle = Handle::new(config, request);
-                // Same-session requests take turns from the load until the save; the turn also
-                // ends when this future is dropped midway.
-                let _close = Close(&handle);
-                if !handle.shared().config.lazy_load {
-                    handle.ensure_loaded().await;
-                }
-                parts.extensions.insert(handle.clone());
-                let mut response = inner.call(Request::from_parts(parts, body)).await?;
-                finish(&handle, &mut response).await;
-                Ok(response)
+        let request_future = async move {
+            let (mut parts, body) = request.into_parts();
+            let own_options = config
+                .cookie
+                .per_request
+                .as_ref()
+                .map(|f| Box::new(f(&parts)));
+            let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
+            if !request_path(&parts).starts_with(path.as_str()) {
+                tracing::debug!(%path, "pathname mismatch; no session");
+                parts.extensions.insert(OutsidePath(path.clone()));
+                return inner.call(Request::from_parts(parts, body)).await;
             }
-            .instrument(observe::request_span()),
-        )
+            let request = RequestInfo {
+                cookie_id: read_cookie(&config, &parts),
+                secure: is_secure(&parts, config.proxy),
+                own_options,
+                parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
+            };
+            let handle = Handle::new(config, request);
+            // Same-session requests take turns from the load until the save; the turn also
+            // ends when this future is dropped midway.
+            let _close = Close(&handle);
+            if !handle.shared().config.lazy_load {
+                handle.ensure_loaded().await;
+            }
+            parts.extensions.insert(handle.clone());
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            finish(&handle, &mut response).await;
+            Ok(response)
+        };
+        // No subscriber: the future is not wrapped in a span at all.
+        match observe::request_span() {
+            Some(span) => Box::pin(request_future.instrument(span)),
+            None => Box::pin(request_future),
+        }
     }
 }
 

@@ -240,7 +240,7 @@ impl StoreError {
     }
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`Store`] as the middleware holds it: behind one pointer, whatever the store's type.
 /// Native `async fn` in traits cannot be called through `dyn`, so this boxes each call; a store
@@ -273,7 +273,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 
 impl<S: Store> DynStore for S {
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(observe::store_call("get", Store::get(self, id)))
+        observe::store_call("get", Store::get(self, id))
     }
 
     fn set<'a>(
@@ -282,14 +282,11 @@ impl<S: Store> DynStore for S {
         record: &'a Record,
         changed: Changed<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(observe::store_call(
-            "set",
-            Store::set(self, id, record, changed),
-        ))
+        observe::store_call("set", Store::set(self, id, record, changed))
     }
 
     fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(observe::store_call("destroy", Store::destroy(self, id)))
+        observe::store_call("destroy", Store::destroy(self, id))
     }
 
     fn touch<'a>(
@@ -297,7 +294,7 @@ impl<S: Store> DynStore for S {
         id: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(observe::store_call("touch", Store::touch(self, id, record)))
+        observe::store_call("touch", Store::touch(self, id, record))
     }
 
     fn idle_ttl(&self) -> Option<Duration> {
@@ -308,10 +305,7 @@ impl<S: Store> DynStore for S {
         &'a self,
         owner: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>> {
-        Box::pin(observe::store_call(
-            "sessions_of",
-            Store::sessions_of(self, owner),
-        ))
+        observe::store_call("sessions_of", Store::sessions_of(self, owner))
     }
 
     fn destroy_sessions_of<'a>(
@@ -319,9 +313,9 @@ impl<S: Store> DynStore for S {
         owner: &'a str,
         keep: Option<&'a str>,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(observe::store_call(
+        observe::store_call(
             "destroy_sessions_of",
             Store::destroy_sessions_of(self, owner, keep),
-        ))
+        )
     }
 }
