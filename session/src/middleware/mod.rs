@@ -285,8 +285,10 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
             };
             let decision = decide(options, facts);
             tracing::debug!(store = ?decision.store, cookie = ?decision.cookie, "end of request");
-            let size = session.record.encoded_size();
-            if decision.store == StoreAction::Save && size > config.max_session_size {
+            if decision.store == StoreAction::Save
+                && let size = session.record.encoded_size()
+                && size > config.max_session_size
+            {
                 observe::count(SAVES, "too_large");
                 // Nothing is written: the stored session stays as it was.
                 tracing::error!(
