@@ -200,6 +200,16 @@ fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> Cook
     cookie
 }
 
+/// `TooLarge` (and counted) when `record` is over `max_session_size`: a save must not write it.
+pub(crate) fn within_limit(config: &Config, record: &Record) -> Result<(), SessionError> {
+    let (size, limit) = (record.encoded_size(), config.max_session_size);
+    if size > limit {
+        observe::count(SAVES, "too_large");
+        return Err(SessionError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
 /// The session the request starts with: the stored one its cookie names, else a new one. An
 /// unknown or expired id is never adopted: the new session gets a new id.
 async fn load(config: &Config, request: &RequestInfo) -> Slot {
@@ -370,12 +380,7 @@ impl Handle {
                 s.log.generation(),
             )
         })?;
-        let limit = self.0.config.max_session_size;
-        let size = record.encoded_size();
-        if size > limit {
-            observe::count(SAVES, "too_large");
-            return Err(SessionError::TooLarge { size, limit });
-        }
+        within_limit(&self.0.config, &record)?;
         let write = change(full, owner, &changed);
         let saved = self.0.config.store.set(&id, &record, write).await;
         observe::count(SAVES, outcome(&saved));

@@ -27,7 +27,7 @@ use crate::observe::{
     metric::{DESTROYS, SAVES, TOUCHES},
 };
 use crate::record::CookieOverrides;
-use crate::state::{Handle, RequestInfo, Session, Slot};
+use crate::state::{Handle, RequestInfo, Session, Slot, within_limit};
 use crate::store::StoreError;
 
 mod decide;
@@ -286,16 +286,10 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
             let decision = decide(options, facts);
             tracing::debug!(store = ?decision.store, cookie = ?decision.cookie, "end of request");
             if decision.store == StoreAction::Save
-                && let size = session.record.encoded_size()
-                && size > config.max_session_size
+                && let Err(error) = within_limit(config, &session.record)
             {
-                observe::count(SAVES, "too_large");
                 // Nothing is written: the stored session stays as it was.
-                tracing::error!(
-                    size,
-                    limit = config.max_session_size,
-                    "session over max_session_size; not saved"
-                );
+                tracing::error!(%error, "session not saved");
                 *response = Response::default();
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 return;
