@@ -78,6 +78,8 @@ async fn raw_cluster() -> ::redis::cluster_async::ClusterConnection {
 #[tokio::test]
 async fn redis_cluster_store_conforms() {
     conformance_without_listing(&cluster_store("conformance").await).await;
+    let checking = cluster_store("conformance-checking").await;
+    conformance_without_listing(&checking.with_size_check_in_redis(true)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,6 +147,8 @@ async fn redis_cluster_spreads_sessions_over_the_nodes() {
 #[tokio::test]
 async fn redis_store_conforms() {
     conformance(&store("conformance").await).await;
+    let checking = store("conformance-checking").await;
+    conformance(&checking.with_size_check_in_redis(true)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,6 +215,11 @@ async fn a_key_of_another_type_is_a_missing_session() {
     assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "1"));
     assert_ne!(reply.cookie_id(), Some(id_of(&cookie)), "under a new id");
     assert_eq!(store.get(&id_of(&cookie)).await.unwrap(), None);
+    let checking = store.clone().with_size_check_in_redis(true);
+    assert_eq!(
+        checking.get_within(&id_of(&cookie), 1 << 16).await.unwrap(),
+        None
+    );
     assert_eq!(store.all().await.unwrap().len(), 1, "the new session only");
     let left: String = ::redis::cmd("GET")
         .arg(&key)

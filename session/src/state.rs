@@ -21,7 +21,7 @@ use crate::observe::metric::{DESTROYS, LOADS, SAVES};
 use crate::observe::{self, outcome};
 use crate::record::{CookieState, Record};
 use crate::schema::{ChangeLog, Sink, Tracked};
-use crate::store::{Changed, StoreError};
+use crate::store::{Changed, StoreError, fits};
 
 /// The request facts a session needs after the middleware has handed the request on.
 pub(crate) struct RequestInfo {
@@ -218,14 +218,10 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
         tracing::debug!("no session id sent; generating a session");
         return Slot::Active(Box::new(new_session(config, request, now)));
     };
-    match config.store.get(id).await {
-        Ok(Some(record)) if record.encoded_size() > config.max_session_size => {
-            observe::count(LOADS, "too_large");
-            tracing::warn!(
-                size = record.encoded_size(),
-                limit = config.max_session_size,
-                "stored session over max_session_size; treating it as missing"
-            );
+    let limit = config.max_session_size;
+    match config.store.get_within(id, limit).await {
+        // The store's check again, for a store that overrides `get_within` and skips it.
+        Ok(Some(record)) if !fits(&record, limit) => {
             Slot::Active(Box::new(new_session(config, request, now)))
         }
         Ok(Some(record)) if !record.is_expired(now) => {
@@ -395,7 +391,11 @@ impl Handle {
     /// Replaces the session with the store's copy (express's `reload()`).
     pub(crate) async fn reload(&self) -> Result<(), SessionError> {
         let id = self.with_session(|_, s| s.id.clone())?;
-        let record = self.0.config.store.get(&id).await?;
+        let config = &self.0.config;
+        let record = config
+            .store
+            .get_within(&id, config.max_session_size)
+            .await?;
         let record = record
             .filter(|r| !r.is_expired(SystemTime::now()))
             .ok_or(SessionError::NotFound)?;

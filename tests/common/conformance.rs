@@ -47,6 +47,23 @@ async fn checks<S: Store>(store: &S, lists: bool) {
     assert_eq!(store.get("round-trip").await.unwrap(), Some(r.clone()));
     assert_eq!(store.get("missing").await.unwrap(), None);
 
+    // The size limit: a record is loaded up to its encoded size and not beyond, and one over
+    // the limit stays in the store. Values of each length modulo 3 (the SQL stores keep
+    // base64), a name that is not ASCII, and an owner all count.
+    let mut sized = record(&[("a", b"1"), ("bb", b"22"), ("caf\u{e9}", b"333")], HOUR);
+    sized.owner = Some("owner-of-sized".into());
+    let size = sized.encoded_size();
+    assert_eq!(size, 1 + 1 + 2 + 2 + 5 + 3 + 14);
+    store.set("sized", &sized, Changed::All).await.unwrap();
+    assert_eq!(
+        store.get_within("sized", size).await.unwrap(),
+        Some(sized.clone())
+    );
+    assert_eq!(store.get_within("sized", size - 1).await.unwrap(), None);
+    assert_eq!(store.get("sized").await.unwrap(), Some(sized.clone()));
+    assert_eq!(store.get_within("missing", size).await.unwrap(), None);
+    store.destroy("sized").await.unwrap();
+
     // Destroy, also of a missing id.
     store.destroy("round-trip").await.unwrap();
     assert_eq!(store.get("round-trip").await.unwrap(), None);

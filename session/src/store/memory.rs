@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 
 use crate::observe::{self, metric::MEMORY_EVICTIONS};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 /// Entries checked for expiry by each write (two by each read): enough to keep up with the
 /// sessions a steady load creates, without a pause for a long sweep.
@@ -410,6 +410,21 @@ impl Entry {
         })
     }
 
+    /// The entry's [`Record::encoded_size`] if it is over `max_size`, read off its length
+    /// prefixes; `None` without reading them when the entry itself is no longer than that.
+    fn size_over(&self, max_size: usize) -> Result<Option<usize>, StoreError> {
+        if self.0.len() <= max_size {
+            return Ok(None);
+        }
+        let sections = self.sections()?;
+        let mut size = sections.owner.map_or(0, str::len);
+        for pair in Self::fields(sections.fields) {
+            let (name, value) = pair?;
+            size += name.len() + value.len();
+        }
+        Ok((size > max_size).then_some(size))
+    }
+
     pub(crate) fn record(&self) -> Result<Record, StoreError> {
         let sections = self.sections()?;
         // Inserted one by one: collecting would first gather and sort the pairs in a vector.
@@ -523,15 +538,31 @@ fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreE
 
 impl Store for MemoryStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        self.get_within(id, usize::MAX).await
+    }
+
+    /// An oversized entry is left in its blob: only its length prefixes are read.
+    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
         let mut sessions = lock(&self.sessions);
         sessions.sweep_some(now, SWEEP_PER_WRITE / 2);
-        match sessions.returning(id, now).map(Entry::record) {
-            Some(Err(error)) => {
+        let Some(entry) = sessions.returning(id, now) else {
+            return Ok(None);
+        };
+        let record = match entry.size_over(max_size) {
+            Ok(Some(size)) => {
+                store::too_large(size as u64, max_size);
+                return Ok(None);
+            }
+            Ok(None) => entry.record(),
+            Err(error) => Err(error),
+        };
+        match record {
+            Ok(record) => Ok(Some(record)),
+            Err(error) => {
                 tracing::error!(%error, "unreadable memory store entry; treating it as missing");
                 Ok(None)
             }
-            other => other.transpose(),
         }
     }
 

@@ -117,6 +117,20 @@ pub trait Store: Send + Sync + 'static {
     /// but cannot be read is logged and reported as `Ok(None)`.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
+    /// Loads a session as [`get`](Store::get) does, unless it is larger than `max_size`
+    /// ([`Record::encoded_size`]): such a record is logged and reported as `Ok(None)`. The
+    /// middleware loads through this, with its
+    /// [`max_session_size`](crate::SessionLayerBuilder::max_session_size). A store should
+    /// check the size where the record lives, so that an oversized one is neither transferred
+    /// nor decoded; the default loads it with `get`, then checks.
+    fn get_within(
+        &self,
+        id: &str,
+        max_size: usize,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        async move { Ok(self.get(id).await?.filter(|record| fits(record, max_size))) }
+    }
+
     /// Writes a session and sets its expiry from `record.cookie`: creates or replaces it for
     /// [`Changed::All`]; for a patch ([`Changed::Fields`], [`Changed::FieldsAndOwner`]) updates
     /// it only if it is there and live, else answers [`StoreError::Gone`] without writing.
@@ -196,6 +210,28 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Whether `record` is within `max_size`; one that is not is logged (and counted) as a load
+/// that found a session too large to take.
+pub(crate) fn fits(record: &Record, max_size: usize) -> bool {
+    let size = record.encoded_size();
+    if size > max_size {
+        too_large(size as u64, max_size);
+        return false;
+    }
+    true
+}
+
+/// Logs (and counts) a stored session of `size` bytes that a load left where it was, being over
+/// `max_size`.
+pub(crate) fn too_large(size: u64, max_size: usize) {
+    observe::count(observe::metric::LOADS, "too_large");
+    tracing::warn!(
+        size,
+        limit = max_size,
+        "stored session over max_session_size; treating it as missing"
+    );
+}
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -246,7 +282,11 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Native `async fn` in traits cannot be called through `dyn`, so this boxes each call; a store
 /// call is a round trip (or a map lookup), next to which the box costs nothing.
 pub(crate) trait DynStore: Send + Sync + 'static {
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn get_within<'a>(
+        &'a self,
+        id: &'a str,
+        max_size: usize,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
     fn set<'a>(
         &'a self,
         id: &'a str,
@@ -272,8 +312,12 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 }
 
 impl<S: Store> DynStore for S {
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        observe::store_call("get", Store::get(self, id))
+    fn get_within<'a>(
+        &'a self,
+        id: &'a str,
+        max_size: usize,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        observe::store_call("get", Store::get_within(self, id, max_size))
     }
 
     fn set<'a>(

@@ -32,7 +32,7 @@ use crate::store::sql::{
     self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
     sql, table_name, updated,
 };
-use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "PostgreSQL";
@@ -257,8 +257,9 @@ impl PostgresStore {
 }
 
 /// A row as the `SELECT`s return it: the session id, its cookie state, its owner, whether
-/// `fields` is a JSON object, and its names and values (`NULL` for a value that is not a
-/// string).
+/// `fields` is a JSON object, its names and values (`NULL` for a value that is not a string),
+/// and its size if that is over the limit a `get_within` gave (then names and values are
+/// `NULL`).
 pub(crate) type Row = (
     String,
     Vec<u8>,
@@ -266,10 +267,16 @@ pub(crate) type Row = (
     bool,
     Option<Vec<String>>,
     Option<Vec<Option<String>>>,
+    Option<i64>,
 );
 
 impl Store for PostgresStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        self.get_within(id, usize::MAX).await
+    }
+
+    /// The size is checked in the `SELECT`: an oversized session's fields stay in PostgreSQL.
+    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
         if !storable(id) {
             return Ok(None);
         }
@@ -278,10 +285,17 @@ impl Store for PostgresStore {
                 sqlx::query_as(sql(&self.sql.get))
                     .bind(id)
                     .bind(now_ms())
+                    .bind(i64::try_from(max_size).unwrap_or(i64::MAX))
                     .fetch_optional(&self.pool),
             )
             .await?;
-        Ok(row.and_then(parse).map(|(_, record)| record))
+        match row {
+            Some((.., Some(size))) => {
+                store::too_large(size.unsigned_abs(), max_size);
+                Ok(None)
+            }
+            row => Ok(row.and_then(parse).map(|(_, record)| record)),
+        }
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
@@ -444,19 +458,33 @@ impl Statements {
         let owner_index = format!("\"{table}_owner_idx\"");
         // The fields object taken apart in SQL: names and string values as two arrays (NULL
         // when there are none), a NULL value for anything that is not a string, and `fields`
-        // not being an object reported in a column of its own.
-        let select = |filter: &str| {
+        // not being an object reported in a column of its own. With a `limit` parameter, a
+        // session whose size (`Record::encoded_size`: names, decoded base64 values, owner) is
+        // over it comes without its fields, and its size in the last column (NULL otherwise).
+        let select = |filter: &str, limit: Option<&str>| {
+            let (names, encoded, oversize) = match limit {
+                Some(limit) => (
+                    format!("CASE WHEN f.size <= {limit} THEN f.names END"),
+                    format!("CASE WHEN f.size <= {limit} THEN f.encoded END"),
+                    format!("CASE WHEN f.size > {limit} THEN f.size END"),
+                ),
+                None => ("f.names".into(), "f.encoded".into(), "NULL::bigint".into()),
+            };
             format!(
                 "SELECT s.id, s.cookie, s.owner, jsonb_typeof(s.fields) = 'object', \
-                        f.names, f.encoded \
+                        {names}, {encoded}, {oversize} \
                  FROM {t} AS s CROSS JOIN LATERAL ( \
-                     SELECT array_agg(e.key), array_agg( \
-                         CASE jsonb_typeof(e.value) WHEN 'string' THEN e.value #>> '{{}}' END \
-                     ) \
+                     SELECT array_agg(e.key), array_agg(v.text), \
+                            coalesce(octet_length(s.owner), 0) + coalesce(sum( \
+                                octet_length(e.key) + octet_length(v.text) / 4 * 3 \
+                                - (octet_length(v.text) - octet_length(rtrim(v.text, '='))) \
+                            ), 0) \
                      FROM jsonb_each( \
                          CASE jsonb_typeof(s.fields) WHEN 'object' THEN s.fields END \
-                     ) AS e \
-                 ) AS f(names, encoded) \
+                     ) AS e CROSS JOIN LATERAL ( \
+                         SELECT CASE jsonb_typeof(e.value) WHEN 'string' THEN e.value #>> '{{}}' END \
+                     ) AS v(text) \
+                 ) AS f(names, encoded, size) \
                  WHERE {filter}"
             )
             .into()
@@ -481,9 +509,9 @@ impl Statements {
                 "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) WHERE owner IS NOT NULL"
             )
             .into(),
-            get: select("s.id = $1 AND s.expires_ms > $2"),
-            all: select("s.expires_ms > $1"),
-            sessions_of: select("s.owner = $1 AND s.expires_ms > $2"),
+            get: select("s.id = $1 AND s.expires_ms > $2", Some("$3")),
+            all: select("s.expires_ms > $1", None),
+            sessions_of: select("s.owner = $1 AND s.expires_ms > $2", None),
             upsert: format!(
                 "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
                  VALUES ($1, $2, jsonb_object($3::text[], $4::text[]), $5, $6) \
@@ -535,7 +563,9 @@ impl Statements {
 }
 
 /// A session from a row; one that cannot be read is logged and missing.
-pub(crate) fn parse((id, cookie, owner, object, names, values): Row) -> Option<(String, Record)> {
+pub(crate) fn parse(
+    (id, cookie, owner, object, names, values, _): Row,
+) -> Option<(String, Record)> {
     let cookie = read_cookie(DATABASE, &cookie, object)?;
     let mut fields = Fields::new();
     for (name, value) in names

@@ -87,7 +87,7 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script};
 
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 /// A bulk reply that may be nil.
 type Bulk = Option<Vec<u8>>;
@@ -108,6 +108,27 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 const DROP_STRAY: &str = r"
 if redis.call('HEXISTS', KEYS[1], 'v') == 0 then redis.call('DEL', KEYS[1]) end
 return 1
+";
+
+/// A session's hash, unless it is more than ARGV[1] bytes: then only that size, so an oversized
+/// session never leaves Redis. The size is [`Record::encoded_size`] (field names without their
+/// `f:`, values, the owner) plus whatever else the hash holds, but for the format marker and a
+/// cookie state of at most 1 KiB (a real one is a few dozen bytes).
+const GET_WITHIN: &str = r"
+local hash = redis.call('HGETALL', KEYS[1])
+local size = 0
+for i = 1, #hash, 2 do
+  local name, value = hash[i], hash[i + 1]
+  if string.sub(name, 1, 2) == 'f:' then
+    size = size + #name - 2 + #value
+  elseif name == 'o' then
+    size = size + #value
+  elseif name ~= 'v' and not (name == 'c' and #value <= 1024) then
+    size = size + #name + #value
+  end
+end
+if size > tonumber(ARGV[1]) then return size end
+return hash
 ";
 
 /// Moves a live session's expiry and cookie state, if its stored owner is the expected one.
@@ -188,6 +209,9 @@ pub struct RedisStore<C = ConnectionManager> {
     idle_ttl: Duration,
     /// One server: `SCAN` sees every session and a pipeline may span keys. False on a cluster.
     single_node: bool,
+    /// Loads check the size in Redis (`with_size_check_in_redis`).
+    size_check_in_redis: bool,
+    get_within: Script,
     drop_stray: Script,
     touch: Script,
     destroy: Script,
@@ -257,6 +281,8 @@ where
             owner_prefix: None,
             idle_ttl: DEFAULT_IDLE_TTL,
             single_node: true,
+            size_check_in_redis: false,
+            get_within: Script::new(GET_WITHIN),
             drop_stray: Script::new(DROP_STRAY),
             touch: Script::new(TOUCH),
             destroy: Script::new(DESTROY),
@@ -278,6 +304,18 @@ where
     /// How long a session without expiry is kept after its last write or touch.
     pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
         self.idle_ttl = ttl;
+        self
+    }
+
+    /// Whether a load checks the session's size in Redis, by a script, so that a session over
+    /// [`max_session_size`](crate::SessionLayerBuilder::max_session_size) never leaves Redis.
+    /// Off by default: the script costs Redis about three times the CPU of the plain `HGETALL`
+    /// a load is otherwise (see `bench/RESULTS.md`), and the layer never writes a session over
+    /// the limit, so only another writer (an older version with a higher limit, another program)
+    /// can have put one there. Off, such a session is read and then dropped by the same check in
+    /// the process.
+    pub fn with_size_check_in_redis(mut self, on: bool) -> Self {
+        self.size_check_in_redis = on;
         self
     }
 
@@ -489,9 +527,7 @@ where
         self.load_key(&self.key(id)).await
     }
 
-    /// The session at `key`. A key of another type (something else wrote there) is not a
-    /// session: logged and missing, so its client gets a new session instead of an error on
-    /// every request until the key goes.
+    /// The session at `key` (see [`readable`] for a key of another type).
     async fn load_key(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
         let hgetall = ::redis::cmd("HGETALL").arg(key).take();
         let loaded = retried(|| async {
@@ -500,15 +536,27 @@ where
                 .await
         })
         .await;
-        match loaded {
-            Ok(entries) => Ok(parse(entries)),
-            Err(error) if error.code() == Some("WRONGTYPE") => {
-                tracing::warn!(
-                    "a key of another type is where a session would be; treating the session as missing"
-                );
+        readable(loaded).map(|entries| entries.and_then(parse))
+    }
+
+    /// As [`load`](Self::load), by the [`GET_WITHIN`] script: a session over `max_size` stays in
+    /// Redis and is missing.
+    async fn load_within(&self, id: &[u8], max_size: usize) -> Result<Option<Record>, StoreError> {
+        let mut script = self.get_within.key(self.key(id));
+        script.arg(max_size);
+        let loaded = retried(|| async {
+            script
+                .invoke_async::<::redis::Value>(&mut self.connection.clone())
+                .await
+        })
+        .await;
+        match readable(loaded)? {
+            Some(::redis::Value::Int(size)) => {
+                store::too_large(size.unsigned_abs(), max_size);
                 Ok(None)
             }
-            Err(error) => Err(backend(error)),
+            Some(hash) => Vec::from_redis_value(hash).map(parse).map_err(backend),
+            None => Ok(None),
         }
     }
 
@@ -608,6 +656,17 @@ where
 {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
         let record = self.load(id.as_bytes()).await?;
+        Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
+    }
+
+    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
+        let record = if self.size_check_in_redis {
+            self.load_within(id.as_bytes(), max_size).await?
+        } else {
+            self.load(id.as_bytes())
+                .await?
+                .filter(|record| store::fits(record, max_size))
+        };
         Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
     }
 
@@ -905,6 +964,22 @@ fn field_key(name: &str) -> Vec<u8> {
 /// An owner as stored; one that is not UTF-8 was never written by this store.
 fn owner_of(bytes: Vec<u8>) -> Option<String> {
     String::from_utf8(bytes).ok()
+}
+
+/// What a read of a session key answered; a key of another type (something else wrote there) is
+/// not a session: logged and missing (`None`), so its client gets a new session instead of an
+/// error on every request until the key goes.
+fn readable<T>(loaded: Result<T, RedisError>) -> Result<Option<T>, StoreError> {
+    match loaded {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.code() == Some("WRONGTYPE") => {
+            tracing::warn!(
+                "a key of another type is where a session would be; treating the session as missing"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(backend(error)),
+    }
 }
 
 /// A record from `HGETALL`; a hash without the format marker is not a session, and one

@@ -30,7 +30,7 @@ use crate::store::sql::{
     self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
     sql, table_name, updated,
 };
-use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "SQLite";
@@ -248,7 +248,8 @@ impl SqliteStore {
 
 /// One row of a `SELECT` per field: the session id, its cookie state, its owner, whether
 /// `fields` is a JSON object, then a field's name (`NULL` when there are no fields) and value
-/// (`NULL` when it is not a string). The id and the owner come as bytes, checked for UTF-8
+/// (`NULL` when it is not a string), and the session's size if that is over the limit a
+/// `get_within` gave (then there are no fields). The id and the owner come as bytes, checked for UTF-8
 /// here: SQLite stores whatever another program gave it, and a column sqlx cannot decode would
 /// fail the whole query.
 pub(crate) type Row = (
@@ -258,16 +259,27 @@ pub(crate) type Row = (
     bool,
     Option<String>,
     Option<String>,
+    Option<i64>,
 );
 
 impl Store for SqliteStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        self.get_within(id, usize::MAX).await
+    }
+
+    /// The size is checked in the `SELECT`: an oversized session's fields stay in SQLite.
+    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.get))
             .bind(id)
             .bind(now_ms())
+            .bind(i64::try_from(max_size).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
+        if let Some(&(.., Some(size))) = rows.first() {
+            store::too_large(size.unsigned_abs(), max_size);
+            return Ok(None);
+        }
         Ok(parse(rows)
             .into_iter()
             .next()
@@ -405,19 +417,43 @@ impl Statements {
         // The fields object taken apart in SQL, one row per field: `fields` becomes NULL unless
         // it is a JSON object (the nested CASE keeps `json_type` off invalid JSON, on which it
         // raises an error), and a value that is not a string becomes NULL. The id and the owner
-        // are read as bytes whatever another program may have stored in the columns.
-        let select = |filter: &str| {
+        // are read as bytes whatever another program may have stored in the columns. With a
+        // `limit` parameter, a session whose size (`Record::encoded_size`: names, decoded
+        // base64 values, owner) is over it comes as one row without fields, with its size in
+        // the last column (NULL otherwise).
+        let select = |filter: &str, limit: Option<&str>| {
+            let (fields, oversize) = match limit {
+                Some(limit) => (
+                    format!("CASE WHEN size <= {limit} THEN fields END"),
+                    format!("CASE WHEN size > {limit} THEN size END"),
+                ),
+                None => ("fields".into(), "NULL".into()),
+            };
+            let size = "coalesce(length(owner), 0) + ( \
+                            SELECT coalesce(sum(length(CAST(key AS BLOB)) + CASE type \
+                                WHEN 'text' THEN length(value) / 4 * 3 \
+                                    - (length(value) - length(rtrim(value, '='))) \
+                                ELSE 0 END), 0) \
+                            FROM json_each(fields) \
+                        )";
+            let sized = match limit {
+                Some(_) => format!("SELECT id, cookie, owner, fields, {size} AS size FROM checked"),
+                None => "SELECT * FROM checked".into(),
+            };
             format!(
-                "SELECT s.id, s.cookie, s.owner, s.fields IS NOT NULL, e.key, \
-                        CASE e.type WHEN 'text' THEN e.value END \
-                 FROM ( \
+                "WITH checked AS ( \
                      SELECT CAST(id AS BLOB) AS id, CAST(cookie AS BLOB) AS cookie, \
                             CAST(owner AS BLOB) AS owner, \
                             CASE WHEN json_valid(fields) THEN \
                                 CASE json_type(fields) WHEN 'object' THEN fields END \
                             END AS fields \
                      FROM {t} WHERE {filter} \
-                 ) AS s LEFT JOIN json_each(s.fields) AS e \
+                 ), sized AS ({sized}) \
+                 SELECT s.id, s.cookie, s.owner, s.fields IS NOT NULL, e.key, \
+                        CASE e.type WHEN 'text' THEN e.value END, s.oversize \
+                 FROM (SELECT id, cookie, owner, {fields} AS fields, {oversize} AS oversize \
+                       FROM sized) AS s \
+                 LEFT JOIN json_each(s.fields) AS e \
                  ORDER BY s.id"
             )
             .into()
@@ -442,9 +478,9 @@ impl Statements {
                 "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) WHERE owner IS NOT NULL"
             )
             .into(),
-            get: select("id = ?1 AND expires_ms > ?2"),
-            all: select("expires_ms > ?1"),
-            sessions_of: select("owner = ?1 AND expires_ms > ?2"),
+            get: select("id = ?1 AND expires_ms > ?2", Some("?3")),
+            all: select("expires_ms > ?1", None),
+            sessions_of: select("owner = ?1 AND expires_ms > ?2", None),
             upsert: format!(
                 "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
                  VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -535,7 +571,7 @@ pub(crate) fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
     let mut sessions: Vec<(String, Option<Record>)> = Vec::new();
     // The id of the rows being read, and whether they are being left out.
     let mut current: Option<(Vec<u8>, bool)> = None;
-    for (id, cookie, owner, object, name, value) in rows {
+    for (id, cookie, owner, object, name, value, _) in rows {
         if current.as_ref().is_none_or(|(last, _)| *last != id) {
             let utf8 = String::from_utf8(id.clone());
             current = Some((id, utf8.is_err()));
