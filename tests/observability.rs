@@ -140,6 +140,44 @@ fn metrics_count_loads_saves_touches_destroys_and_time_the_store() {
     );
 }
 
+/// The default `max_session_size` is 64 KiB: a session of 60,000 bytes is saved and loaded, one
+/// of 70,000 is refused, and one stored under a larger limit is not loaded; both are counted
+/// as `too_large`.
+#[test]
+fn sessions_over_the_default_64_kib_are_counted_too_large() {
+    let _serial = serial();
+    let recorded = Recorded::default();
+    let fill = |n: usize| {
+        axum::Router::new().route(
+            "/",
+            axum::routing::get(move |mut s: Session| async move {
+                s.set_name(Some("x".repeat(n)));
+            }),
+        )
+    };
+    metrics::with_local_recorder(&recorded, || {
+        runtime().block_on(async {
+            let store = MemoryStore::new();
+            let fits = fill(60_000).layer(layer_with(store.clone(), |b| b));
+            let over = fill(70_000).layer(layer_with(store.clone(), |b| b));
+            let generous =
+                fill(70_000).layer(layer_with(store.clone(), |b| b.max_session_size(1 << 20)));
+            let read = app(layer_with(store.clone(), |b| b));
+
+            let cookie = get_with(&fits, "/", None).await.cookie().unwrap();
+            let reply = get_with(&read, "/whoami", Some(&cookie)).await;
+            assert_eq!(reply.body.len(), 60_000 + ":0".len(), "saved and loaded");
+            assert_eq!(get_with(&over, "/", None).await.status, 500);
+            let big = get_with(&generous, "/", None).await.cookie().unwrap();
+            assert_eq!(get_with(&read, "/whoami", Some(&big)).await.body, ":0");
+        });
+    });
+    let outcome = |name: &str, outcome: &str| recorded.get(&format!("{name}{{outcome={outcome}}}"));
+    assert_eq!(outcome(metric::SAVES, "too_large"), 1.0);
+    assert_eq!(outcome(metric::LOADS, "too_large"), 1.0);
+    assert_eq!(outcome(metric::LOADS, "found"), 1.0);
+}
+
 #[test]
 fn store_errors_are_counted_by_kind() {
     let _serial = serial();

@@ -794,3 +794,70 @@ async fn outage_is_an_error_and_recovery_needs_no_restart() {
     let reply = recovered.expect("the app recovers once Redis is back");
     assert_eq!(reply.body, "1");
 }
+
+#[tokio::test]
+async fn a_foreign_key_in_an_owners_index_fails_nothing() {
+    let test = "foreign-member";
+    foreign_member(store(test).await, raw().await, &prefix(test)).await;
+}
+
+#[tokio::test]
+async fn cluster_a_foreign_key_in_an_owners_index_fails_nothing() {
+    let test = "cluster-foreign-member";
+    foreign_member(
+        cluster_store(test).await,
+        raw_cluster().await,
+        &prefix(test),
+    )
+    .await;
+}
+
+/// Something else wrote a string where one of an owner's sessions was: listing and logging out
+/// the owner's sessions skip it (and leave it alone) instead of failing for every session.
+async fn foreign_member<C, R>(store: RedisStore<C>, mut raw: R, prefix: &str)
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+    R: ConnectionLike + Send,
+{
+    let owner = format!("alice-{}", std::process::id());
+    let alice = owned(&owner, HOUR);
+    for id in ["kept", "foreign", "other"] {
+        store.set(id, &alice, Changed::All).await.unwrap();
+    }
+    let foreign = format!("{prefix}foreign");
+    ::redis::cmd("SET")
+        .arg(&foreign)
+        .arg("not a session")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+
+    let listed: BTreeSet<String> = store
+        .sessions_of(&owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(listed, BTreeSet::from(["kept".into(), "other".into()]));
+    assert_eq!(
+        store
+            .destroy_sessions_of(&owner, Some("kept"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.sessions_of(&owner).await.unwrap().len(), 1);
+    let left: String = ::redis::cmd("GET")
+        .arg(&foreign)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(left, "not a session");
+    store.destroy("kept").await.unwrap();
+    ::redis::cmd("DEL")
+        .arg(&foreign)
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+}

@@ -582,7 +582,13 @@ where
 
     /// Runs `commands`: as one pipeline on a single node, one by one on a cluster (where a
     /// pipeline must stay in one hash slot).
-    async fn batch<T: FromRedisValue>(&self, commands: Vec<Cmd>) -> Result<Vec<T>, StoreError> {
+    /// Each command's reply, in one pipeline on a single node (one command at a time on a
+    /// cluster, where the keys may live on different nodes). A command that Redis refused
+    /// (a key of another type) fails alone, not the batch; see [`readable`].
+    async fn batch<T: FromRedisValue>(
+        &self,
+        commands: Vec<Cmd>,
+    ) -> Result<Vec<Result<T, RedisError>>, StoreError> {
         let mut connection = self.connection.clone();
         if commands.is_empty() {
             return Ok(Vec::new());
@@ -592,16 +598,18 @@ where
             for command in commands {
                 pipe.add_command(command);
             }
-            return pipe.query_async(&mut connection).await.map_err(backend);
+            return pipe
+                .ignore_errors()
+                .query_async(&mut connection)
+                .await
+                .map_err(backend);
         }
         let mut replies = Vec::with_capacity(commands.len());
         for command in commands {
-            replies.push(
-                command
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(backend)?,
-            );
+            match command.query_async(&mut connection).await {
+                Err(error) if error.code() != Some("WRONGTYPE") => return Err(backend(error)),
+                reply => replies.push(reply),
+            }
         }
         Ok(replies)
     }
@@ -831,10 +839,11 @@ where
             .iter()
             .map(|id| ::redis::cmd("HGETALL").arg(self.key(id)).take())
             .collect();
-        let loaded: Vec<Vec<(Vec<u8>, Vec<u8>)>> = self.batch(loads).await?;
+        let loaded = self.batch::<Vec<(Vec<u8>, Vec<u8>)>>(loads).await?;
         let (mut sessions, mut gone, mut moved) = (Vec::new(), Vec::new(), Vec::new());
         for (member, entries) in members.into_iter().zip(loaded) {
-            match (String::from_utf8(member), parse(entries)) {
+            let record = readable(entries)?.and_then(parse);
+            match (String::from_utf8(member), record) {
                 (Ok(id), Some(record)) if record.owner.as_deref() == Some(owner) => {
                     // A session past its expiry that Redis has not deleted yet (within the
                     // millisecond) is not listed; its member goes with its score.
@@ -879,10 +888,11 @@ where
                     .take()
             })
             .collect();
-        let outcomes: Vec<i64> = self.batch(deletes).await?;
+        let outcomes = self.batch::<i64>(deletes).await?;
         let (mut destroyed, mut gone, mut moved) = (0, Vec::new(), Vec::new());
         for (id, outcome) in members.into_iter().zip(outcomes) {
-            match outcome {
+            // A key of another type is no session of this owner: forget its member.
+            match readable(outcome)?.unwrap_or(-1) {
                 1 => {
                     destroyed += 1;
                     gone.push(id);
