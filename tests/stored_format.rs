@@ -147,18 +147,23 @@ fn blessing() -> bool {
     std::env::var_os("SESSIONLY_BLESS").is_some()
 }
 
-/// An app whose `/` answers the session's data as `{:?}`, and its owner.
-fn reader(store: impl Store) -> Router {
-    Router::new()
+/// An app whose routes answer the session's data as `{:?}`. The two schemas store different
+/// types under the same names, so each has a layer of its own (under one layer that would be
+/// a schema conflict).
+fn reader(store: impl Store + Clone) -> Router {
+    let postcard = Router::new()
         .route(
             "/postcard",
             get(|s: TypedSession<Golden>| async move { format!("{:?}", s.data()) }),
         )
+        .layer(layer_with(store.clone(), |b| b));
+    let json = Router::new()
         .route(
             "/json",
             get(|s: TypedSession<GoldenJson>| async move { format!("{:?}", s.data()) }),
         )
-        .layer(layer_with(store, |b| b))
+        .layer(layer_with(store, |b| b));
+    postcard.merge(json)
 }
 
 /// The cookie of session `id`, signed with the tests' secret.

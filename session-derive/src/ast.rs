@@ -44,6 +44,8 @@ pub(crate) struct Field<'a> {
     /// Whether the type names a type or const parameter of the struct, so that its trait
     /// bounds depend on the parameters and must be stated on the generated impls.
     pub generic: bool,
+    /// The struct's `namespace`, which prefixes the stored name.
+    pub namespace: Option<String>,
 }
 
 /// The names of a field's generated accessors.
@@ -60,6 +62,7 @@ pub(crate) struct Accessors {
 impl<'a> Input<'a> {
     pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Self {
         let attrs = attr::container(&input.attrs, errors);
+        let namespace = attrs.namespace.as_ref().map(|ns| ns.value.value());
         let params: Vec<&Ident> = input
             .generics
             .params
@@ -84,6 +87,7 @@ impl<'a> Input<'a> {
                                 attrs: attr::field(&field.attrs, errors),
                                 index,
                                 generic: mentions(field.ty.to_token_stream(), &params),
+                                namespace: namespace.clone(),
                             })
                         })
                         .collect();
@@ -132,11 +136,16 @@ impl Field<'_> {
         self.attrs.skip.is_none()
     }
 
-    /// The name the field is stored under: its `rename`, or its identifier without `r#`.
+    /// The name the field is stored under: its `rename`, or its identifier without `r#`,
+    /// after `<namespace>/` if the struct has one.
     pub fn stored_name(&self) -> String {
-        match &self.attrs.rename {
+        let name = match &self.attrs.rename {
             Some(rename) => rename.value.value(),
             None => self.ident.unraw().to_string(),
+        };
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}/{name}"),
+            None => name,
         }
     }
 

@@ -17,7 +17,8 @@ const FIELD_KEYS: &str =
     "`default = path::to::function`, `rename = \"stored_name\"`, `skip`, `flash`, `owner`";
 
 /// The keys accepted in the struct's `#[session(...)]`, as the error messages spell them.
-const CONTAINER_KEYS: &str = "`codec = path::To::Codec`, `crate = path::to::sessionly`";
+const CONTAINER_KEYS: &str =
+    "`namespace = \"name\"`, `codec = path::To::Codec`, `crate = path::to::sessionly`";
 
 /// An attribute value together with the span of the key that introduced it.
 pub(crate) struct Keyed<T> {
@@ -44,6 +45,8 @@ pub(crate) struct FieldAttrs {
 /// What the struct's `#[session(...)]` attributes say.
 #[derive(Default)]
 pub(crate) struct ContainerAttrs {
+    /// `namespace = "name"`: the fields are stored as `name/<field>`.
+    pub namespace: Option<Keyed<LitStr>>,
     /// `codec = path`: the codec of every field.
     pub codec: Option<Keyed<Path>>,
     /// `crate = path`: where the runtime crate is, when it is not `::sessionly` (a renamed
@@ -102,7 +105,10 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
     for attr in session_attrs(attrs) {
         let parsed = attr.parse_nested_meta(|meta| {
             let key = key_span(&meta);
-            if meta.path.is_ident("codec") {
+            if meta.path.is_ident("namespace") {
+                let name = string_value(&meta, "namespace", "`namespace = \"name\"`")?;
+                set_once(&mut out.namespace, key, name, "namespace", "struct", errors);
+            } else if meta.path.is_ident("codec") {
                 let path = path_value(&meta, "codec", "`codec = path::To::Codec`")?;
                 set_once(&mut out.codec, key, path, "codec", "struct", errors);
             } else if meta.path.is_ident("crate") {

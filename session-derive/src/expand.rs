@@ -76,6 +76,15 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
         }
     });
 
+    let infos = stored.iter().map(|field| {
+        let ty = field.ty;
+        let name = field.stored_name();
+        let owner = field.attrs.owner.is_some();
+        quote_spanned! {ty.span()=>
+            #krate::__private::FieldInfo::of::<#codec, #ty>(#name, #owner)
+        }
+    });
+
     let accessors = input.fields.iter().map(|field| accessors(input, field));
 
     let struct_doc = format!(
@@ -118,6 +127,21 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
             fn data(&self) -> &#ident #ty_generics {
                 &self.data
             }
+
+            fn into_data(self) -> #ident #ty_generics {
+                self.data
+            }
+
+            fn new(data: #ident #ty_generics) -> Self {
+                Self {
+                    data,
+                    dirty: [true; #count],
+                }
+            }
+
+            fn fields() -> ::std::vec::Vec<#krate::__private::FieldInfo> {
+                ::std::vec![#(#infos),*]
+            }
         }
 
         #[automatically_derived]
@@ -150,7 +174,7 @@ fn where_clause(input: &Input) -> TokenStream {
         let ty = field.ty;
         if field.is_stored() {
             predicates.push(quote_spanned! {ty.span()=>
-                #ty: #krate::__private::Serialize + #krate::__private::DeserializeOwned
+                #ty: #krate::__private::Serialize + #krate::__private::DeserializeOwned + 'static
             });
         }
         if field.default_fn().is_none() {

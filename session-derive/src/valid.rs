@@ -62,12 +62,30 @@ impl Errors {
 /// attributes of a field combine, and whether the fields' names clash.
 pub(crate) fn check(input: &Input, errors: &mut Errors) {
     check_shape(input, errors);
+    check_namespace(input, errors);
     for field in &input.fields {
         check_field(field, errors);
     }
     check_stored_names(&input.fields, errors);
     check_accessor_names(&input.fields, errors);
     check_one_owner(&input.fields, errors);
+}
+
+/// A namespace is stored as the start of every field's name, in every store (Redis hash fields,
+/// SQL JSON keys): a short plain word, so that it reads the same everywhere.
+fn check_namespace(input: &Input, errors: &mut Errors) {
+    let Some(namespace) = &input.attrs.namespace else {
+        return;
+    };
+    let text = namespace.value.value();
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if text.is_empty() || !text.chars().all(plain) {
+        errors.push(syn::Error::new(
+            namespace.value.span(),
+            "a namespace is one or more ASCII letters, digits, `_` or `-`, \
+             e.g. `namespace = \"auth\"`",
+        ));
+    }
 }
 
 fn check_shape(input: &Input, errors: &mut Errors) {
@@ -143,6 +161,16 @@ fn check_field(field: &Field, errors: &mut Errors) {
             rename.value.span(),
             "the stored name of a field cannot be empty; write the name to store it under, \
              e.g. `rename = \"user\"`",
+        ));
+    }
+    if let Some(rename) = &attrs.rename
+        && rename.value.value().contains('/')
+    {
+        errors.push(syn::Error::new(
+            rename.value.span(),
+            "a stored name cannot contain `/`, which separates a namespace from a field's \
+             name; to store a struct's fields apart from others', use \
+             `#[session(namespace = \"...\")]` on the struct",
         ));
     }
     if attrs.flash.is_some() && !is_option(field.ty) {

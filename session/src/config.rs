@@ -193,6 +193,8 @@ pub(crate) struct Config {
     pub(crate) lazy_load: bool,
     /// The largest [`Record::encoded_size`](crate::Record::encoded_size) saved or loaded.
     pub(crate) max_session_size: usize,
+    /// The schemas extracted under this layer, checked for conflicts.
+    pub(crate) schemas: crate::schema::Schemas,
 }
 
 impl fmt::Debug for Config {
@@ -467,6 +469,7 @@ impl SessionLayerBuilder {
             locks: self.lock_sessions.then(Default::default),
             lazy_load: self.lazy_load,
             max_session_size: self.max_session_size,
+            schemas: Default::default(),
         };
         Ok(crate::SessionLayer::from_config(config))
     }

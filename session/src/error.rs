@@ -47,6 +47,12 @@ pub enum SessionError {
         /// The configured limit.
         limit: usize,
     },
+    /// Two schemas used under one layer store different things under one name (or both mark
+    /// an owner field): a programming error, reported the first time the second schema is
+    /// extracted (and logged then), instead of one schema reading the other's bytes. Give one of
+    /// them a `#[session(namespace = "...")]`.
+    #[error("session schema conflict: {0}")]
+    SchemaConflict(Arc<str>),
 }
 
 impl From<StoreError> for SessionError {
@@ -79,6 +85,10 @@ impl IntoResponse for SessionError {
             Self::Ended => (StatusCode::INTERNAL_SERVER_ERROR, "session already ended"),
             Self::NotFound => (StatusCode::INTERNAL_SERVER_ERROR, "session not found"),
             Self::TooLarge { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "session too large"),
+            Self::SchemaConflict(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session schemas conflict",
+            ),
         };
         tracing::error!(error = %self, "session error response");
         (status, body).into_response()

@@ -40,6 +40,7 @@ impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
                 None => SessionError::MissingLayer,
             });
         };
+        handle.config().schemas.check::<T::Tracked>()?;
         handle.ensure_loaded().await;
         Ok(Self {
             tracked: handle.load()?,

@@ -6,7 +6,9 @@
 //! session is flushed, every dirty field is re-encoded and compared with the bytes it had, so a
 //! field borrowed mutably but left equal is not a change.
 
+use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::fmt::Display;
 
 use bytes::Bytes;
@@ -14,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
+use crate::error::SessionError;
 use crate::record::Fields;
 
 /// A struct whose fields are a session's data. Derive it; do not implement it by hand.
@@ -66,6 +69,38 @@ pub trait Tracked: Send + Sized + 'static {
 
     /// The data, read-only.
     fn data(&self) -> &Self::Data;
+
+    /// The data, taken out.
+    fn into_data(self) -> Self::Data;
+
+    /// Tracks `data` as if every field had been set (a session seeded with it).
+    fn new(data: Self::Data) -> Self;
+
+    /// The stored fields: their names and what their bytes encode.
+    fn fields() -> Vec<FieldInfo>;
+}
+
+/// One stored field of a schema: its stored name, the identity of its codec and type (two
+/// schemas that store one name must agree on both), and whether it is the owner field.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct FieldInfo {
+    pub(crate) name: &'static str,
+    pub(crate) encoding: TypeId,
+    pub(crate) type_name: &'static str,
+    pub(crate) owner: bool,
+}
+
+impl FieldInfo {
+    /// The field `name`, of type `V` encoded by `C`.
+    pub fn of<C: 'static, V: 'static>(name: &'static str, owner: bool) -> Self {
+        Self {
+            name,
+            encoding: TypeId::of::<(C, V)>(),
+            type_name: std::any::type_name::<V>(),
+            owner,
+        }
+    }
 }
 
 /// Decodes the field `name`, falling back to `default` when it is missing or undecodable.
@@ -155,6 +190,86 @@ impl Sink<'_> {
             }
             self.log.record(name, had);
         }
+    }
+}
+
+/// The schemas used under one layer, and the stored names they claim: two schemas may share a
+/// name only if they store the same type with the same codec there, and only one schema may
+/// have an owner field.
+#[derive(Default)]
+pub(crate) struct Schemas {
+    /// Each schema seen, and whether it may be used: a read lock on the path of every
+    /// extraction after the first of its schema.
+    checked: RwLock<HashMap<TypeId, Result<(), Arc<str>>>>,
+    /// Who claimed each stored name, and the owner field.
+    claims: Mutex<Claims>,
+}
+
+#[derive(Default)]
+struct Claims {
+    names: HashMap<&'static str, (&'static str, FieldInfo)>,
+    owner: Option<(&'static str, &'static str)>,
+}
+
+impl Schemas {
+    /// Whether schema `T` may be used beside those used before it under this layer. A
+    /// conflict is logged when it is found and answered every time after.
+    pub(crate) fn check<T: Tracked>(&self) -> Result<(), SessionError> {
+        let key = TypeId::of::<T>();
+        let known = self.checked.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let result = match known {
+            Some(result) => result,
+            None => {
+                let result = self.claim::<T>();
+                if let Err(conflict) = &result {
+                    tracing::error!(%conflict, "session schemas conflict");
+                }
+                self.checked
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, result.clone());
+                result
+            }
+        };
+        result.map_err(SessionError::SchemaConflict)
+    }
+
+    fn claim<T: Tracked>(&self) -> Result<(), Arc<str>> {
+        let schema = std::any::type_name::<T::Data>();
+        let fields = T::fields();
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        for field in &fields {
+            if let Some((other, theirs)) = claims.names.get(field.name)
+                && *other != schema
+                && theirs.encoding != field.encoding
+            {
+                return Err(format!(
+                    "`{schema}` stores a `{}` under the name \"{}\", where `{other}` stores a \
+                     `{}` (or the same type with another codec); give one of the schemas a \
+                     `#[session(namespace = \"...\")]`",
+                    field.type_name, field.name, theirs.type_name,
+                )
+                .into());
+            }
+            if field.owner
+                && let Some((other, name)) = claims.owner
+                && other != schema
+            {
+                return Err(format!(
+                    "`{schema}` and `{other}` both have an owner field (\"{}\" and \"{name}\"), \
+                     and a session has one owner; keep the owner field in one schema",
+                    field.name,
+                )
+                .into());
+            }
+        }
+        for field in fields {
+            if field.owner {
+                claims.owner = Some((schema, field.name));
+            }
+            claims.names.entry(field.name).or_insert((schema, field));
+        }
+        Ok(())
     }
 }
 

@@ -255,6 +255,11 @@ impl Handle {
         }))
     }
 
+    /// The layer's configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.0.config
+    }
+
     /// Loads the session the first time anyone asks: takes the request's turn on its session
     /// id, then reads the store. The middleware asks before the handler runs, unless
     /// `lazy_load` leaves it to the extractor.
