@@ -62,7 +62,11 @@ pub mod auth {
 
     /// A layer (`axum::middleware::from_fn(require_login)`) that sends requests without a
     /// signed-in user to `/`.
-    pub async fn require_login(session: TypedSession<Auth>, request: Request, next: Next) -> Response {
+    pub async fn require_login(
+        session: TypedSession<Auth>,
+        request: Request,
+        next: Next,
+    ) -> Response {
         if current_user(&session).is_none() {
             return Redirect::to("/").into_response();
         }

@@ -165,7 +165,11 @@ async fn several_schemas(what: &str, lazy_load: bool, lock_sessions: bool, holdi
     // A first visit that only reads: uninitialized, so nothing is stored and no cookie sent.
     let reply = within(&app, "/read", None).await;
     assert_eq!(reply.status, 200, "{what}");
-    assert!(reply.set_cookies.is_empty(), "{what}: {:?}", reply.set_cookies);
+    assert!(
+        reply.set_cookies.is_empty(),
+        "{what}: {:?}",
+        reply.set_cookies
+    );
     assert_eq!(store.take(), vec![], "{what}: nothing written");
 
     // A new session changed by the handler's two extractors: one whole write.
@@ -176,7 +180,11 @@ async fn several_schemas(what: &str, lazy_load: bool, lock_sessions: bool, holdi
     let stored = store.inner.get(&id).await.unwrap().unwrap();
     let keys: Vec<&str> = stored.fields.keys().map(String::as_str).collect();
     assert_eq!(keys, ["auth/user", "user"], "{what}: stored names");
-    assert_eq!(stored.owner.as_deref(), Some("7"), "{what}: the library's owner field");
+    assert_eq!(
+        stored.owner.as_deref(),
+        Some("7"),
+        "{what}: the library's owner field"
+    );
 
     // The library's layer changes its field, the handler its own: one patch of both.
     let reply = within(&app, "/view?check", Some(&cookie)).await;
@@ -305,7 +313,10 @@ async fn schemas_that_claim_one_name_with_different_types_are_refused() {
     assert_eq!(within(&app, "/same", Some(&cookie)).await.body, "Some(5)");
     // One owner per session.
     assert_eq!(within(&app, "/auth", Some(&cookie)).await.body, "None");
-    assert_eq!(within(&app, "/other-owner", Some(&cookie)).await.status, 500);
+    assert_eq!(
+        within(&app, "/other-owner", Some(&cookie)).await.status,
+        500
+    );
 }
 
 #[tokio::test]
@@ -317,21 +328,30 @@ async fn the_conflict_names_both_schemas_and_the_field() {
             .route("/number", get(|_: TypedSession<NumberId>| async {}))
             .route(
                 "/text",
-                get(move |s: Result<TypedSession<TextId>, sessionly::SessionError>| {
-                    let seen = seen.clone();
-                    async move {
-                        if let Err(error) = s {
-                            *seen.lock().unwrap() = error.to_string();
+                get(
+                    move |s: Result<TypedSession<TextId>, sessionly::SessionError>| {
+                        let seen = seen.clone();
+                        async move {
+                            if let Err(error) = s {
+                                *seen.lock().unwrap() = error.to_string();
+                            }
                         }
-                    }
-                }),
+                    },
+                ),
             )
             .layer(layer_with(MemoryStore::new(), |b| b))
     };
     within(&app, "/number", None).await;
     within(&app, "/text", None).await;
     let message = seen.lock().unwrap().clone();
-    for part in ["TextId", "NumberId", "\"user_id\"", "String", "u64", "namespace"] {
+    for part in [
+        "TextId",
+        "NumberId",
+        "\"user_id\"",
+        "String",
+        "u64",
+        "namespace",
+    ] {
         assert!(message.contains(part), "{part} in: {message}");
     }
 }

@@ -30,6 +30,14 @@ pub struct TypedSession<T: SessionData> {
     handle: Handle,
 }
 
+impl<T: SessionData> TypedSession<T> {
+    /// The view of `handle`'s session through `tracked`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_parts(tracked: T::Tracked, handle: Handle) -> Self {
+        Self { tracked, handle }
+    }
+}
+
 impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
     type Rejection = SessionError;
 

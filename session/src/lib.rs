@@ -38,6 +38,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The derive names this crate `::sessionly`; the testing kit's own schema needs that here too.
+#[cfg(feature = "testing")]
+extern crate self as sessionly;
+
 mod codec;
 mod config;
 pub mod cookie;
@@ -72,6 +76,9 @@ pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{Changed, MemoryStore, Store, StoreError};
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

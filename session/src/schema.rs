@@ -8,8 +8,8 @@
 
 use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::fmt::Display;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -216,7 +216,12 @@ impl Schemas {
     /// conflict is logged when it is found and answered every time after.
     pub(crate) fn check<T: Tracked>(&self) -> Result<(), SessionError> {
         let key = TypeId::of::<T>();
-        let known = self.checked.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let known = self
+            .checked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
         let result = match known {
             Some(result) => result,
             None => {

@@ -37,6 +37,16 @@ pub(crate) struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// No request: no cookie, not secure, the layer's cookie options.
+    pub(crate) fn none() -> Self {
+        Self {
+            cookie_id: None,
+            secure: false,
+            own_options: None,
+            parts: None,
+        }
+    }
+
     /// The cookie options in force for this request.
     pub(crate) fn options<'a>(&'a self, config: &'a Config) -> &'a CookieOptions {
         self.own_options.as_deref().unwrap_or(&config.cookie.fixed)
@@ -253,6 +263,18 @@ impl Handle {
             loaded: OnceCell::new(),
             turn: Mutex::new(None),
         }))
+    }
+
+    /// A handle outside any request, on a new session: for the testing kit's unit-test
+    /// sessions, which have no middleware to load or save them.
+    #[cfg(feature = "testing")]
+    pub(crate) fn detached_new(config: Arc<Config>) -> Self {
+        let request = RequestInfo::none();
+        let session = new_session(&config, &request, SystemTime::now());
+        let handle = Self::new(config, request);
+        let _ = handle.0.loaded.set(());
+        *handle.lock() = Slot::Active(Box::new(session));
+        handle
     }
 
     /// The layer's configuration.

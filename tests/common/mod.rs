@@ -16,8 +16,8 @@ use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use sessionly::{
-    Changed, Codec, MemoryStore, Postcard, Record, SessionData, SessionError, SessionLayer, Store,
-    StoreError, TypedSession,
+    Changed, MemoryStore, Record, SessionData, SessionError, SessionLayer, Store, StoreError,
+    TypedSession,
 };
 use tower::ServiceExt;
 
@@ -482,71 +482,21 @@ impl Store for Yielding {
     }
 }
 
-/// The lost-update check every store runs over HTTP: 64 concurrent requests on one session,
-/// half increment `views`, half push to `cart`; afterwards every write is visible.
+/// The store suite's race checks (`sessionly::testing::conformance`), under the names the
+/// store tests use.
 pub async fn no_lost_updates(store: impl Store) {
-    no_lost_updates_with(store, |b| b).await;
+    sessionly::testing::conformance::no_lost_updates(store).await;
 }
 
-/// [`no_lost_updates`] with more options set on the layer.
 pub async fn no_lost_updates_with(
     store: impl Store,
     configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) {
-    let app = app(layer_with(store, |b| configure(b.resave(false))));
-    let cookie = get_with(&app, "/name/start", None).await.cookie().unwrap();
-    let tasks: Vec<_> = (0..64u32)
-        .map(|i| {
-            let (app, cookie) = (app.clone(), cookie.clone());
-            tokio::spawn(async move {
-                let path = if i % 2 == 0 {
-                    "/views".to_owned()
-                } else {
-                    format!("/cart/{i}")
-                };
-                get_with(&app, &path, Some(&cookie)).await.status
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("request task"), StatusCode::OK);
-    }
-    assert_eq!(
-        get_with(&app, "/summary", Some(&cookie)).await.body,
-        "32 32"
-    );
-    assert_eq!(
-        get_with(&app, "/whoami", Some(&cookie)).await.body,
-        "start:32"
-    );
+    sessionly::testing::conformance::no_lost_updates_with(store, configure).await;
 }
 
-/// Two layers on one store stand for two app processes: their locks do not see each other, so
-/// only the store's field-level writes keep both changes when two requests write different
-/// fields of one session at once.
 pub async fn different_fields_survive_two_processes(store: impl Store + Clone) {
-    let one = app(layer_with(store.clone(), |b| b.resave(false)));
-    let two = app(layer_with(store.clone(), |b| b.resave(false)));
-    let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
-    let tasks: Vec<_> = (0..32u32)
-        .map(|i| {
-            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
-            let cookie = cookie.clone();
-            let path = match i {
-                0 => "/name/ada".to_owned(),
-                1 => "/cart/1".to_owned(),
-                _ => "/read".to_owned(),
-            };
-            tokio::spawn(async move { get_with(&app, &path, Some(&cookie)).await.status })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), 200);
-    }
-    let record = store.get(&id_of(&cookie)).await.unwrap().unwrap();
-    let name: Option<String> = Postcard::decode(&record.fields["name"]).unwrap();
-    let cart: Vec<Item> = Postcard::decode(&record.fields["cart"]).unwrap();
-    assert_eq!((name.as_deref(), cart.len()), (Some("ada"), 1));
+    sessionly::testing::conformance::different_fields_survive_two_processes(&store).await;
 }
 
 /// A loopback port nothing listens on right now, for a server of a test's own.
@@ -603,147 +553,10 @@ pub fn gated_app(layer: SessionLayer, gate: Gate) -> Router {
         .layer(layer)
 }
 
-/// No resurrection, over HTTP and across two processes (two layers on one store): a slow
-/// request loads a session, another process ends it (logout, a login that regenerates it, "log
-/// out other devices"), then the slow request finishes. Afterwards the old id is dead in the
-/// store and the slow response does not hand it back to the client.
 pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
-    let hour = sessionly::CookieOptions::new().max_age(Duration::from_secs(3600));
-    for cookie in [sessionly::CookieOptions::new(), hour] {
-        for slow in ["/slow-write", "/slow-read"] {
-            for ender in [
-                "/destroy",
-                "/regenerate",
-                "/logout-others",
-                "/logout-everywhere",
-            ] {
-                race_an_ending(&store, &cookie, slow, ender).await;
-            }
-        }
-    }
+    sessionly::testing::conformance::a_slow_request_cannot_resurrect(&store).await;
 }
 
-/// One case of `a_slow_request_cannot_resurrect`.
-async fn race_an_ending(
-    store: &(impl Store + Clone),
-    cookie: &sessionly::CookieOptions,
-    slow: &'static str,
-    ender: &str,
-) {
-    let case = format!("{slow} racing {ender}, {cookie:?}");
-    let gate = Gate::default();
-    // rolling: the read-only request would otherwise send no cookie anyway.
-    let layer = |store| {
-        layer_with(store, |b| {
-            b.resave(false).rolling(true).cookie(cookie.clone())
-        })
-    };
-    let one = gated_app(layer(store.clone()), gate.clone());
-    let two = gated_app(layer(store.clone()), Gate::default());
-    let victim = get_with(&one, "/signin/ada", None).await.cookie().unwrap();
-    let other = get_with(&two, "/signin/ada", None).await.cookie().unwrap();
-    let old_id = id_of(&victim);
-    assert!(
-        store.get(&old_id).await.unwrap().is_some(),
-        "{case}: stored"
-    );
-
-    let slow_request = tokio::spawn({
-        let (one, victim) = (one.clone(), victim.clone());
-        async move { get_with(&one, slow, Some(&victim)).await }
-    });
-    gate.loaded.notified().await;
-    let ended = match ender {
-        "/logout-others" => get_with(&two, ender, Some(&other)).await,
-        _ => get_with(&two, ender, Some(&victim)).await,
-    };
-    assert_eq!(ended.status, StatusCode::OK, "{case}: {}", ended.body);
-    gate.release.notify_one();
-    let late = slow_request.await.expect("slow request task");
-
-    assert_eq!(late.status, StatusCode::OK, "{case}");
-    assert_eq!(
-        late.cookie_id().as_deref().filter(|id| *id == old_id),
-        None,
-        "{case}: the late response resends the dead id"
-    );
-    assert_eq!(
-        store.get(&old_id).await.unwrap(),
-        None,
-        "{case}: the old id was written back"
-    );
-    let after = get_with(&one, "/read", Some(&victim)).await;
-    assert_eq!(
-        after.body, "0",
-        "{case}: the old cookie still opens a session"
-    );
-    assert_ne!(
-        after.cookie_id().as_deref(),
-        Some(old_id.as_str()),
-        "{case}"
-    );
-    store.destroy_sessions_of("ada", None).await.unwrap();
-}
-
-/// The per-owner index over HTTP: three devices of one user and one of another; "log out
-/// other devices" keeps the current one, "log out everywhere" ends them all, and signing out
-/// (the owner field back to `None`) takes a session out of the index.
 pub async fn log_out_other_devices(store: impl Store + Clone) {
-    let app = app(layer_with(store.clone(), |b| b.resave(false)));
-    for user in ["grace", "linus"] {
-        store.destroy_sessions_of(user, None).await.unwrap();
-    }
-    let mut devices = Vec::new();
-    for _ in 0..3 {
-        let reply = get_with(&app, "/signin/grace", None).await;
-        devices.push(reply.cookie().unwrap());
-    }
-    let linus = get_with(&app, "/signin/linus", None)
-        .await
-        .cookie()
-        .unwrap();
-    let anonymous = get_with(&app, "/views", None).await.cookie().unwrap();
-    assert_eq!(
-        get_with(&app, "/sessions", Some(&devices[0])).await.body,
-        "3"
-    );
-    assert_eq!(
-        get_with(&app, "/sessions", Some(&anonymous)).await.body,
-        "0"
-    );
-
-    // Signing out of one device takes it out of the index; the session stays.
-    get_with(&app, "/signout", Some(&devices[2])).await;
-    assert_eq!(
-        get_with(&app, "/sessions", Some(&devices[0])).await.body,
-        "2"
-    );
-
-    let others = get_with(&app, "/logout-others", Some(&devices[0])).await;
-    assert_eq!(others.body, "1", "device 1 only");
-    assert_eq!(others.set_cookie(), None, "this device keeps its cookie");
-    let alive = |cookie: &str| {
-        let (store, id) = (store.clone(), id_of(cookie));
-        async move { store.get(&id).await.unwrap().is_some() }
-    };
-    assert!(!alive(&devices[1]).await);
-    assert!(alive(&devices[0]).await && alive(&devices[2]).await && alive(&linus).await);
-    assert_eq!(
-        get_with(&app, "/sessions", Some(&devices[0])).await.body,
-        "1"
-    );
-
-    let newest = get_with(&app, "/signin/grace", None)
-        .await
-        .cookie()
-        .unwrap();
-    let everywhere = get_with(&app, "/logout-everywhere", Some(&newest)).await;
-    assert_eq!(everywhere.body, "2");
-    assert!(
-        everywhere.has_attr("Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
-        "cookie cleared"
-    );
-    assert!(!alive(&devices[0]).await && !alive(&newest).await);
-    assert!(alive(&linus).await && alive(&anonymous).await);
-    assert_eq!(get_with(&app, "/sessions", Some(&linus)).await.body, "1");
+    sessionly::testing::conformance::log_out_other_devices(&store).await;
 }

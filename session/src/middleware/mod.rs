@@ -86,6 +86,10 @@ impl SessionLayer {
             config: Arc::new(config),
         }
     }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
 }
 
 impl<S> Layer<S> for SessionLayer {
