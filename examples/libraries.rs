@@ -50,6 +50,15 @@ pub mod auth {
         session.destroy().await
     }
 
+    /// The library's data of a session signed in as `user`: what a test seeds to skip the
+    /// sign-in form (`sessionly::testing`).
+    pub fn signed_in(user: &str) -> Auth {
+        Auth {
+            user: Some(user.to_owned()),
+            notice: None,
+        }
+    }
+
     /// Who is signed in.
     pub fn current_user(session: &TypedSession<Auth>) -> Option<&str> {
         session.user().as_deref()

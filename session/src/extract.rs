@@ -31,6 +31,12 @@ pub struct TypedSession<T: SessionData> {
 }
 
 impl<T: SessionData> TypedSession<T> {
+    /// Hands this extractor's changes to the session, and answers its handle.
+    pub(crate) fn handle_flushed(&mut self) -> &Handle {
+        self.handle.flush(&mut self.tracked);
+        &self.handle
+    }
+
     /// The view of `handle`'s session through `tracked`.
     #[cfg(feature = "testing")]
     pub(crate) fn from_parts(tracked: T::Tracked, handle: Handle) -> Self {

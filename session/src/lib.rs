@@ -45,6 +45,7 @@ extern crate self as sessionly;
 mod codec;
 mod config;
 pub mod cookie;
+mod detach;
 mod error;
 mod extract;
 mod id;
@@ -62,6 +63,7 @@ pub use codec::{Codec, CodecError, Postcard};
 pub use config::{
     ConfigError, CookieOptions, DEFAULT_MAX_SESSION_SIZE, SessionLayerBuilder, Unset,
 };
+pub use detach::DetachedSession;
 pub use error::SessionError;
 pub use extract::TypedSession;
 pub use id::generate_id;
@@ -79,6 +81,11 @@ pub use store::{Changed, MemoryStore, Store, StoreError};
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

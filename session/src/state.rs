@@ -277,6 +277,20 @@ impl Handle {
         handle
     }
 
+    /// A handle outside any request on session `id` as `record` holds it: for a session
+    /// detached from its request, which saves and reloads by itself.
+    pub(crate) fn detached(config: Arc<Config>, id: String, record: Record) -> Self {
+        let handle = Self::new(config, RequestInfo::none());
+        let _ = handle.0.loaded.set(());
+        *handle.lock() = Slot::Active(Box::new(Session::loaded(id, record, false)));
+        handle
+    }
+
+    /// The layer's configuration, shared.
+    pub(crate) fn config_arc(&self) -> &Arc<Config> {
+        &self.0.config
+    }
+
     /// The layer's configuration.
     pub(crate) fn config(&self) -> &Config {
         &self.0.config
