@@ -47,6 +47,8 @@ mod config;
 pub mod cookie;
 mod detach;
 mod error;
+#[cfg(feature = "json")]
+pub mod express;
 mod extract;
 mod id;
 mod middleware;
