@@ -30,6 +30,7 @@ use serde_json::value::RawValue;
 use crate::codec::CodecError;
 use crate::cookie::{Priority, SameSite};
 use crate::record::{CookieOverrides, CookieState, Fields, Record};
+use crate::store::Changed;
 
 /// The key of the cookie object.
 pub const COOKIE_KEY: &str = "cookie";
@@ -43,7 +44,7 @@ const BYTES_KEY: &str = "$bytes";
 #[serde(rename_all = "camelCase")]
 struct ExpressCookie {
     #[serde(default)]
-    original_max_age: Option<f64>,
+    original_max_age: Option<serde_json::Number>,
     #[serde(default)]
     expires: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +134,72 @@ pub fn from_json(text: &str, now_ms: u64) -> Result<Record, CodecError> {
     Ok(record)
 }
 
+/// The stored JSON `stored` with the write of `record` applied: the cookie, the changed fields
+/// (set, or removed where `record` lacks them) and this crate's data, the owner only if the
+/// write changes it; every other key byte for byte as it was. For a patch ([`Changed::Fields`],
+/// [`Changed::FieldsAndOwner`]); a whole write is [`to_json`].
+pub fn patch(stored: &str, record: &Record, changed: Changed<'_>) -> Result<String, CodecError> {
+    let mut object: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(stored).map_err(error)?;
+    let stored_meta: Meta = object
+        .get(META_KEY)
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
+    object.insert(COOKIE_KEY.to_owned(), raw(&cookie_json(&record.cookie))?);
+    for name in changed.fields().into_iter().flatten() {
+        if name == COOKIE_KEY || name == META_KEY {
+            continue;
+        }
+        match record.fields.get(name) {
+            Some(bytes) => {
+                object.insert(name.clone(), field_json(bytes)?);
+            }
+            None => {
+                object.remove(name);
+            }
+        }
+    }
+    let mut meta = meta(record);
+    if !changed.writes_owner() {
+        meta.owner = stored_meta.owner;
+    }
+    object.insert(META_KEY.to_owned(), raw(&meta)?);
+    serde_json::to_string(&object).map_err(error)
+}
+
+/// When a stored session really expires, given when its store will drop it (`key_expiry_ms`):
+/// the cookie's `expires`, unless the store's expiry is more than a second later — then Node
+/// (which moves only the store's expiry on a touch, and rounds it up to whole seconds) touched
+/// the session since its cookie was written, and the store's expiry is the one that holds.
+/// The absolute expiry still caps it.
+pub fn effective_expiry(cookie: &CookieState, key_expiry_ms: Option<u64>) -> Option<u64> {
+    let expires = match (cookie.expires_ms, key_expiry_ms) {
+        (Some(expires), Some(key)) if key > expires.saturating_add(1000) => Some(key),
+        (expires, _) => expires,
+    };
+    match (expires, cookie.absolute_ms) {
+        (Some(expires), Some(absolute)) => Some(expires.min(absolute)),
+        (expires, absolute) => expires.or(absolute),
+    }
+}
+
+/// connect-redis's and connect-pg-simple's rule for how long the store keeps a session, in
+/// whole seconds from `now_ms`: to the cookie's expiry, rounded up; `default_secs` for a
+/// session without one. Zero or less: it has expired. This crate caps it at the absolute
+/// expiry too.
+pub fn store_ttl_secs(cookie: &CookieState, now_ms: u64, default_secs: u64) -> i64 {
+    // Seconds from now to `at`, rounded up (toward the future, also when `at` has passed).
+    let until = |at: u64| -(now_ms as i64 - at as i64).div_euclid(1000);
+    let ttl = match cookie.expires_ms {
+        Some(expires) => until(expires),
+        None => default_secs as i64,
+    };
+    match cookie.absolute_ms {
+        Some(absolute) => ttl.min(until(absolute)),
+        None => ttl,
+    }
+}
+
 fn raw(value: &impl Serialize) -> Result<Box<RawValue>, CodecError> {
     serde_json::value::to_raw_value(value).map_err(error)
 }
@@ -178,7 +245,7 @@ fn meta(record: &Record) -> Meta {
 fn cookie_json(state: &CookieState) -> ExpressCookie {
     let o = &state.overrides;
     ExpressCookie {
-        original_max_age: state.original_max_age_ms.map(|ms| ms as f64),
+        original_max_age: state.original_max_age_ms.map(serde_json::Number::from),
         expires: state.expires_ms.map(iso_8601),
         secure: o.secure,
         http_only: o.http_only,
@@ -202,23 +269,31 @@ fn cookie_json(state: &CookieState) -> ExpressCookie {
     }
 }
 
-fn cookie_state(cookie: &ExpressCookie, meta: &Meta, now_ms: u64) -> Result<CookieState, CodecError> {
+fn cookie_state(
+    cookie: &ExpressCookie,
+    meta: &Meta,
+    now_ms: u64,
+) -> Result<CookieState, CodecError> {
     let expires_ms = match &cookie.expires {
-        Some(text) => Some(parse_iso_8601(text).ok_or_else(|| error("`expires` is not an ISO 8601 date"))?),
+        Some(text) => {
+            Some(parse_iso_8601(text).ok_or_else(|| error("`expires` is not an ISO 8601 date"))?)
+        }
         None => None,
     };
     // express lets `originalMaxAge` be negative (an expired cookie) or fractional.
     let original_max_age_ms = cookie
         .original_max_age
+        .as_ref()
+        .and_then(serde_json::Number::as_f64)
         .filter(|ms| ms.is_finite())
         .map(|ms| ms.max(0.0) as u64);
     // A record Node wrote was last touched when its expiry was set.
-    let touched = meta.touched.unwrap_or_else(|| {
-        match (expires_ms, original_max_age_ms) {
+    let touched = meta
+        .touched
+        .unwrap_or_else(|| match (expires_ms, original_max_age_ms) {
             (Some(expires), Some(max_age)) => expires.saturating_sub(max_age),
             _ => now_ms,
-        }
-    });
+        });
     let same_site = match &cookie.same_site {
         Some(serde_json::Value::Bool(true)) => Some(SameSite::Strict),
         Some(serde_json::Value::String(text)) => match text.to_ascii_lowercase().as_str() {
@@ -229,15 +304,16 @@ fn cookie_state(cookie: &ExpressCookie, meta: &Meta, now_ms: u64) -> Result<Cook
         },
         _ => None,
     };
-    let priority = cookie
-        .priority
-        .as_deref()
-        .and_then(|text| match text.to_ascii_lowercase().as_str() {
-            "low" => Some(Priority::Low),
-            "medium" => Some(Priority::Medium),
-            "high" => Some(Priority::High),
-            _ => None,
-        });
+    let priority =
+        cookie
+            .priority
+            .as_deref()
+            .and_then(|text| match text.to_ascii_lowercase().as_str() {
+                "low" => Some(Priority::Low),
+                "medium" => Some(Priority::Medium),
+                "high" => Some(Priority::High),
+                _ => None,
+            });
     let mut state = CookieState::default();
     state.original_max_age_ms = original_max_age_ms;
     state.expires_ms = expires_ms;
@@ -287,7 +363,10 @@ pub fn parse_iso_8601(text: &str) -> Option<u64> {
         return None;
     }
     let number = |digits: &str| -> Option<u64> {
-        digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())?
     };
     let (year, month, day) = (number(year)?, number(month)?, number(day)?);
     let (hour, minute, second) = (number(hour)?, number(minute)?, number(second)?);
@@ -359,8 +438,14 @@ mod tests {
             assert_eq!(iso_8601(ms), text);
             assert_eq!(parse_iso_8601(text), Some(ms), "{text}");
         }
-        assert_eq!(parse_iso_8601("2026-12-01T00:00:00Z"), Some(1_796_083_200_000));
-        assert_eq!(parse_iso_8601("2026-12-01T00:00:00.5Z"), Some(1_796_083_200_500));
+        assert_eq!(
+            parse_iso_8601("2026-12-01T00:00:00Z"),
+            Some(1_796_083_200_000)
+        );
+        assert_eq!(
+            parse_iso_8601("2026-12-01T00:00:00.5Z"),
+            Some(1_796_083_200_500)
+        );
         for bad in [
             "",
             "2026-12-01",
@@ -392,9 +477,15 @@ mod tests {
         // Written back: the unknown keys byte for byte, the cookie as express writes it.
         let json = to_json(&record).unwrap();
         assert!(json.contains(r#""passport":{"user":"ada"}"#), "{json}");
-        assert!(json.contains(r#""flash":{"info":["hi \"there\""]}"#), "{json}");
+        assert!(
+            json.contains(r#""flash":{"info":["hi \"there\""]}"#),
+            "{json}"
+        );
         assert!(json.contains(r#""count":12345678901234567890"#), "{json}");
-        assert!(json.contains(r#""expires":"2026-12-02T00:00:00.000Z""#), "{json}");
+        assert!(
+            json.contains(r#""expires":"2026-12-02T00:00:00.000Z""#),
+            "{json}"
+        );
         assert!(json.contains(r#""originalMaxAge":86400000"#), "{json}");
         let again = from_json(&json, 0).unwrap();
         assert_eq!(again, record);
@@ -414,8 +505,77 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_writes_the_changed_keys_and_keeps_the_others() {
+        let stored = r#"{"cookie":{"originalMaxAge":null,"expires":null},"passport":{"user":"ada"},"views":1,"gone":true,"_sessionly":{"owner":"ada"}}"#;
+        let mut record = from_json(stored, 5).unwrap();
+        record
+            .fields
+            .insert("views".into(), Bytes::from_static(b"2"));
+        record.fields.remove("gone");
+        record
+            .fields
+            .insert("passport".into(), Bytes::from_static(b"\"stale\""));
+        record.owner = None;
+        let names = ["views".to_owned(), "gone".to_owned()].into();
+        let patched = patch(stored, &record, Changed::Fields(&names)).unwrap();
+        let back = from_json(&patched, 5).unwrap();
+        assert_eq!(&back.fields["views"][..], b"2");
+        assert!(!back.fields.contains_key("gone"));
+        assert_eq!(
+            &back.fields["passport"][..],
+            br#"{"user":"ada"}"#,
+            "not changed, not written"
+        );
+        assert_eq!(
+            back.owner.as_deref(),
+            Some("ada"),
+            "the owner did not change"
+        );
+        let patched = patch(stored, &record, Changed::FieldsAndOwner(&names)).unwrap();
+        assert_eq!(from_json(&patched, 5).unwrap().owner, None);
+    }
+
+    #[test]
+    fn store_lifetimes_follow_connect_redis() {
+        let mut cookie = CookieState::default();
+        cookie.expires_ms = Some(10_000);
+        for (now, ttl) in [
+            (0, 10),
+            (1, 10),
+            (999, 10),
+            (1000, 9),
+            (9_999, 1),
+            (10_000, 0),
+            (12_500, -2),
+        ] {
+            assert_eq!(store_ttl_secs(&cookie, now, 86_400), ttl, "at {now}");
+        }
+        cookie.absolute_ms = Some(5_000);
+        assert_eq!(store_ttl_secs(&cookie, 0, 86_400), 5);
+        cookie.expires_ms = None;
+        assert_eq!(store_ttl_secs(&cookie, 0, 86_400), 5);
+        cookie.absolute_ms = None;
+        assert_eq!(store_ttl_secs(&cookie, 0, 86_400), 86_400);
+
+        // Node moved only the store's expiry: that one holds; rounding alone does not count.
+        let mut cookie = CookieState::default();
+        cookie.expires_ms = Some(10_000);
+        assert_eq!(effective_expiry(&cookie, Some(10_999)), Some(10_000));
+        assert_eq!(effective_expiry(&cookie, Some(60_000)), Some(60_000));
+        assert_eq!(effective_expiry(&cookie, None), Some(10_000));
+        cookie.absolute_ms = Some(30_000);
+        assert_eq!(effective_expiry(&cookie, Some(60_000)), Some(30_000));
+    }
+
+    #[test]
     fn malformed_records_are_errors() {
-        for bad in ["", "[]", "{}", r#"{"cookie":{"expires":"soon"}}"#, r#"{"cookie":5}"#] {
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            r#"{"cookie":{"expires":"soon"}}"#,
+            r#"{"cookie":5}"#,
+        ] {
             assert!(from_json(bad, 0).is_err(), "{bad}");
         }
     }

@@ -79,6 +79,8 @@ pub use store::PostgresStore;
 pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+#[cfg(feature = "connect-redis")]
+pub use store::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use store::{Changed, MemoryStore, Store, StoreError};
 
 #[cfg(feature = "testing")]

@@ -207,6 +207,25 @@ fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> Cook
             SameSite::Lax
         });
     }
+    if config.store.keeps_cookie_attributes() {
+        // As express stores them: every attribute, so a Node app sends the same cookie.
+        let own = &mut cookie.overrides;
+        own.path.get_or_insert_with(|| options.path.clone());
+        own.http_only.get_or_insert(options.http_only);
+        own.secure.get_or_insert(options.secure == Secure::Always);
+        if let Some(domain) = &options.domain {
+            own.domain.get_or_insert_with(|| domain.clone());
+        }
+        if let Some(same_site) = options.same_site {
+            own.same_site.get_or_insert(same_site);
+        }
+        if options.partitioned {
+            own.partitioned.get_or_insert(true);
+        }
+        if let Some(priority) = options.priority {
+            own.priority.get_or_insert(priority);
+        }
+    }
     cookie
 }
 

@@ -25,6 +25,8 @@ use std::time::Duration;
 use crate::observe;
 use crate::record::Record;
 
+#[cfg(feature = "connect-redis")]
+mod connect_redis;
 pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -35,6 +37,8 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
+#[cfg(feature = "connect-redis")]
+pub use connect_redis::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -162,6 +166,14 @@ pub trait Store: Send + Sync + 'static {
     /// means every such touch is sent.
     fn idle_ttl(&self) -> Option<Duration> {
         None
+    }
+
+    /// Whether the store keeps each session's cookie attributes, as express-session does (its
+    /// stored `cookie` has `path`, `httpOnly`, `secure`, ...). If so, the layer gives each new
+    /// session its options as the session's own attributes, so that a Node app serving the
+    /// session sends the same cookie. `false` by default.
+    fn keeps_cookie_attributes(&self) -> bool {
+        false
     }
 
     /// Every live session. Optional.
@@ -300,6 +312,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn idle_ttl(&self) -> Option<Duration>;
+    fn keeps_cookie_attributes(&self) -> bool;
     fn sessions_of<'a>(
         &'a self,
         owner: &'a str,
@@ -343,6 +356,10 @@ impl<S: Store> DynStore for S {
 
     fn idle_ttl(&self) -> Option<Duration> {
         Store::idle_ttl(self)
+    }
+
+    fn keeps_cookie_attributes(&self) -> bool {
+        Store::keeps_cookie_attributes(self)
     }
 
     fn sessions_of<'a>(

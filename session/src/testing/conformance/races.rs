@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use crate::testing::{Sessions, TestClient};
 use crate::{CookieOptions, SessionData, SessionError, SessionLayer, Store, TypedSession};
 
-use super::STORE;
+use super::{STORE, has_owner_index};
 
 /// The name of the session cookie in these checks (the default).
 const COOKIE: &str = "connect.sid";
@@ -191,7 +191,7 @@ impl Reply {
     }
 }
 
-/// Every race check, on a store that supports the per-owner index: [`no_lost_updates`],
+/// Every race check (those of the per-owner index only if the store has one): [`no_lost_updates`],
 /// [`different_fields_survive_two_processes`], [`a_slow_request_cannot_resurrect`] and
 /// [`log_out_other_devices`]. Sessions of the owners `ada`, `grace` and `linus` are deleted
 /// along the way. Takes a few seconds.
@@ -283,6 +283,7 @@ pub async fn different_fields_survive_two_processes<S: Store + Clone>(store: &S)
 /// id is dead in the store and the slow response does not hand it back.
 pub async fn a_slow_request_cannot_resurrect<S: Store + Clone>(store: &S) {
     let hour = CookieOptions::new().max_age(Duration::from_secs(3600));
+    let index = has_owner_index(store).await;
     for cookie in [CookieOptions::new(), hour] {
         for slow in ["/slow-write", "/slow-read"] {
             for ender in [
@@ -291,6 +292,9 @@ pub async fn a_slow_request_cannot_resurrect<S: Store + Clone>(store: &S) {
                 "/logout-others",
                 "/logout-everywhere",
             ] {
+                if ender.starts_with("/logout") && !index {
+                    continue;
+                }
                 race_an_ending(store, &cookie, slow, ender).await;
             }
         }
@@ -354,7 +358,10 @@ async fn race_an_ending<S: Store + Clone>(
         after.body, "0",
         "{case}: the old cookie still opens a session"
     );
-    store.destroy_sessions_of("ada", None).await.expect(STORE);
+    for cookie in [&victim, &other] {
+        let id = sessions.id_in(cookie).expect("a signed cookie");
+        store.destroy(&id).await.expect(STORE);
+    }
 }
 
 /// The per-owner index over HTTP: three devices of one user and one of another; "log out
@@ -362,6 +369,9 @@ async fn race_an_ending<S: Store + Clone>(
 /// (the owner field back to `None`) takes a session out of the index.
 pub async fn log_out_other_devices<S: Store + Clone>(store: &S) {
     let case = "log out other devices";
+    if !has_owner_index(store).await {
+        return;
+    }
     let app = app(layer(store.clone(), |b| b), Gate::default());
     for user in ["grace", "linus"] {
         store.destroy_sessions_of(user, None).await.expect(STORE);
