@@ -97,7 +97,7 @@ pub fn to_json(record: &Record) -> Result<String, CodecError> {
 /// One top-level value: the changed field `name` of `record` as JSON, or `None` if the record
 /// no longer has it. For stores that patch single keys.
 pub fn field_to_json(record: &Record, name: &str) -> Result<Option<Box<RawValue>>, CodecError> {
-    record.fields.get(name).map(|b| field_json(b)).transpose()
+    record.fields.get(name).map(field_json).transpose()
 }
 
 /// The cookie object of `record`, as JSON.
@@ -314,22 +314,22 @@ fn cookie_state(
                 "high" => Some(Priority::High),
                 _ => None,
             });
-    let mut state = CookieState::default();
-    state.original_max_age_ms = original_max_age_ms;
-    state.expires_ms = expires_ms;
-    state.created_ms = meta.created.unwrap_or(touched);
-    state.touched_ms = touched;
-    state.absolute_ms = meta.absolute;
-    let mut overrides = CookieOverrides::default();
-    overrides.secure = cookie.secure;
-    overrides.http_only = cookie.http_only;
-    overrides.domain = cookie.domain.clone();
-    overrides.path = cookie.path.clone();
-    overrides.same_site = same_site;
-    overrides.partitioned = cookie.partitioned;
-    overrides.priority = priority;
-    state.overrides = overrides;
-    Ok(state)
+    Ok(CookieState {
+        original_max_age_ms,
+        expires_ms,
+        created_ms: meta.created.unwrap_or(touched),
+        touched_ms: touched,
+        absolute_ms: meta.absolute,
+        overrides: CookieOverrides {
+            secure: cookie.secure,
+            http_only: cookie.http_only,
+            domain: cookie.domain.clone(),
+            path: cookie.path.clone(),
+            same_site,
+            partitioned: cookie.partitioned,
+            priority,
+        },
+    })
 }
 
 /// `ms` since the epoch as JavaScript's `Date.prototype.toJSON` writes it:
@@ -387,7 +387,9 @@ pub fn parse_iso_8601(text: &str) -> Option<u64> {
 
 fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -536,6 +538,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::field_reassign_with_default)] // One field at a time is the point.
     fn store_lifetimes_follow_connect_redis() {
         let mut cookie = CookieState::default();
         cookie.expires_ms = Some(10_000);
