@@ -73,6 +73,8 @@ pub use middleware::{AppSecure, DirectTls, SessionLayer, SessionService};
 pub use record::{CookieOverrides, CookieState, Fields, Record};
 pub use schema::SessionData;
 pub use sessionly_derive::SessionData;
+#[cfg(feature = "connect-pg")]
+pub use store::ConnectPgStore;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]

@@ -25,6 +25,8 @@ use std::time::Duration;
 use crate::observe;
 use crate::record::Record;
 
+#[cfg(feature = "connect-pg")]
+mod connect_pg;
 #[cfg(feature = "connect-redis")]
 mod connect_redis;
 pub(crate) mod memory;
@@ -37,6 +39,8 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
+#[cfg(feature = "connect-pg")]
+pub use connect_pg::ConnectPgStore;
 #[cfg(feature = "connect-redis")]
 pub use connect_redis::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use memory::MemoryStore;
