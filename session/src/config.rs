@@ -139,6 +139,14 @@ impl CookieOptions {
     }
 
     /// The lifetime of a session created now.
+    /// The fixed expiry date of the `expires` option, if that is how new sessions expire.
+    pub(crate) fn fixed_expiry(&self) -> Option<SystemTime> {
+        match self.expiry {
+            Expiry::At(at) => Some(at),
+            _ => None,
+        }
+    }
+
     pub(crate) fn max_age_from(&self, now: SystemTime) -> Option<Duration> {
         match self.expiry {
             Expiry::Browser => None,

@@ -206,19 +206,29 @@ impl CookieState {
 
     /// Sets a fixed expiry (capped by the absolute one); the original lifetime becomes the
     /// time from `now` until then.
+    ///
+    /// A time in the past stays the expiry (express: a negative `maxAge`): the session has
+    /// ended, and its cookie says so with that date.
     pub fn set_expires(&mut self, expires: Option<SystemTime>, now: SystemTime) {
+        let now_ms = millis_since_epoch(now);
         self.expires_ms = expires.map(|at| self.cap(millis_since_epoch(at)));
-        self.original_max_age_ms =
-            expires.map(|at| millis(at.duration_since(now).unwrap_or(Duration::ZERO)));
+        // In whole ms on both sides, so that a touch within the same ms gives `expires` back.
+        self.original_max_age_ms = expires.map(|at| millis_since_epoch(at).saturating_sub(now_ms));
     }
 
     /// Restarts the countdown: expiry = `now` + original lifetime (express's `touch`), capped
     /// by the absolute expiry; `touched_ms` becomes `now`.
+    ///
+    /// An expiry set in the past (see [`set_expires`](Self::set_expires)) stays where it is.
     pub fn touch(&mut self, now: SystemTime) {
         self.touched_ms = millis_since_epoch(now);
-        if let Some(age) = self.original_max_age() {
-            self.expires_ms = Some(self.cap(after(now, age)));
+        let Some(age) = self.original_max_age() else {
+            return;
+        };
+        if age.is_zero() && self.expires_ms.is_some_and(|at| at < self.touched_ms) {
+            return;
         }
+        self.expires_ms = Some(self.cap(after(now, age)));
     }
 }
 

@@ -196,6 +196,10 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
 fn fresh_cookie(config: &Config, request: &RequestInfo, now: SystemTime) -> CookieState {
     let options = request.options(config);
     let mut cookie = CookieState::new(options.max_age_from(now), now);
+    if let Some(at) = options.fixed_expiry() {
+        // The date as configured, as express keeps it (a past one included).
+        cookie.set_expires(Some(at), now);
+    }
     cookie.set_absolute_lifetime(config.absolute_lifetime, now);
     if options.secure == Secure::Auto {
         cookie.overrides.secure = Some(request.secure);
