@@ -5,6 +5,9 @@
 //! Needs `node` and `npm ci` in tests/node (`.ci/run` does both), Redis at `REDIS_URL` and
 //! PostgreSQL at `DATABASE_URL`.
 
+#[path = "../examples/beside_express.rs"]
+mod beside_express;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -364,4 +367,24 @@ async fn a_short_session_expires_for_both_on_connect_redis() {
 async fn a_short_session_expires_for_both_on_connect_pg_simple() {
     let (node, store) = pg_pair("expiry", 2000).await;
     expiry(node, store, "connect-pg-simple").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_beside_express_example_reads_who_node_signed_in() {
+    let (node, store) = redis_pair("example", 86_400_000).await;
+    let layer = SessionLayer::builder()
+        .secret(SECRET)
+        .store(store)
+        .build()
+        .unwrap();
+    let (_, cookie, _) = node.get("/login/ada", None).await;
+    let cookie = cookie.unwrap();
+    let rust = browser(&beside_express::app(layer), &cookie);
+    assert_eq!(
+        rust.get("/").await.text(),
+        "ada, this is visit 1 to the Rust service"
+    );
+    let seen = node.whoami(&cookie).await;
+    assert_eq!(seen["session"]["rustVisits"], 1, "{seen}");
+    assert_eq!(seen["session"]["passport"]["user"], "ada", "{seen}");
 }
