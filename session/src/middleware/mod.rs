@@ -87,6 +87,7 @@ impl SessionLayer {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn config(&self) -> &Arc<Config> {
         &self.config
     }

@@ -23,15 +23,14 @@
 //! is).
 
 use std::collections::BTreeSet;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::express;
 use crate::record::{Record, millis_since_epoch};
+use crate::store::postgres::{pool, within};
 use crate::store::sql::{sql, table_name};
 use crate::store::{Changed, Store, StoreError};
 
@@ -119,15 +118,7 @@ impl ConnectPgStore {
     /// Connects a pool of its own to `url`, with the same 2 s query timeout as
     /// [`PostgresStore::connect`](crate::PostgresStore::connect).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let timeout = Duration::from_secs(2);
-        let options = PgConnectOptions::from_str(url)
-            .map_err(backend)?
-            .options([("statement_timeout", timeout.as_millis().to_string())]);
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(timeout)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
+        let pool = pool(url, Duration::from_secs(2)).await.map_err(backend)?;
         Ok(Self::new(pool))
     }
 
@@ -197,13 +188,7 @@ impl ConnectPgStore {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.deadline, call).await {
-            Ok(result) => result.map_err(backend),
-            Err(_) => Err(backend(format!(
-                "no answer from the server within {:?}",
-                self.deadline
-            ))),
-        }
+        within(self.deadline, call).await.map_err(backend)
     }
 
     /// The JSON of session `id` with the record read from it if it is a live session; `None`

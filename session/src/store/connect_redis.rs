@@ -20,12 +20,13 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use ::redis::{RedisError, Script};
+use ::redis::Script;
+use ::redis::aio::{ConnectionLike, ConnectionManager};
 use std::time::Duration;
 
 use crate::express;
 use crate::record::{Record, millis_since_epoch};
+use crate::store::redis::{connection_manager, retried};
 use crate::store::{Changed, Store, StoreError};
 
 /// Writes `ARGV[2]` at `KEYS[1]` for `ARGV[3]` seconds (deletes the key if that is not
@@ -77,16 +78,7 @@ impl ConnectRedisStore<ConnectionManager> {
     /// Connects to `url` as [`RedisStore::open`](crate::RedisStore::open) does (a connection
     /// manager with 2 s timeouts).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend)?;
-        Ok(Self::new(manager))
+        Ok(Self::new(connection_manager(url).await.map_err(backend)?))
     }
 }
 
@@ -254,19 +246,6 @@ where
 
     fn keeps_cookie_attributes(&self) -> bool {
         true
-    }
-}
-
-/// See `RedisStore`'s: a read, a touch or a whole write is sent once more if the connection
-/// dropped.
-async fn retried<T, F, Fut>(attempt: F) -> Result<T, RedisError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<T, RedisError>>,
-{
-    match attempt().await {
-        Err(error) if error.is_connection_dropped() && !error.is_timeout() => attempt().await,
-        outcome => outcome,
     }
 }
 

@@ -98,14 +98,7 @@ impl PostgresStore {
     /// The pool replaces broken connections by itself, so the store recovers when the server
     /// comes back.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(backend)?
-            .options([("statement_timeout", timeout.as_millis().max(1).to_string())]);
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(timeout)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
+        let pool = pool(url, timeout).await.map_err(backend)?;
         Ok(Self::new(pool).with_query_timeout(timeout))
     }
 
@@ -136,13 +129,7 @@ impl PostgresStore {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.deadline, call).await {
-            Ok(result) => result.map_err(backend),
-            Err(_) => Err(backend(format!(
-                "no answer from the server within {:?}",
-                self.deadline
-            ))),
-        }
+        within(self.deadline, call).await.map_err(backend)
     }
 
     /// Keeps sessions in the table `name` (default `sessions`).
@@ -253,6 +240,28 @@ impl PostgresStore {
         self.timed(query.execute(&self.pool))
             .await
             .map(|done| done.rows_affected())
+    }
+}
+
+/// A pool of its own on `url` whose statements the server cancels after `timeout`, and which
+/// waits at most that long for a connection.
+pub(super) async fn pool(url: &str, timeout: Duration) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        .options([("statement_timeout", timeout.as_millis().max(1).to_string())]);
+    PgPoolOptions::new()
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await
+}
+
+/// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server).
+pub(super) async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
+    match tokio::time::timeout(deadline, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(format!("no answer from the server within {deadline:?}").into()),
     }
 }
 

@@ -232,17 +232,20 @@ impl RedisStore<ConnectionManager> {
     /// Connects to `url` with a [`ConnectionManager`]: one multiplexed connection that
     /// reconnects by itself, with a 2 s response timeout so an outage is an error, not a hang.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend)?;
-        Ok(Self::new(manager))
+        Ok(Self::new(connection_manager(url).await.map_err(backend)?))
     }
+}
+
+/// A connection manager on `url` with the stores' 2 s timeouts: one multiplexed connection that
+/// reconnects by itself.
+pub(super) async fn connection_manager(url: &str) -> Result<ConnectionManager, RedisError> {
+    let client = ::redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_with_config(client, config).await
 }
 
 impl RedisStore<ClusterConnection> {
@@ -909,14 +912,12 @@ where
     }
 }
 
-/// Runs two futures at once and waits for both: on a multiplexed or cluster connection their
-/// commands are in flight together, so the pair costs one round trip of latency.
 /// Runs `attempt` a second time if the first failed because the connection had dropped (a
 /// Redis restart, a failover, an idle connection closed by a proxy): the connection manager
 /// reconnects only after a command has failed, so without this the first request after a
 /// restart would fail. Only for commands that are safe to repeat. Timeouts are not repeated:
 /// a server that does not answer would only make the request wait twice as long.
-async fn retried<T, F, Fut>(attempt: F) -> Result<T, RedisError>
+pub(super) async fn retried<T, F, Fut>(attempt: F) -> Result<T, RedisError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, RedisError>>,
@@ -930,6 +931,8 @@ where
     }
 }
 
+/// Runs two futures at once and waits for both: on a multiplexed or cluster connection their
+/// commands are in flight together, so the pair costs one round trip of latency.
 async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (pin!(a), pin!(b));
     let (mut first, mut second) = (None, None);
