@@ -77,6 +77,10 @@ impl SqliteStore {
     /// `synchronous = NORMAL` (a commit survives a crash of the process; a power loss may undo
     /// the last commits, never corrupt the file) and a 5 s busy timeout (a writer waits for
     /// another to finish instead of failing).
+    ///
+    /// Processes that open one file at once take turns: a step SQLite answers "busy" without
+    /// waiting (switching the file to WAL while another connection holds it) is tried again
+    /// for up to the busy timeout.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -84,12 +88,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Self::open_once(&options).await {
+                Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
+                    tracing::debug!(%error, "database busy while opening; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                outcome => return outcome.map_err(backend),
+            }
+        }
+    }
+
+    /// Connects and migrates once.
+    async fn open_once(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         let pool = SqlitePoolOptions::new()
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
+            .connect_with(options.clone())
+            .await?;
         let store = Self::new(pool);
-        store.migrate().await?;
+        store.migrate_or_busy().await?;
         Ok(store)
     }
 
@@ -159,33 +178,29 @@ impl SqliteStore {
     ///     WHERE owner IS NOT NULL;
     /// ```
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_or_busy().await.map_err(backend)
+    }
+
+    async fn migrate_or_busy(&self) -> Result<(), sqlx::Error> {
         // IMMEDIATE takes the write lock before the column check, so no other process can add
         // the column between the check and the `ALTER`.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::raw_sql(sql(&self.sql.create))
             .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .await?;
         let has_owner: bool = sqlx::query_scalar(HAS_OWNER)
             .bind(&*self.sql.table)
             .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .await?;
         if !has_owner {
             sqlx::raw_sql(sql(&self.sql.add_owner))
                 .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                .await?;
         }
         sqlx::raw_sql(sql(&self.sql.index_owner))
             .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            .await?;
+        tx.commit().await
     }
 
     /// Deletes every expired session now and returns how many there were.
@@ -623,6 +638,15 @@ fn readable(rows: Vec<Row>) -> Vec<(String, Record)> {
         .into_iter()
         .filter_map(|(id, record)| record.map(|record| (id, record)))
         .collect()
+}
+
+/// Whether SQLite answered "busy" or "locked" (any extended code of either).
+fn is_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    let code = error.code().and_then(|code| code.parse::<i32>().ok());
+    matches!(code.map(|code| code & 0xff), Some(5 | 6))
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
