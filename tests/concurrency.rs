@@ -111,16 +111,30 @@ async fn without_locks_different_fields_still_both_survive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_cookie_do_not_wait_for_each_other() {
-    let app = app(layer_with(MemoryStore::new(), |b| b));
-    let tasks: Vec<_> = (0..32)
+    // A new visitor's request held inside its handler does not hold up another new visitor's
+    // (with `lock_sessions`, as by default): there is no session id to take turns on.
+    let gate = Gate::default();
+    let app = gated_app(layer_with(MemoryStore::new(), |b| b), gate.clone());
+    let held = tokio::spawn({
+        let app = app.clone();
+        async move { get_with(&app, "/slow-write", None).await.cookie_id() }
+    });
+    gate.loaded.notified().await;
+    let others: Vec<_> = (0..32)
         .map(|_| {
             let app = app.clone();
             tokio::spawn(async move { get_with(&app, "/views", None).await.cookie_id() })
         })
         .collect();
     let mut ids = std::collections::HashSet::new();
-    for task in tasks {
-        ids.insert(task.await.unwrap().unwrap());
+    for task in others {
+        let id = tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .expect("served while the first new visitor's request is held")
+            .unwrap();
+        ids.insert(id.unwrap());
     }
-    assert_eq!(ids.len(), 32, "every new visitor gets a session of its own");
+    gate.release.notify_one();
+    ids.insert(held.await.unwrap().unwrap());
+    assert_eq!(ids.len(), 33, "every new visitor gets a session of its own");
 }

@@ -405,7 +405,6 @@ async fn cookie_options_can_be_computed_per_request() {
 
 #[tokio::test]
 async fn cookie_attributes() {
-    let now = SystemTime::now();
     let app = app(layer_with(MemoryStore::new(), |b| {
         b.cookie(
             CookieOptions::new()
@@ -416,17 +415,21 @@ async fn cookie_attributes() {
                 .max_age(MINUTE),
         )
     }));
+    let before = SystemTime::now();
     let reply = get_with(&app, "/views", None).await;
+    let after = SystemTime::now();
     assert!(reply.has_attr("Domain=example.com"));
     assert!(!reply.has_attr("HttpOnly"));
     assert!(reply.has_attr("Partitioned"));
     assert!(reply.has_attr("Priority=High"));
     assert!(reply.has_attr("Path=/"));
+    // A minute after the session was created, some time between `before` and `after`, in the
+    // whole seconds `Expires` has.
     let expires = httpdate::parse_http_date(&reply.attr("Expires").unwrap()).unwrap();
-    let lifetime = expires.duration_since(now).unwrap();
+    let secs = |at: SystemTime| at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
     assert!(
-        lifetime > Duration::from_secs(58) && lifetime <= MINUTE,
-        "{lifetime:?}"
+        (secs(before + MINUTE)..=secs(after + MINUTE)).contains(&secs(expires)),
+        "{expires:?} is not a minute after {before:?}..{after:?}"
     );
 
     let defaults = app_default().await;

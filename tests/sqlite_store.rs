@@ -324,6 +324,11 @@ async fn expired_rows_are_deleted() {
         &store,
         || store.delete_expired(),
         |every| store.spawn_cleanup(every),
+        || async {
+            sqlite3(&db.0, "SELECT count(*) FROM sessions")
+                .parse()
+                .unwrap()
+        },
     )
     .await;
 }

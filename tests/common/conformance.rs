@@ -71,14 +71,16 @@ pub async fn migrated_row_joins_the_owner_index<S: Store>(store: &S, kept: &Reco
 }
 
 /// Expired rows of an SQL store: `delete_expired` removes exactly them, and the task from
-/// `spawn_cleanup` does it by itself.
-pub async fn expired_rows_are_deleted<S, F>(
+/// `spawn_cleanup` does it by itself. `rows` counts the rows in the table, expired or not.
+pub async fn expired_rows_are_deleted<S, F, R>(
     store: &S,
     delete_expired: impl Fn() -> F,
     spawn_cleanup: impl FnOnce(Duration) -> tokio::task::JoinHandle<()>,
+    rows: impl Fn() -> R,
 ) where
     S: Store,
     F: std::future::Future<Output = Result<u64, sessionly::StoreError>>,
+    R: std::future::Future<Output = u64>,
 {
     let short = record(&[("a", b"1")], Some(Duration::from_millis(50)));
     for i in 0..10 {
@@ -96,14 +98,20 @@ pub async fn expired_rows_are_deleted<S, F>(
     assert_eq!(delete_expired().await.unwrap(), 0);
     assert_eq!(store.length().await.unwrap(), 1);
 
+    // The cleanup task deletes the expired row by itself: wait for it (up to 10 s), rather
+    // than for a fixed time.
     store.set("later", &short, Changed::All).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(rows().await, 2, "the expired row is there until deleted");
     let cleanup = spawn_cleanup(Duration::from_millis(20));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rows().await != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cleanup task did not delete the expired row within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     cleanup.abort();
-    assert_eq!(
-        delete_expired().await.unwrap(),
-        0,
-        "the cleanup task deleted the row"
-    );
     assert_eq!(store.length().await.unwrap(), 1);
 }
