@@ -80,6 +80,17 @@ impl ConnectRedisStore<ConnectionManager> {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Self::new(connection_manager(url).await.map_err(backend)?))
     }
+
+    /// Connects to the `rediss://` URL `url` over TLS, trusting the certificate authorities in
+    /// `ca_pem` (PEM) instead of the system's, as
+    /// [`RedisStore::open_with_ca`](crate::RedisStore::open_with_ca).
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_with_ca(url: &str, ca_pem: &[u8]) -> Result<Self, StoreError> {
+        let manager = crate::store::redis::connection_manager_with_ca(url, ca_pem)
+            .await
+            .map_err(backend)?;
+        Ok(Self::new(manager))
+    }
 }
 
 impl<C> ConnectRedisStore<C>

@@ -231,15 +231,47 @@ impl<C> std::fmt::Debug for RedisStore<C> {
 impl RedisStore<ConnectionManager> {
     /// Connects to `url` with a [`ConnectionManager`]: one multiplexed connection that
     /// reconnects by itself, with a 2 s response timeout so an outage is an error, not a hang.
+    ///
+    /// With the `redis-tls` feature a `rediss://` URL connects over TLS, trusting the system's
+    /// certificate authorities (as a managed Redis needs); [`open_with_ca`] trusts your own.
+    ///
+    /// [`open_with_ca`]: RedisStore::open_with_ca
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Self::new(connection_manager(url).await.map_err(backend)?))
+    }
+
+    /// Connects to the `rediss://` URL `url` over TLS, trusting the certificate authorities in
+    /// `ca_pem` (PEM; a self-hosted Redis with a CA of its own) instead of the system's.
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_with_ca(url: &str, ca_pem: &[u8]) -> Result<Self, StoreError> {
+        let manager = connection_manager_with_ca(url, ca_pem)
+            .await
+            .map_err(backend)?;
+        Ok(Self::new(manager))
     }
 }
 
 /// A connection manager on `url` with the stores' 2 s timeouts: one multiplexed connection that
 /// reconnects by itself.
 pub(super) async fn connection_manager(url: &str) -> Result<ConnectionManager, RedisError> {
-    let client = ::redis::Client::open(url)?;
+    managed(::redis::Client::open(url)?).await
+}
+
+/// A connection manager on the `rediss://` URL `url` that trusts the certificate authorities
+/// in `ca_pem` (PEM) instead of the system's.
+#[cfg(feature = "redis-tls")]
+pub(super) async fn connection_manager_with_ca(
+    url: &str,
+    ca_pem: &[u8],
+) -> Result<ConnectionManager, RedisError> {
+    let certificates = ::redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca_pem.to_vec()),
+    };
+    managed(::redis::Client::build_with_tls(url, certificates)?).await
+}
+
+async fn managed(client: ::redis::Client) -> Result<ConnectionManager, RedisError> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
@@ -252,7 +284,11 @@ impl RedisStore<ClusterConnection> {
     /// Connects to a Redis Cluster through any of its `nodes` (`redis://host:port` each),
     /// with the same 2 s timeouts as [`open`](RedisStore::open).
     pub async fn open_cluster(nodes: &[&str]) -> Result<Self, StoreError> {
-        let client = ClusterClient::builder(nodes.iter().copied())
+        Self::cluster(ClusterClient::builder(nodes.iter().copied())).await
+    }
+
+    async fn cluster(builder: ::redis::cluster::ClusterClientBuilder) -> Result<Self, StoreError> {
+        let client = builder
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(2))
             .retries(1)
