@@ -414,14 +414,17 @@ async fn outage_is_an_error_and_recovery_needs_no_restart() {
     let app = app(layer_with(store, |b| b.resave(false)));
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
 
+    // The request answers while the server is still down: it does not wait for it to come
+    // back. (How promptly is the deadline's business, checked with a frozen server and a
+    // locked table below; 30 s only keeps a hang from stalling the run.)
     server.stop();
-    let started = Instant::now();
-    let during = get_with(&app, "/views", Some(&cookie)).await;
+    let during = tokio::time::timeout(
+        Duration::from_secs(30),
+        get_with(&app, "/views", Some(&cookie)),
+    )
+    .await
+    .expect("an outage is an error, not a wait for the server");
     assert_eq!(during.status, 503);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "an outage is a prompt error"
-    );
     assert_eq!(get_with(&app, "/none", Some(&cookie)).await.status, 200);
 
     server.restart();
