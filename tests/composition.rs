@@ -264,6 +264,15 @@ struct SameId {
     theme: Option<String>,
 }
 
+/// Another view of the library's owner field (the same name and type): shared, not a second
+/// owner.
+#[derive(SessionData, Debug)]
+#[session(namespace = "auth")]
+struct AuthView {
+    #[session(owner)]
+    user: Option<u64>,
+}
+
 /// A second owner field.
 #[derive(SessionData, Debug)]
 struct OtherOwner {
@@ -294,6 +303,10 @@ async fn schemas_that_claim_one_name_with_different_types_are_refused() {
             get(|s: TypedSession<Auth>| async move { format!("{:?}", s.user()) }),
         )
         .route(
+            "/auth-view",
+            get(|s: TypedSession<AuthView>| async move { format!("{:?}", s.user()) }),
+        )
+        .route(
             "/other-owner",
             get(|s: TypedSession<OtherOwner>| async move { format!("{:?}", s.account()) }),
         )
@@ -313,6 +326,11 @@ async fn schemas_that_claim_one_name_with_different_types_are_refused() {
     assert_eq!(within(&app, "/same", Some(&cookie)).await.body, "Some(5)");
     // One owner per session.
     assert_eq!(within(&app, "/auth", Some(&cookie)).await.body, "None");
+    assert_eq!(
+        within(&app, "/auth-view", Some(&cookie)).await.body,
+        "None",
+        "the same owner field"
+    );
     assert_eq!(
         within(&app, "/other-owner", Some(&cookie)).await.status,
         500

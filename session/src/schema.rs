@@ -256,9 +256,12 @@ impl Schemas {
                 )
                 .into());
             }
+            // Two schemas may share the owner field (the same stored name, checked above), not
+            // have one each.
             if field.owner
                 && let Some((other, name)) = claims.owner
                 && other != schema
+                && name != field.name
             {
                 return Err(format!(
                     "`{schema}` and `{other}` both have an owner field (\"{}\" and \"{name}\"), \
