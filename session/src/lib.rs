@@ -75,6 +75,8 @@ pub use schema::SessionData;
 pub use sessionly_derive::SessionData;
 #[cfg(feature = "connect-pg")]
 pub use store::ConnectPgStore;
+#[cfg(feature = "mysql")]
+pub use store::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]

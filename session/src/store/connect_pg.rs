@@ -30,8 +30,8 @@ use sqlx::PgPool;
 
 use crate::express;
 use crate::record::{Record, millis_since_epoch};
-use crate::store::postgres::{pool, within};
-use crate::store::sql::{sql, table_name};
+use crate::store::postgres::pool;
+use crate::store::sql::{sql, table_name, within};
 use crate::store::{Changed, Store, StoreError};
 
 /// connect-pg-simple's table name.

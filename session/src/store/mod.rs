@@ -30,11 +30,13 @@ mod connect_pg;
 #[cfg(feature = "connect-redis")]
 mod connect_redis;
 pub(crate) mod memory;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
@@ -44,6 +46,8 @@ pub use connect_pg::ConnectPgStore;
 #[cfg(feature = "connect-redis")]
 pub use connect_redis::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use memory::MemoryStore;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]

@@ -29,8 +29,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
-    sql, table_name, updated,
+    self, DEFAULT_TABLE, OwnerUpgrade, Statements, Whole, count, expires_ms, now_ms, read_cookie,
+    read_field, sql, table_name, updated, within,
 };
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -180,7 +180,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        for statement in [&self.sql.create, &self.sql.add_owner, &self.sql.index_owner] {
+        for statement in self.sql.migration() {
             sqlx::raw_sql(sql(statement))
                 .execute(&mut *tx)
                 .await
@@ -252,17 +252,6 @@ pub(super) async fn pool(url: &str, timeout: Duration) -> Result<PgPool, sqlx::E
         .acquire_timeout(timeout)
         .connect_with(options)
         .await
-}
-
-/// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server).
-pub(super) async fn within<T>(
-    deadline: Duration,
-    call: impl Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
-    match tokio::time::timeout(deadline, call).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(format!("no answer from the server within {deadline:?}").into()),
-    }
 }
 
 /// A row as the `SELECT`s return it: the session id, its cookie state, its owner, whether
@@ -511,13 +500,16 @@ impl Statements {
                  CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires_ms);"
             )
             .into(),
-            add_owner: format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT").into(),
-            // Partial: most sessions of most sites have no owner, and `owner = $1` implies
-            // `owner IS NOT NULL`, so the lookups below can use it.
-            index_owner: format!(
-                "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) WHERE owner IS NOT NULL"
-            )
-            .into(),
+            upgrade: Some(OwnerUpgrade {
+                add_owner: format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT").into(),
+                // Partial: most sessions of most sites have no owner, and `owner = $1` implies
+                // `owner IS NOT NULL`, so the lookups below can use it.
+                index_owner: format!(
+                    "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) \
+                     WHERE owner IS NOT NULL"
+                )
+                .into(),
+            }),
             get: select("s.id = $1 AND s.expires_ms > $2", Some("$3")),
             all: select("s.expires_ms > $1", None),
             sessions_of: select("s.owner = $1 AND s.expires_ms > $2", None),

@@ -1,7 +1,8 @@
-//! What the SQL stores (`PostgresStore`, `SqliteStore`) have in common: the table name and its
-//! check, the set of statements each one writes in its own dialect, the expiry column and its
-//! clock, what an update that found no row means, the cleanup task, and reading a row's cookie
-//! state and base64 field values back.
+//! What the SQL stores (`PostgresStore`, `SqliteStore`, `MySqlStore`) have in common: the table
+//! name and its check, the set of statements each one writes in its own dialect, the expiry
+//! column and its clock, what an update that found no row means, the cleanup task, the deadline
+//! on a server's answer, the JSON object of base64 fields, and reading a row's cookie state,
+//! owner and field values back.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use crate::store::StoreError;
 pub(super) const DEFAULT_TABLE: &str = "sessions";
 
 /// Leaves room for the index names (`<table>_expires_ms_idx`, the longer one, and
-/// `<table>_owner_idx`) within PostgreSQL's 63 bytes; SQLite keeps the same bound, so that a
-/// name valid for one store is valid for the other.
+/// `<table>_owner_idx`) within PostgreSQL's 63 bytes (MySQL's 64); SQLite keeps the same bound,
+/// so that a name valid for one store is valid for the others.
 const MAX_TABLE_LEN: usize = 48;
 
 /// The statements for one table, built once: the table name cannot be a bind parameter. Each
@@ -29,10 +30,9 @@ pub(super) struct Statements {
     pub(super) table: Arc<str>,
     /// Creates the table, in its current shape, and the expiry index.
     pub(super) create: Arc<str>,
-    /// Adds the `owner` column to a table created before it existed.
-    pub(super) add_owner: Arc<str>,
-    /// Creates the index on `owner`, once the column is there.
-    pub(super) index_owner: Arc<str>,
+    /// Brings a table created before the `owner` column existed up to date; `None` for a store
+    /// whose tables always had it (MySQL), whose `create` makes the owner index too.
+    pub(super) upgrade: Option<OwnerUpgrade>,
     pub(super) get: Arc<str>,
     pub(super) all: Arc<str>,
     pub(super) sessions_of: Arc<str>,
@@ -51,7 +51,25 @@ pub(super) struct Statements {
     pub(super) delete_expired: Arc<str>,
 }
 
+/// The statements that give a table of the first version its `owner` column and index.
+pub(super) struct OwnerUpgrade {
+    /// Adds the `owner` column to a table created before it existed.
+    pub(super) add_owner: Arc<str>,
+    /// Creates the index on `owner`, once the column is there.
+    pub(super) index_owner: Arc<str>,
+}
+
 impl Statements {
+    /// What brings the table up to date, in order: `create`, then the upgrade's statements.
+    /// Each of them must do nothing when its work is already done (SQLite's `ADD COLUMN` cannot:
+    /// its store runs the upgrade itself).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(super) fn migration(&self) -> impl Iterator<Item = &Arc<str>> {
+        let upgrade = self.upgrade.iter();
+        std::iter::once(&self.create)
+            .chain(upgrade.flat_map(|upgrade| [&upgrade.add_owner, &upgrade.index_owner]))
+    }
+
     /// The statement that writes a whole record `how`.
     pub(super) fn whole(&self, how: Whole) -> &Arc<str> {
         match how {
@@ -93,6 +111,18 @@ pub(super) fn table_name(name: &str) -> Result<String, String> {
             "invalid table name {name:?}: use ASCII letters, digits and `_`, not starting with \
              a digit, at most {MAX_TABLE_LEN} characters"
         ))
+    }
+}
+
+/// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
+    match tokio::time::timeout(deadline, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(format!("no answer from the server within {deadline:?}").into()),
     }
 }
 
@@ -189,4 +219,62 @@ pub(super) fn read_field(database: &str, name: &str, value: Option<String>) -> O
             );
         })
         .ok()
+}
+
+/// A JSON object of base64 strings, `null` where the value is `None`: a whole `fields` value,
+/// or a JSON merge patch (RFC 7396) when some values are `None` (those fields are removed).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(super) fn json_object<'a>(
+    entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> String {
+    let mut json = String::from("{");
+    for (i, (name, value)) in entries.enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_json_string(&mut json, name);
+        json.push(':');
+        match value {
+            Some(bytes) => {
+                json.push('"');
+                STANDARD.encode_string(bytes, &mut json);
+                json.push('"');
+            }
+            None => json.push_str("null"),
+        }
+    }
+    json.push('}');
+    json
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259: quote, backslash and control characters
+/// escaped).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+fn push_json_string(json: &mut String, s: &str) {
+    json.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => json.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+}
+
+/// A row's owner, stored as bytes; one that is not UTF-8 is logged, naming the `database`, and
+/// the session treated as missing (`None`): whose it is cannot be known, so it must not be
+/// listed or kept under the wrong owner.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(super) fn read_owner(database: &str, owner: Option<Vec<u8>>) -> Option<Option<String>> {
+    match owner.map(String::from_utf8).transpose() {
+        Ok(owner) => Some(owner),
+        Err(_) => {
+            tracing::warn!(
+                "session owner in {database} is not UTF-8; treating the session as missing"
+            );
+            None
+        }
+    }
 }

@@ -19,16 +19,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, now_ms, read_cookie, read_field,
-    sql, table_name, updated,
+    self, DEFAULT_TABLE, OwnerUpgrade, Statements, Whole, count, expires_ms, json_object, now_ms,
+    read_cookie, read_field, read_owner, sql, table_name, updated,
 };
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -188,18 +186,20 @@ impl SqliteStore {
         sqlx::raw_sql(sql(&self.sql.create))
             .execute(&mut *tx)
             .await?;
-        let has_owner: bool = sqlx::query_scalar(HAS_OWNER)
-            .bind(&*self.sql.table)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !has_owner {
-            sqlx::raw_sql(sql(&self.sql.add_owner))
+        if let Some(upgrade) = &self.sql.upgrade {
+            let has_owner: bool = sqlx::query_scalar(HAS_OWNER)
+                .bind(&*self.sql.table)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !has_owner {
+                sqlx::raw_sql(sql(&upgrade.add_owner))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::raw_sql(sql(&upgrade.index_owner))
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::raw_sql(sql(&self.sql.index_owner))
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await
     }
 
@@ -486,13 +486,16 @@ impl Statements {
                  CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires_ms);"
             )
             .into(),
-            add_owner: format!("ALTER TABLE {t} ADD COLUMN owner TEXT").into(),
-            // Partial: most sessions of most sites have no owner, and SQLite uses the index for
-            // `owner = ?1`, which implies `owner IS NOT NULL`.
-            index_owner: format!(
-                "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) WHERE owner IS NOT NULL"
-            )
-            .into(),
+            upgrade: Some(OwnerUpgrade {
+                add_owner: format!("ALTER TABLE {t} ADD COLUMN owner TEXT").into(),
+                // Partial: most sessions of most sites have no owner, and SQLite uses the index
+                // for `owner = ?1`, which implies `owner IS NOT NULL`.
+                index_owner: format!(
+                    "CREATE INDEX IF NOT EXISTS {owner_index} ON {t} (owner) \
+                     WHERE owner IS NOT NULL"
+                )
+                .into(),
+            }),
             get: select("id = ?1 AND expires_ms > ?2", Some("?3")),
             all: select("expires_ms > ?1", None),
             sessions_of: select("owner = ?1 AND expires_ms > ?2", None),
@@ -542,43 +545,6 @@ impl Statements {
     }
 }
 
-/// A JSON object of base64 strings, `null` where the value is `None`.
-fn json_object<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> String {
-    let mut json = String::from("{");
-    for (i, (name, value)) in entries.enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        push_json_string(&mut json, name);
-        json.push(':');
-        match value {
-            Some(bytes) => {
-                json.push('"');
-                STANDARD.encode_string(bytes, &mut json);
-                json.push('"');
-            }
-            None => json.push_str("null"),
-        }
-    }
-    json.push('}');
-    json
-}
-
-/// Appends `s` as a JSON string literal (RFC 8259: quote, backslash and control characters
-/// escaped).
-fn push_json_string(json: &mut String, s: &str) {
-    json.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => json.push_str("\\\""),
-            '\\' => json.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => json.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => json.push(c),
-        }
-    }
-    json.push('"');
-}
-
 /// Records from rows sorted by id, one per session; `None` for one that cannot be read, which
 /// is logged. A field that cannot be read is left out (logged): it gets its default, and the
 /// rest of the session survives.
@@ -594,7 +560,7 @@ pub(crate) fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
                 tracing::warn!("session id in {DATABASE} is not UTF-8; leaving the row out");
                 continue;
             };
-            let record = read_owner(owner).and_then(|owner| {
+            let record = read_owner(DATABASE, owner).and_then(|owner| {
                 read_cookie(DATABASE, &cookie, object).map(|cookie| Record {
                     cookie,
                     fields: Fields::new(),
@@ -616,20 +582,6 @@ pub(crate) fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
         }
     }
     sessions
-}
-
-/// A row's owner; one that is not UTF-8 is logged, and the session treated as missing (`None`):
-/// whose it is cannot be known, so it must not be listed or kept under the wrong owner.
-fn read_owner(owner: Option<Vec<u8>>) -> Option<Option<String>> {
-    match owner.map(String::from_utf8).transpose() {
-        Ok(owner) => Some(owner),
-        Err(_) => {
-            tracing::warn!(
-                "session owner in {DATABASE} is not UTF-8; treating the session as missing"
-            );
-            None
-        }
-    }
 }
 
 /// The sessions of `rows` that can be read.
