@@ -203,6 +203,9 @@ pub(crate) struct Config {
     pub(crate) max_session_size: usize,
     /// The schemas extracted under this layer, checked for conflicts.
     pub(crate) schemas: crate::schema::Schemas,
+    /// Set when the store is a `CookieStore`: sessions are sealed into their cookies instead
+    /// of kept in the store.
+    pub(crate) sealer: Option<crate::store::sealed::Sealer>,
 }
 
 impl fmt::Debug for Config {
@@ -219,6 +222,7 @@ impl fmt::Debug for Config {
             .field("lazy_load", &self.lazy_load)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("max_session_size", &self.max_session_size)
+            .field("sessions_in_cookies", &self.sealer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -460,7 +464,9 @@ impl SessionLayerBuilder {
             return Err(ConfigError::InvalidName(self.name));
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let sealer = sealer(&*store, &self.secrets, &self.name);
         let config = Config {
+            sealer,
             name: self.name,
             signer,
             store_idle_ttl: store.idle_ttl(),
@@ -481,6 +487,26 @@ impl SessionLayerBuilder {
         };
         Ok(crate::SessionLayer::from_config(config))
     }
+}
+
+/// A sealer for the layer's cookies when its store is a [`CookieStore`](crate::CookieStore).
+#[cfg(feature = "cookie-store")]
+fn sealer(
+    store: &dyn DynStore,
+    secrets: &[Vec<u8>],
+    name: &str,
+) -> Option<crate::store::sealed::Sealer> {
+    let cookie_store = store.as_any().downcast_ref::<crate::CookieStore>()?;
+    Some(crate::store::sealed::Sealer::new(
+        secrets,
+        name,
+        cookie_store,
+    ))
+}
+
+#[cfg(not(feature = "cookie-store"))]
+fn sealer(_: &dyn DynStore, _: &[Vec<u8>], _: &str) -> Option<crate::store::sealed::Sealer> {
+    None
 }
 
 /// RFC 7230 `tchar`: what a cookie name may hold.

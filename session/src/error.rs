@@ -47,6 +47,19 @@ pub enum SessionError {
         /// The configured limit.
         limit: usize,
     },
+    /// The session does not fit in its cookie (a [`CookieStore`](crate::CookieStore) session):
+    /// sealed, with the cookie's name, it would be `size` bytes, over the `limit` browsers keep
+    /// ([`MAX_COOKIE_LEN`](crate::store::MAX_COOKIE_LEN)). Nothing was sent; the client keeps
+    /// the cookie it had.
+    #[error(
+        "the session would make a {size}-byte cookie, over the {limit} bytes browsers keep; not saved"
+    )]
+    CookieTooLarge {
+        /// The cookie's name and sealed value, in bytes.
+        size: usize,
+        /// The most a browser keeps.
+        limit: usize,
+    },
     /// Two schemas used under one layer store different things under one name (or both mark
     /// an owner field): a programming error, reported the first time the second schema is
     /// extracted (and logged then), instead of one schema reading the other's bytes. Give one of
@@ -84,7 +97,9 @@ impl IntoResponse for SessionError {
             ),
             Self::Ended => (StatusCode::INTERNAL_SERVER_ERROR, "session already ended"),
             Self::NotFound => (StatusCode::INTERNAL_SERVER_ERROR, "session not found"),
-            Self::TooLarge { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "session too large"),
+            Self::TooLarge { .. } | Self::CookieTooLarge { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "session too large")
+            }
             Self::SchemaConflict(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "session schemas conflict",

@@ -77,3 +77,27 @@ pub type PostgresRow = crate::store::postgres::Row;
 pub fn postgres_row(row: PostgresRow) -> Option<(String, Record)> {
     crate::store::postgres::parse(row)
 }
+
+/// A cookie session's cookie value and its sealed payload, from any bytes: opening never
+/// panics, and a payload that decodes seals into a value that opens to the same session.
+#[cfg(feature = "cookie-store")]
+pub fn sealed_cookie(bytes: &[u8]) {
+    use crate::store::sealed::{Sealer, decode_payload, encode_payload};
+    let sealer = Sealer::new(
+        &[b"fuzz secret".to_vec()],
+        "connect.sid",
+        &crate::CookieStore::new(),
+    );
+    let now = std::time::SystemTime::now();
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = sealer.open(text, now);
+    }
+    if let Some((id, record)) = decode_payload(bytes)
+        && let Ok(value) = sealer.seal(&id, &record)
+    {
+        let opened = sealer.open(&value, std::time::UNIX_EPOCH);
+        assert_eq!(opened.map(|(id, _)| id).as_deref(), Some(id.as_str()));
+        let again = encode_payload(&id, &record).expect("a decoded payload encodes");
+        assert_eq!(decode_payload(&again), Some((id, record)));
+    }
+}

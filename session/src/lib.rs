@@ -86,6 +86,8 @@ pub use store::SqliteStore;
 #[cfg(feature = "connect-redis")]
 pub use store::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use store::{Changed, MemoryStore, Store, StoreError};
+#[cfg(feature = "cookie-store")]
+pub use store::{CookieStore, MAX_COOKIE_LEN};
 
 #[cfg(feature = "testing")]
 pub mod testing;

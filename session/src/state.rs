@@ -25,8 +25,11 @@ use crate::store::{Changed, StoreError, fits};
 
 /// The request facts a session needs after the middleware has handed the request on.
 pub(crate) struct RequestInfo {
-    /// The id the request's cookie carried, if its signature was good.
+    /// The id the request's cookie carried, if its signature was good (or, for a cookie
+    /// session, if it opened).
     pub(crate) cookie_id: Option<String>,
+    /// The session a cookie session's cookie held, opened and unexpired.
+    pub(crate) sealed: Option<Box<Record>>,
     /// Whether the connection counts as secure (see the `proxy` option).
     pub(crate) secure: bool,
     /// The cookie options a `cookie_with` function computed for this request; `None`: the
@@ -41,6 +44,7 @@ impl RequestInfo {
     pub(crate) fn none() -> Self {
         Self {
             cookie_id: None,
+            sealed: None,
             secure: false,
             own_options: None,
             parts: None,
@@ -247,6 +251,9 @@ pub(crate) fn within_limit(config: &Config, record: &Record) -> Result<(), Sessi
 /// unknown or expired id is never adopted: the new session gets a new id.
 async fn load(config: &Config, request: &RequestInfo) -> Slot {
     let now = SystemTime::now();
+    if config.sealer.is_some() {
+        return load_sealed(config, request, now);
+    }
     let Some(id) = &request.cookie_id else {
         tracing::debug!("no session id sent; generating a session");
         return Slot::Active(Box::new(new_session(config, request, now)));
@@ -273,6 +280,45 @@ async fn load(config: &Config, request: &RequestInfo) -> Slot {
             Slot::Unavailable(Arc::new(error))
         }
     }
+}
+
+/// A cookie session: the one the request's cookie held (opened, authenticated and unexpired by
+/// the middleware), else a new one.
+fn load_sealed(config: &Config, request: &RequestInfo, now: SystemTime) -> Slot {
+    match (&request.cookie_id, &request.sealed) {
+        (Some(id), Some(record)) if fits(record, config.max_session_size) => {
+            observe::count(LOADS, "found");
+            let record = Record::clone(record);
+            Slot::Active(Box::new(Session::loaded(id.clone(), record, config.resave)))
+        }
+        _ => {
+            observe::count(LOADS, "missing");
+            Slot::Active(Box::new(new_session(config, request, now)))
+        }
+    }
+}
+
+/// Seals a cookie session into its cookie value; `CookieTooLarge` (and counted) when it would
+/// not fit.
+pub(crate) fn seal(
+    sealer: &crate::store::sealed::Sealer,
+    session: &Session,
+) -> Result<String, SessionError> {
+    use crate::store::sealed::SealError;
+    sealer
+        .seal(&session.id, &session.record)
+        .map_err(|error| match error {
+            SealError::TooLarge { size } => {
+                observe::count(SAVES, "too_large");
+                SessionError::CookieTooLarge {
+                    size,
+                    limit: crate::store::sealed::MAX_COOKIE_LEN,
+                }
+            }
+            SealError::Encode(error) => {
+                SessionError::Store(Arc::new(StoreError::backend("cookie", error)))
+            }
+        })
 }
 
 impl Handle {
@@ -426,8 +472,18 @@ impl Handle {
         }
     }
 
-    /// Writes the session to the store now (express's `save()`).
+    /// Writes the session to the store now (express's `save()`). A cookie session is only
+    /// checked: it goes out in the response's cookie, so this reports now whether it fits.
     pub(crate) async fn save(&self) -> Result<(), SessionError> {
+        if let Some(sealer) = &self.0.config.sealer {
+            let config = &self.0.config;
+            return self
+                .with_session(|_, s| {
+                    within_limit(config, &s.record)?;
+                    seal(sealer, s).map(drop)
+                })
+                .and_then(|checked| checked);
+        }
         let (id, record, changed, full, owner, generation) = self.with_session(|_, s| {
             s.record.cookie.touch(SystemTime::now());
             let changed = s.log.unsaved().clone();
@@ -456,10 +512,17 @@ impl Handle {
     pub(crate) async fn reload(&self) -> Result<(), SessionError> {
         let id = self.with_session(|_, s| s.id.clone())?;
         let config = &self.0.config;
-        let record = config
-            .store
-            .get_within(&id, config.max_session_size)
-            .await?;
+        let record = if config.sealer.is_some() {
+            // A cookie session's stored copy is the one the request's cookie held.
+            let request = &self.0.request;
+            let same = request.cookie_id.as_deref() == Some(id.as_str());
+            request.sealed.as_deref().filter(|_| same).cloned()
+        } else {
+            config
+                .store
+                .get_within(&id, config.max_session_size)
+                .await?
+        };
         let record = record
             .filter(|r| !r.is_expired(SystemTime::now()))
             .ok_or(SessionError::NotFound)?;

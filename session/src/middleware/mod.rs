@@ -26,8 +26,8 @@ use crate::observe::{
     self,
     metric::{DESTROYS, SAVES, TOUCHES},
 };
-use crate::record::CookieOverrides;
-use crate::state::{Handle, RequestInfo, Session, Slot, within_limit};
+use crate::record::{CookieOverrides, Record};
+use crate::state::{Handle, RequestInfo, Session, Slot, seal, within_limit};
 use crate::store::StoreError;
 
 mod decide;
@@ -146,8 +146,10 @@ where
                 parts.extensions.insert(OutsidePath(path.clone()));
                 return inner.call(Request::from_parts(parts, body)).await;
             }
+            let (cookie_id, sealed) = read_cookie(&config, &parts);
             let request = RequestInfo {
-                cookie_id: read_cookie(&config, &parts),
+                cookie_id,
+                sealed,
                 secure: is_secure(&parts, config.proxy),
                 own_options,
                 parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
@@ -189,14 +191,25 @@ fn request_path(parts: &Parts) -> &str {
         .map_or(parts.uri.path(), |original| original.0.path())
 }
 
-/// The session id in the request's cookie, if a configured secret signed it.
-fn read_cookie(config: &Config, parts: &Parts) -> Option<String> {
-    let raw = cookie::find(&parts.headers, &config.name)?;
+/// The session id in the request's cookie, if a configured secret signed it. For a cookie
+/// session, the id and the session itself (unless it has expired) if one of the secrets' keys
+/// sealed it for this cookie.
+fn read_cookie(config: &Config, parts: &Parts) -> (Option<String>, Option<Box<Record>>) {
+    let Some(raw) = cookie::find(&parts.headers, &config.name) else {
+        return (None, None);
+    };
+    if let Some(sealer) = &config.sealer {
+        let Some((id, record)) = sealer.open(raw, SystemTime::now()) else {
+            tracing::debug!("session cookie does not open with any key; ignoring it");
+            return (None, None);
+        };
+        return (Some(id), record.map(Box::new));
+    }
     let id = config.signer.verify(raw);
     if id.is_none() {
         tracing::debug!("session cookie unsigned or signature invalid; ignoring it");
     }
-    id
+    (id, None)
 }
 
 /// Whether the request came over a secure connection, trusting `X-Forwarded-Proto` only
@@ -257,7 +270,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         Slot::Loading | Slot::Unavailable(_) | Slot::Finished => {}
         Slot::Destroyed => {
             let decision = decide(options, ended(Ending::Destroyed));
-            apply_cookie(decision, handle, None, response);
+            apply_cookie(decision, handle, None, None, response);
         }
         Slot::Unset(how, id) => {
             let decision = decide(options, ended(Ending::Unset(how)));
@@ -269,7 +282,7 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 }
                 observe::count_one(DESTROYS);
             }
-            apply_cookie(decision, handle, None, response);
+            apply_cookie(decision, handle, None, None, response);
         }
         Slot::Active(mut session) => {
             let now = SystemTime::now();
@@ -297,6 +310,10 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                 tracing::error!(%error, "session not saved");
                 *response = Response::default();
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                return;
+            }
+            if let Some(sealer) = &config.sealer {
+                finish_sealed(sealer, decision, facts, handle, &session, response);
                 return;
             }
             let written = match decision.store {
@@ -338,7 +355,47 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
                     return;
                 }
             }
-            apply_cookie(decision, handle, Some(&session), response);
+            apply_cookie(decision, handle, Some(&session), None, response);
+        }
+    }
+}
+
+/// The end of a cookie session's request: what a server-side store would save goes out in a
+/// new cookie instead, and so does a due touch of a browser-session cookie (whose idle expiry
+/// is inside the cookie). A touch of a session with an expiry writes nothing: its sealed expiry
+/// is the browser's, which only `rolling` moves.
+fn finish_sealed<B: Default>(
+    sealer: &crate::store::sealed::Sealer,
+    mut decision: Decision,
+    facts: Facts,
+    handle: &Handle,
+    session: &Session,
+    response: &mut Response<B>,
+) {
+    let reseal = match decision.store {
+        StoreAction::Save => true,
+        StoreAction::Touch => session.record.cookie.expires_ms.is_none(),
+        StoreAction::Destroy | StoreAction::Nothing => false,
+    };
+    if reseal && facts.can_send_cookie {
+        decision.cookie = CookieAction::Set;
+    }
+    if decision.cookie != CookieAction::Set {
+        apply_cookie(decision, handle, Some(session), None, response);
+        return;
+    }
+    match seal(sealer, session) {
+        Ok(value) => {
+            if decision.store == StoreAction::Save {
+                observe::count(SAVES, "ok");
+            }
+            apply_cookie(decision, handle, Some(session), Some(value), response);
+        }
+        Err(error) => {
+            // No cookie: the client keeps the one it had.
+            tracing::error!(%error, "session not saved");
+            *response = Response::default();
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         }
     }
 }
@@ -387,11 +444,13 @@ fn resolve_secure(config: &Config, overrides: &CookieOverrides, request: &Reques
         })
 }
 
-/// Adds the `Set-Cookie` the decision asks for.
+/// Adds the `Set-Cookie` the decision asks for: the session's signed id, or `sealed`, a cookie
+/// session's sealed value.
 fn apply_cookie<B>(
     decision: Decision,
     handle: &Handle,
     session: Option<&Session>,
+    sealed: Option<String>,
     response: &mut Response<B>,
 ) {
     let shared = handle.shared();
@@ -416,7 +475,7 @@ fn apply_cookie<B>(
     let value = match (decision.cookie, session) {
         (CookieAction::Set, Some(session)) => {
             attributes.expires = session.record.cookie.expires();
-            config.signer.sign(&session.id)
+            sealed.unwrap_or_else(|| config.signer.sign(&session.id))
         }
         (CookieAction::Clear, _) => {
             attributes.expires = Some(SystemTime::UNIX_EPOCH);

@@ -34,6 +34,42 @@ pub(crate) mod memory;
 mod mysql;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+#[cfg(feature = "cookie-store")]
+pub(crate) mod sealed;
+/// Without the `cookie-store` feature no layer has a sealer: the type has no values.
+#[cfg(not(feature = "cookie-store"))]
+pub(crate) mod sealed {
+    use std::time::SystemTime;
+
+    use crate::record::Record;
+
+    pub(crate) const MAX_COOKIE_LEN: usize = 4096;
+
+    pub(crate) enum Sealer {}
+
+    #[derive(Debug)]
+    #[allow(dead_code)] // Matched on, never made: there is no sealer.
+    pub(crate) enum SealError {
+        TooLarge { size: usize },
+        Encode(String),
+    }
+
+    impl Sealer {
+        pub(crate) fn seal(&self, _: &str, _: &Record) -> Result<String, SealError> {
+            match *self {}
+        }
+
+        pub(crate) fn open(&self, _: &str, _: SystemTime) -> Option<(String, Option<Record>)> {
+            match *self {}
+        }
+    }
+
+    impl std::fmt::Debug for Sealer {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match *self {}
+        }
+    }
+}
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
@@ -52,6 +88,8 @@ pub use mysql::MySqlStore;
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+#[cfg(feature = "cookie-store")]
+pub use sealed::{CookieStore, MAX_COOKIE_LEN};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -321,6 +359,9 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn idle_ttl(&self) -> Option<Duration>;
     fn keeps_cookie_attributes(&self) -> bool;
+    /// The store as `Any`, for the layer to recognise a [`CookieStore`].
+    #[cfg(feature = "cookie-store")]
+    fn as_any(&self) -> &dyn std::any::Any;
     fn sessions_of<'a>(
         &'a self,
         owner: &'a str,
@@ -368,6 +409,11 @@ impl<S: Store> DynStore for S {
 
     fn keeps_cookie_attributes(&self) -> bool {
         Store::keeps_cookie_attributes(self)
+    }
+
+    #[cfg(feature = "cookie-store")]
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn sessions_of<'a>(
