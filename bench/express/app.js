@@ -2,11 +2,14 @@
 // bench/load.sh starts it beside the Rust servers; the routes, their answers and the session
 // contents are the ones of bench/src/apps.rs and bench/src/schema.rs.
 //
-//   node bench/express/app.js --store memory|redis [--port 8090] [--redis redis://127.0.0.1:6390]
-//                             [--count-bytes] [--max-seconds 1800]
+//   node bench/express/app.js --store memory|redis|none [--port 8090]
+//                             [--redis redis://127.0.0.1:6390] [--count-bytes] [--max-seconds 1800]
 //
 // Configured like the Rust systems: resave false, saveUninitialized false, a browser-session
 // cookie, the same secret. Express's own defaults (ETag, X-Powered-By) are left as they are.
+// `--store none` is bare Express: the same routes with no session middleware, answering bodies
+// of the same form as bare axum does, so express-session's cost is measured against Express
+// itself.
 //
 // `/__stats` answers `<bytes> <writes>` written to the memory store so far when `--count-bytes`
 // wraps it (the JSON MemoryStore keeps, on `set` and on `touch`), `0 0` otherwise.
@@ -80,6 +83,7 @@ function counted(store, stats) {
 }
 
 async function makeStore(opts, stats) {
+  if (opts.store === 'none') return null;
   if (opts.store === 'memory') {
     const store = new session.MemoryStore();
     return opts.countBytes ? counted(store, stats) : store;
@@ -100,18 +104,24 @@ function increment(req, res) {
   res.send(String(req.session.views));
 }
 
-async function main() {
-  const opts = options(process.argv.slice(2));
-  const stats = { bytes: 0, writes: 0 };
-  const store = await makeStore(opts, stats);
+// Bare Express: the routes of `bare()` in bench/src/apps.rs.
+function bareRoutes(app) {
+  app.get('/none', (req, res) => res.send('ok'));
+  app.get('/read', (req, res) => res.send('1'));
+  app.get('/incr', (req, res) => res.send('2'));
+  app.get('/large', (req, res) => res.send('2'));
+  app.get('/large-read', (req, res) => res.send(String(CART_ITEMS)));
+  app.get('/init', (req, res) => res.send('ok'));
+  app.get('/init-large', (req, res) => res.send('ok'));
+}
 
-  const app = express();
-  app.get('/__stats', (req, res) => res.send(`${stats.bytes} ${stats.writes}\n`));
+function sessionRoutes(app, store) {
   app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store }));
   app.get('/none', (req, res) => res.send('ok'));
   app.get('/read', (req, res) => res.send(String(req.session.views || 0)));
   app.get('/incr', increment);
   app.get('/large', increment);
+  app.get('/large-read', (req, res) => res.send(String((req.session.cart || []).length)));
   app.get('/init', (req, res) => {
     req.session.views = 1;
     req.session.user = 'visitor@example.com';
@@ -123,9 +133,21 @@ async function main() {
     req.session.cart = cart();
     res.send('ok');
   });
+}
+
+async function main() {
+  const opts = options(process.argv.slice(2));
+  const stats = { bytes: 0, writes: 0 };
+  const store = await makeStore(opts, stats);
+
+  const app = express();
+  app.get('/__stats', (req, res) => res.send(`${stats.bytes} ${stats.writes}\n`));
+  if (store === null) bareRoutes(app);
+  else sessionRoutes(app, store);
 
   const server = app.listen(opts.port, '127.0.0.1', () => {
-    console.error(`express: express-session on ${opts.store} store, http://127.0.0.1:${opts.port}`);
+    const what = store === null ? 'bare Express' : `express-session on ${opts.store} store`;
+    console.error(`express: ${what}, http://127.0.0.1:${opts.port}`);
   });
   const stop = () => {
     server.close(() => process.exit(0));

@@ -1,14 +1,17 @@
-//! The same routes for the three systems under test.
+//! The same routes for the systems under test.
 //!
-//! | route | does |
-//! |---|---|
-//! | `/none` | no session access (the session cookie is still sent) |
-//! | `/read` | reads `views` of the small session |
-//! | `/incr` | increments `views` of the small session |
-//! | `/large` | increments `views` of the large session (16 KiB cart beside it) |
-//! | `/init`, `/init-large` | create a small / large session (setup, not measured) |
+//! | route | does | answers |
+//! |---|---|---|
+//! | `/none` | no session access (the session cookie is still sent) | `ok` |
+//! | `/read` | reads `views` of the small session | `views` |
+//! | `/incr` | increments `views` of the small session | the new `views` |
+//! | `/large` | increments `views` of the large session (16 KiB cart beside it) | the new `views` |
+//! | `/large-read` | reads the cart of the large session, changes nothing | the cart's length, `1024` |
+//! | `/init` | creates a small session (a new visitor; also makes the load benchmark's pool) | `ok` |
+//! | `/init-large` | creates a large session (setup, not measured) | `ok` |
 //!
-//! Bare axum answers the same bodies without any session: the limit.
+//! Bare axum answers bodies of the same form without any session: the limit. The answers are
+//! decimal numbers so the load benchmark can check every body (`bench/cookies.lua`).
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -21,8 +24,8 @@ use crate::schema::{self, Large, Small};
 /// The secret this project's layer signs with.
 pub const SECRET: &str = "a benchmark secret that is long enough";
 
-/// The measured routes, in the order the load benchmark runs them.
-pub const ROUTES: [&str; 4] = ["none", "read", "incr", "large"];
+/// The measured routes, in the order the load benchmark reports them.
+pub const ROUTES: [&str; 6] = ["none", "read", "incr", "large", "large-read", "init"];
 
 /// Bare axum: the same routes with no session layer.
 pub fn bare() -> Router {
@@ -31,6 +34,7 @@ pub fn bare() -> Router {
         .route("/read", get(|| async { "1" }))
         .route("/incr", get(|| async { "2" }))
         .route("/large", get(|| async { "2" }))
+        .route("/large-read", get(|| async { "1024" }))
         .route("/init", get(|| async { "ok" }))
         .route("/init-large", get(|| async { "ok" }))
 }
@@ -49,8 +53,30 @@ pub fn layer(store: impl Store) -> SessionLayer {
         .expect("valid benchmark configuration")
 }
 
+/// This project's layer with its defaults: only the secret and the store are set. It differs
+/// from [`layer`] in `lazy_load` (off, as express-session works): every request that carries
+/// a session cookie loads its session, and keeps it alive, whether or not the handler extracts
+/// it.
+pub fn default_layer(store: impl Store) -> SessionLayer {
+    SessionLayer::builder()
+        .secret(SECRET)
+        .store(store)
+        .build()
+        .expect("valid benchmark configuration")
+}
+
 /// This project: the routes over [`layer`].
 pub fn ours(store: impl Store) -> Router {
+    ours_routes().layer(layer(store))
+}
+
+/// This project on its default options: the routes over [`default_layer`].
+pub fn ours_default(store: impl Store) -> Router {
+    ours_routes().layer(default_layer(store))
+}
+
+/// This project's handlers, without a layer.
+fn ours_routes() -> Router {
     Router::new()
         .route("/none", get(|| async { "ok" }))
         .route(
@@ -72,6 +98,10 @@ pub fn ours(store: impl Store) -> Router {
             }),
         )
         .route(
+            "/large-read",
+            get(|s: TypedSession<Large>| async move { s.cart().len().to_string() }),
+        )
+        .route(
             "/init",
             get(|mut s: TypedSession<Small>| async move {
                 s.set_views(1);
@@ -88,7 +118,6 @@ pub fn ours(store: impl Store) -> Router {
                 "ok"
             }),
         )
-        .layer(layer(store))
 }
 
 type Reply = Result<String, StatusCode>;
@@ -123,6 +152,17 @@ pub fn tower<S: SessionStore + Clone>(store: S) -> Router {
         )
         .route("/incr", get(tower_increment))
         .route("/large", get(tower_increment))
+        .route(
+            "/large-read",
+            get(|session: Session| async move {
+                let cart = session
+                    .get::<Vec<schema::Item>>("cart")
+                    .await
+                    .map_err(failed)?
+                    .unwrap_or_default();
+                Ok::<_, StatusCode>(cart.len().to_string())
+            }),
+        )
         .route(
             "/init",
             get(|session: Session| async move {

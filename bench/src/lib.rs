@@ -1,4 +1,4 @@
-//! Shared code of the benchmarks: the session schemas, the same four routes written for bare
+//! Shared code of the benchmarks: the session schemas, the same routes written for bare
 //! axum, for this project and for tower-sessions, and the stores that count what is written.
 //!
 //! The criterion micro-benchmarks (`benches/micro.rs`), the load server (`src/bin/load.rs`) and

@@ -1,12 +1,14 @@
 //! The load benchmark's server and report.
 //!
 //! ```text
-//! load serve --system bare|ours|tower --store memory|redis [--port 8090]
+//! load serve --system bare|ours|ours-default|tower --store memory|redis|cookie [--port 8090]
 //!            [--redis redis://127.0.0.1:6390] [--count-bytes] [--max-seconds 1800]
 //! load report RESULTS.tsv
 //! ```
 //!
-//! `serve` answers the routes of `session_bench::apps` on 127.0.0.1 for one system and store,
+//! `serve` answers the routes of `session_bench::apps` on 127.0.0.1 for one system and store
+//! (`ours-default` is this project's layer on its default options, `apps::ours_default`; the
+//! store `cookie` is this project's `CookieStore`, sessions sealed in their cookies),
 //! plus `/__stats` (outside any session layer): `<bytes> <writes>` written to the memory store
 //! so far when `--count-bytes` wraps it in a counting store, `0 0` otherwise. It stops on
 //! SIGINT/SIGTERM or after `--max-seconds`. `report` turns the lines `bench/load.sh` collected
@@ -22,7 +24,7 @@ use axum::routing::get;
 use session_bench::apps;
 use session_bench::counting::{CountingStore, CountingTowerStore, WriteStats};
 use session_bench::tower_redis::TowerRedisStore;
-use sessionly::{MemoryStore, RedisStore};
+use sessionly::{CookieStore, MemoryStore, RedisStore};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,7 +41,8 @@ fn main() -> Result<(), Error> {
     }
 }
 
-const USAGE: &str = "usage: load serve --system bare|ours|tower --store memory|redis \
+const USAGE: &str = "usage: load serve --system bare|ours|ours-default|tower \
+                     --store memory|redis|cookie \
                      [--port N] [--redis URL] [--count-bytes] [--max-seconds N]\n       \
                      load report RESULTS.tsv";
 
@@ -94,6 +97,13 @@ async fn serve(options: Options) -> Result<(), Error> {
         }),
         ("ours", "memory") => apps::ours(MemoryStore::new()),
         ("ours", "redis") => apps::ours(RedisStore::open(&options.redis).await?),
+        ("ours", "cookie") => apps::ours(CookieStore::new()),
+        ("ours-default", "memory") if counting => apps::ours_default(CountingStore {
+            inner: MemoryStore::new(),
+            stats: stats.clone(),
+        }),
+        ("ours-default", "memory") => apps::ours_default(MemoryStore::new()),
+        ("ours-default", "redis") => apps::ours_default(RedisStore::open(&options.redis).await?),
         ("tower", "memory") if counting => apps::tower(CountingTowerStore {
             inner: tower_sessions::MemoryStore::default(),
             stats: stats.clone(),
@@ -141,9 +151,14 @@ struct Runs {
     rounds: BTreeMap<String, f64>,
     /// The same, in round order.
     rps: Vec<f64>,
+    /// p50 latency of each round, in µs.
+    p50_us: Vec<f64>,
     /// p99 latency of each round, in µs.
     p99_us: Vec<f64>,
+    /// Failed requests (connect, read, write, timeout) and answers other than 200.
     errors: u64,
+    /// 200 answers whose body was not what the route answers.
+    bad_bodies: u64,
     /// Store bytes per request: per round on Redis, from the counting run on memory.
     bytes_per_request: Vec<f64>,
     /// CPU time of the server process per request, in µs, per round.
@@ -175,9 +190,9 @@ fn median(values: &[f64]) -> Option<f64> {
 
 type Key = (String, String, String);
 
-/// Lines: `system store route round requests duration_us p99_us errors bytes_per_request
-/// server_cpu_us redis_cpu_us` (`-` where not measured); round `count` marks a byte-counting
-/// run, whose throughput is not reported.
+/// Lines: `system store route round requests duration_us p50_us p99_us errors bad_body
+/// bytes_per_request server_cpu_us redis_cpu_us` (`-` where not measured); round `count` marks
+/// a byte-counting run, whose throughput is not reported but whose errors are.
 fn parse(text: &str) -> Result<BTreeMap<Key, Runs>, Error> {
     let mut runs: BTreeMap<Key, Runs> = BTreeMap::new();
     for line in text
@@ -192,8 +207,10 @@ fn parse(text: &str) -> Result<BTreeMap<Key, Runs>, Error> {
             round,
             requests,
             duration_us,
+            p50_us,
             p99_us,
             errors,
+            bad_body,
             bytes,
             server_cpu,
             redis_cpu,
@@ -205,6 +222,8 @@ fn parse(text: &str) -> Result<BTreeMap<Key, Runs>, Error> {
             .entry((system.into(), store.into(), route.into()))
             .or_default();
         let bytes = bytes.parse::<f64>().ok();
+        entry.errors += errors.parse::<u64>()?;
+        entry.bad_bodies += bad_body.parse::<u64>()?;
         if round == "count" {
             entry.bytes_per_request.extend(bytes);
             continue;
@@ -213,8 +232,8 @@ fn parse(text: &str) -> Result<BTreeMap<Key, Runs>, Error> {
         let rps = requests.parse::<f64>()? / seconds;
         entry.rps.push(rps);
         entry.rounds.insert(round.to_owned(), rps);
+        entry.p50_us.push(p50_us.parse()?);
         entry.p99_us.push(p99_us.parse()?);
-        entry.errors += errors.parse::<u64>()?;
         entry.bytes_per_request.extend(bytes);
         entry.server_cpu_us.extend(server_cpu.parse::<f64>().ok());
         entry.redis_cpu_us.extend(redis_cpu.parse::<f64>().ok());
@@ -249,6 +268,21 @@ fn show(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
 }
 
+/// The systems of the report, in its order: the two bare frameworks, then each store's.
+const SYSTEMS: [(&str, &str); 11] = [
+    ("bare", "-"),
+    ("express-bare", "-"),
+    ("ours", "memory"),
+    ("ours-default", "memory"),
+    ("tower", "memory"),
+    ("express", "memory"),
+    ("ours", "redis"),
+    ("ours-default", "redis"),
+    ("tower", "redis"),
+    ("express", "redis"),
+    ("ours", "cookie"),
+];
+
 fn report(text: &str) -> Result<String, Error> {
     let runs = parse(text)?;
     let get = |s: &str, st: &str, r: &str| runs.get(&key(s, st, r));
@@ -257,36 +291,38 @@ fn report(text: &str) -> Result<String, Error> {
     let mut out = String::new();
     writeln!(
         out,
-        "| system | store | route | req/s | req/s min–max | p99 (µs) | server CPU µs/req | Redis CPU µs/req | store bytes/req | errors |"
+        "| system | store | route | req/s | req/s min–max | p50 (µs) | p99 (µs) | server CPU µs/req | Redis CPU µs/req | store bytes/req | errors | bad bodies |"
     )?;
-    writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
-    let systems = [
-        ("bare", "-"),
-        ("ours", "memory"),
-        ("tower", "memory"),
-        ("express", "memory"),
-        ("ours", "redis"),
-        ("tower", "redis"),
-        ("express", "redis"),
-    ];
-    for (system, store) in systems {
+    writeln!(
+        out,
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for (system, store) in SYSTEMS {
         for route in apps::ROUTES {
             let Some(run) = runs.get(&key(system, store, route)) else {
                 continue;
             };
             let spread = |f: fn(f64, f64) -> f64| run.rps.iter().copied().reduce(f);
+            // A run with errors or wrong answers measured something else than the route.
+            let flag = if run.errors + run.bad_bodies > 0 {
+                " ⚠"
+            } else {
+                ""
+            };
             writeln!(
                 out,
-                "| {} | {store} | {route} | {} | {}–{} | {} | {} | {} | {} | {} |",
+                "| {} | {store} | {route} | {}{flag} | {}–{} | {} | {} | {} | {} | {} | {} | {} |",
                 name(system),
                 show(run.rps(), 0),
                 show(spread(f64::min), 0),
                 show(spread(f64::max), 0),
+                show(median(&run.p50_us), 0),
                 show(median(&run.p99_us), 0),
                 show(median(&run.server_cpu_us), 1),
                 show(median(&run.redis_cpu_us), 1),
                 show(run.bytes(), 1),
-                run.errors
+                run.errors,
+                run.bad_bodies
             )?;
         }
     }
@@ -294,10 +330,13 @@ fn report(text: &str) -> Result<String, Error> {
     writeln!(out)?;
     writeln!(
         out,
-        "| store | route | ours / bare axum (req/s) | tower-sessions / bare axum | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) |"
+        "| store | route | ours / bare axum (req/s) | ours (defaults) / bare axum | tower-sessions / bare axum | express-session / bare Express | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) |"
     )?;
-    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
-    for store in ["memory", "redis"] {
+    writeln!(
+        out,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for store in ["memory", "redis", "cookie"] {
         for route in apps::ROUTES {
             let bare = get("bare", "-", route);
             let ours = get("ours", store, route);
@@ -305,9 +344,11 @@ fn report(text: &str) -> Result<String, Error> {
             let express = get("express", store, route);
             writeln!(
                 out,
-                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 show(paired(ours, bare), 3),
+                show(paired(get("ours-default", store, route), bare), 3),
                 show(paired(tower, bare), 3),
+                show(paired(express, get("express-bare", "-", route)), 3),
                 show(paired(express, bare), 3),
                 show(paired(ours, tower), 3),
                 show(
@@ -316,6 +357,28 @@ fn report(text: &str) -> Result<String, Error> {
                 ),
                 show(paired(ours, express), 3),
                 show(ratio(cpu(express), cpu(ours)), 2),
+            )?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| store | route | ours − bare axum (server CPU µs/req) | ours (defaults) − bare axum | tower-sessions − bare axum | express-session − bare Express |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|")?;
+    let added = |system: &str, store: &str, route: &str, base: &str| {
+        Some(cpu(get(system, store, route))? - cpu(get(base, "-", route))?)
+    };
+    for store in ["memory", "redis", "cookie"] {
+        for route in apps::ROUTES {
+            writeln!(
+                out,
+                "| {store} | {route} | {} | {} | {} | {} |",
+                show(added("ours", store, route, "bare"), 1),
+                show(added("ours-default", store, route, "bare"), 1),
+                show(added("tower", store, route, "bare"), 1),
+                show(added("express", store, route, "express-bare"), 1),
             )?;
         }
     }
@@ -366,10 +429,12 @@ fn report(text: &str) -> Result<String, Error> {
         writeln!(out, "| {what} | {} | {verdict} |", show(value, 3))?;
     }
     let errors: u64 = runs.values().map(|r| r.errors).sum();
-    if errors > 0 {
+    let bad_bodies: u64 = runs.values().map(|r| r.bad_bodies).sum();
+    if errors + bad_bodies > 0 {
         writeln!(
             out,
-            "\nWARNING: {errors} failed or non-2xx responses; see the errors column."
+            "\nWARNING: {errors} failed or non-200 responses and {bad_bodies} wrong bodies; \
+             the runs marked ⚠ did not measure their route."
         )?;
     }
     Ok(out)
@@ -380,6 +445,8 @@ fn name(system: &str) -> &str {
         "tower" => "tower-sessions",
         "bare" => "bare axum",
         "express" => "express-session",
+        "express-bare" => "bare Express",
+        "ours-default" => "ours (defaults)",
         other => other,
     }
 }
@@ -390,44 +457,67 @@ mod tests {
 
     #[test]
     fn reports_medians_ratios_and_verdicts() {
-        let text = "bare\t-\tread\t1\t1000\t1000000\t50\t0\t-\t10.0\t-\n\
-                    bare\t-\tread\t2\t900\t1000000\t50\t0\t-\t11.0\t-\n\
-                    bare\t-\tread\t3\t5000\t1000000\t50\t0\t-\t12.0\t-\n\
-                    ours\tmemory\tread\tcount\t10\t1000000\t60\t0\t12.5\t-\t-\n\
-                    ours\tmemory\tread\t1\t960\t1000000\t60\t0\t-\t13.0\t-\n\
-                    express\tmemory\tread\tcount\t10\t1000000\t70\t0\t200\t-\t-\n\
-                    express\tmemory\tread\t1\t480\t1000000\t70\t0\t-\t39.0\t-\n\
-                    ours\tredis\tlarge\t1\t300\t1000000\t60\t0\t100\t20.0\t5.0\n\
-                    tower\tredis\tlarge\t1\t100\t1000000\t60\t0\t20000\t90.0\t9.0\n";
+        let text = "bare\t-\tread\t1\t1000\t1000000\t20\t50\t0\t0\t-\t10.0\t-\n\
+                    bare\t-\tread\t2\t900\t1000000\t20\t50\t0\t0\t-\t11.0\t-\n\
+                    bare\t-\tread\t3\t5000\t1000000\t20\t50\t0\t0\t-\t12.0\t-\n\
+                    ours\tmemory\tread\tcount\t10\t1000000\t30\t60\t0\t0\t12.5\t-\t-\n\
+                    ours\tmemory\tread\t1\t960\t1000000\t30\t60\t0\t0\t-\t13.0\t-\n\
+                    express-bare\t-\tread\t1\t600\t1000000\t40\t65\t0\t0\t-\t30.0\t-\n\
+                    express\tmemory\tread\tcount\t10\t1000000\t45\t70\t0\t0\t200\t-\t-\n\
+                    express\tmemory\tread\t1\t480\t1000000\t45\t70\t0\t0\t-\t39.0\t-\n\
+                    ours\tredis\tlarge\t1\t300\t1000000\t35\t60\t0\t0\t100\t20.0\t5.0\n\
+                    tower\tredis\tlarge\t1\t100\t1000000\t40\t60\t0\t0\t20000\t90.0\t9.0\n";
         let out = report(text).unwrap();
         assert!(
-            out.contains("| bare axum | - | read | 1000 | 900–5000 |"),
-            "{out}"
-        );
-        assert!(
-            out.contains("| bare axum | - | read | 1000 | 900–5000 | 50 | 11.0 | n/a | n/a | 0 |")
-        );
-        assert!(
-            out.contains("| ours | memory | read | 960 | 960–960 | 60 | 13.0 | n/a | 12.5 | 0 |")
-        );
-        assert!(
-            out.contains("| ours | redis | large | 300 | 300–300 | 60 | 20.0 | 5.0 | 100.0 | 0 |")
-        );
-        assert!(out.contains("| memory, read: ours >= 0.95x bare axum | 0.960 | met |"));
-        assert!(
             out.contains(
-                "| express-session | memory | read | 480 | 480–480 | 70 | 39.0 | n/a | 200.0 | 0 |"
+                "| bare axum | - | read | 1000 | 900–5000 | 20 | 50 | 11.0 | n/a | n/a | 0 | 0 |"
             ),
             "{out}"
         );
-        // ours / bare 0.96, tower n/a, express / bare 0.48, ...; ours / express 2.0 (paired
-        // by round), express's CPU 39 µs over ours' 13 µs: 3.00x.
+        assert!(out.contains(
+            "| ours | memory | read | 960 | 960–960 | 30 | 60 | 13.0 | n/a | 12.5 | 0 | 0 |"
+        ));
+        assert!(out.contains(
+            "| ours | redis | large | 300 | 300–300 | 35 | 60 | 20.0 | 5.0 | 100.0 | 0 | 0 |"
+        ));
+        assert!(out.contains("| memory, read: ours >= 0.95x bare axum | 0.960 | met |"));
         assert!(
-            out.contains("| memory | read | 0.960 | n/a | 0.480 | n/a | n/a | 2.000 | 3.00 |"),
+            out.contains(
+                "| express-session | memory | read | 480 | 480–480 | 45 | 70 | 39.0 | n/a | 200.0 | 0 | 0 |"
+            ),
+            "{out}"
+        );
+        // ours / bare 0.96, ours (defaults) and tower n/a, express / bare Express 0.8, express /
+        // bare axum 0.48, ...; ours / express 2.0 (paired by round), express's CPU 39 µs over
+        // ours' 13 µs: 3.00x.
+        assert!(
+            out.contains(
+                "| memory | read | 0.960 | n/a | n/a | 0.800 | 0.480 | n/a | n/a | 2.000 | 3.00 |"
+            ),
+            "{out}"
+        );
+        // CPU added over the bare framework: ours 13 - 11, express 39 - 30.
+        assert!(
+            out.contains("| memory | read | 2.0 | n/a | n/a | 9.0 |"),
             "{out}"
         );
         assert!(out.contains("| redis, large: ours >= 3x tower-sessions | 3.000 | met |"));
         assert!(out.contains("1/50 of tower-sessions | 0.005 | met |"));
         assert!(out.contains("| memory, incr: ours >= 0.85x bare axum | n/a | not measured |"));
+        assert!(!out.contains("WARNING"));
+    }
+
+    #[test]
+    fn marks_runs_with_errors_or_wrong_bodies() {
+        let text = "ours\tmemory\tread\tcount\t10\t1000000\t30\t60\t1\t0\t12.5\t-\t-\n\
+                    ours\tmemory\tread\t1\t960\t1000000\t30\t60\t0\t4\t-\t13.0\t-\n";
+        let out = report(text).unwrap();
+        assert!(
+            out.contains(
+                "| ours | memory | read | 960 ⚠ | 960–960 | 30 | 60 | 13.0 | n/a | 12.5 | 1 | 4 |"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("WARNING: 1 failed or non-200 responses and 4 wrong bodies"));
     }
 }
