@@ -33,6 +33,10 @@ function init(args)
         cookies[#cookies + 1] = line
       end
     end
+    -- Each run (and each wrk thread) starts at a random place in the pool, so a pool larger
+    -- than one run gets through is used all over, not only at its start.
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+    next_cookie = math.random(0, #cookies - 1)
   end
   if expect:sub(1, 1) == "=" then
     exact = expect:sub(2)
