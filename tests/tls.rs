@@ -1,5 +1,5 @@
-//! The stores over TLS (features `redis-tls`, `postgres-tls`), against the TLS Redis and the
-//! PostgreSQL with `ssl=on` that `.ci/run` starts, with a certificate authority it makes: a
+//! The stores over TLS (features `redis-tls`, `postgres-tls`), against the TLS Redis, the TLS
+//! Redis Cluster and the PostgreSQL with `ssl=on` that `.ci/run` starts, with a certificate authority it makes: a
 //! store that trusts that authority connects and keeps its contract; one that trusts another
 //! authority, or the system's, is refused.
 
@@ -49,6 +49,35 @@ async fn redis_over_tls_refuses_a_server_it_does_not_trust() {
     // And plain text to the TLS port is no session store either.
     let plain = RedisStore::open(&url.replace("rediss://", "redis://")).await;
     assert!(plain.is_err() || probe(plain.unwrap()).await.is_err());
+}
+
+#[tokio::test]
+async fn redis_cluster_over_tls_with_a_ca_of_its_own() {
+    let nodes = env("REDIS_TLS_CLUSTER_NODES");
+    let nodes: Vec<&str> = nodes.split(',').collect();
+    let store = RedisStore::open_cluster_with_ca(&nodes, &pem("TLS_CA"))
+        .await
+        .unwrap()
+        .with_prefix(format!("test:tls-cluster:{}:", std::process::id()));
+    // Sessions spread over the three nodes, each reached over TLS (a cluster has no `all`,
+    // `length` or `clear`).
+    conformance::conformance_without_listing(&store).await;
+    let app = app(layer_with(store, |b| b));
+    let mut cookies = Vec::new();
+    for _ in 0..12 {
+        cookies.push(get_with(&app, "/views", None).await.cookie().unwrap());
+    }
+    for cookie in &cookies {
+        assert_eq!(get_with(&app, "/views", Some(cookie)).await.body, "2");
+    }
+
+    let other = RedisStore::open_cluster_with_ca(&nodes, &pem("TLS_OTHER_CA")).await;
+    assert!(other.is_err(), "another CA's trust: refused");
+    let system = RedisStore::open_cluster(&nodes).await;
+    assert!(
+        system.is_err(),
+        "the system's roots do not know the test CA"
+    );
 }
 
 async fn probe(store: RedisStore) -> Result<(), sessionly::StoreError> {

@@ -282,9 +282,23 @@ async fn managed(client: ::redis::Client) -> Result<ConnectionManager, RedisErro
 
 impl RedisStore<ClusterConnection> {
     /// Connects to a Redis Cluster through any of its `nodes` (`redis://host:port` each),
-    /// with the same 2 s timeouts as [`open`](RedisStore::open).
+    /// with the same 2 s timeouts as [`open`](RedisStore::open). With the `redis-tls` feature,
+    /// `rediss://` nodes connect over TLS trusting the system's certificate authorities;
+    /// [`open_cluster_with_ca`](RedisStore::open_cluster_with_ca) trusts your own.
     pub async fn open_cluster(nodes: &[&str]) -> Result<Self, StoreError> {
         Self::cluster(ClusterClient::builder(nodes.iter().copied())).await
+    }
+
+    /// Connects to a Redis Cluster over TLS through any of its `rediss://` `nodes`, trusting
+    /// the certificate authorities in `ca_pem` (PEM) instead of the system's, for every node
+    /// the cluster leads it to.
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_cluster_with_ca(nodes: &[&str], ca_pem: &[u8]) -> Result<Self, StoreError> {
+        let certificates = ::redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem.to_vec()),
+        };
+        Self::cluster(ClusterClient::builder(nodes.iter().copied()).certs(certificates)).await
     }
 
     async fn cluster(builder: ::redis::cluster::ClusterClientBuilder) -> Result<Self, StoreError> {
