@@ -195,6 +195,8 @@ pub(crate) struct Config {
     pub(crate) absolute_lifetime: Option<Duration>,
     /// The store's idle TTL for browser-session cookies, if it has one.
     pub(crate) store_idle_ttl: Option<Duration>,
+    /// Same-session requests take turns through the store, across processes.
+    pub(crate) store_turns: Option<StoreTurns>,
     /// Per-session request locks; `None` when `lock_sessions(false)`.
     pub(crate) locks: Option<Arc<crate::middleware::Locks>>,
     /// Load the session only when a handler extracts it.
@@ -237,6 +239,50 @@ pub enum ConfigError {
     /// The cookie name is empty or holds characters a cookie name cannot.
     #[error("`{0}` is not a valid cookie name")]
     InvalidName(String),
+    /// [`store_turns`](SessionLayerBuilder::store_turns) was asked of a store that has no
+    /// store-side turn ([`Store::has_leases`](crate::Store::has_leases)).
+    #[error(
+        "the session store has no store-side turn (`store_turns`); see the README for the stores that do"
+    )]
+    StoreTurnsUnsupported,
+}
+
+/// How same-session requests take turns through the store, across processes: see
+/// [`SessionLayerBuilder::store_turns`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTurns {
+    pub(crate) lease: Duration,
+    pub(crate) wait: Duration,
+}
+
+impl Default for StoreTurns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StoreTurns {
+    /// A lease of 10 s and a wait of at most 5 s.
+    pub fn new() -> Self {
+        Self {
+            lease: Duration::from_secs(10),
+            wait: Duration::from_secs(5),
+        }
+    }
+
+    /// How long a request holds the turn at most (default 10 s): a process that dies holding
+    /// it blocks its session this long, no longer; a request still running after it can no
+    /// longer write (its save answers a `503`). Longer than your slowest request.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long a request waits for the turn before it gives up with a `503` (default 5 s).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
 }
 
 /// Builds a [`SessionLayer`](crate::SessionLayer); see each option for its default.
@@ -253,6 +299,7 @@ pub struct SessionLayerBuilder {
     save_uninitialized: bool,
     unset: Unset,
     lock_sessions: bool,
+    store_turns: Option<StoreTurns>,
     lazy_load: bool,
     save_on_error: bool,
     absolute_lifetime: Option<Duration>,
@@ -276,6 +323,7 @@ impl Default for SessionLayerBuilder {
             save_uninitialized: false,
             unset: Unset::Keep,
             lock_sessions: true,
+            store_turns: None,
             lazy_load: false,
             save_on_error: false,
             absolute_lifetime: None,
@@ -392,6 +440,28 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Makes requests that carry the same session take turns across every process sharing the
+    /// store, through the store itself (default: off; not an express option). `lock_sessions`
+    /// orders them within one process; this orders them behind a load balancer too, so two
+    /// servers incrementing one counter (a double-clicked "add to cart") lose neither change.
+    ///
+    /// Before loading, a request takes the session's lease in the store (waiting, with short
+    /// backoff, at most [`StoreTurns::wait`], then a `503`); its save checks that the lease is
+    /// still its own and gives it back in the same step, so a request that outlived its lease
+    /// ([`StoreTurns::lease`]) cannot overwrite a newer write. A request whose session is not
+    /// changed gives the turn back with one more store call. The cost on Redis: one more round
+    /// trip per request that loads a session (the `SET NX` of the lease), and the save becomes
+    /// a script. Only requests that load a session take part: with
+    /// [`lazy_load`](SessionLayerBuilder::lazy_load), those whose handler extracts it.
+    ///
+    /// The store must have the turn ([`Store::has_leases`](crate::Store::has_leases): the
+    /// Redis stores, single node or Cluster); with any other, [`build`](Self::build) answers
+    /// [`ConfigError::StoreTurnsUnsupported`].
+    pub fn store_turns(mut self, turns: StoreTurns) -> Self {
+        self.store_turns = Some(turns);
+        self
+    }
+
     /// Loads the session only when a handler extracts it (default `false`: like express,
     /// every request that carries a session cookie loads its session before the handler runs).
     ///
@@ -464,6 +534,9 @@ impl SessionLayerBuilder {
             return Err(ConfigError::InvalidName(self.name));
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        if self.store_turns.is_some() && !store.has_leases() {
+            return Err(ConfigError::StoreTurnsUnsupported);
+        }
         let sealer = sealer(&*store, &self.secrets, &self.name);
         let config = Config {
             sealer,
@@ -481,6 +554,7 @@ impl SessionLayerBuilder {
             save_on_error: self.save_on_error,
             absolute_lifetime: self.absolute_lifetime,
             locks: self.lock_sessions.then(Default::default),
+            store_turns: self.store_turns,
             lazy_load: self.lazy_load,
             max_session_size: self.max_session_size,
             schemas: Default::default(),

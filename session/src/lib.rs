@@ -63,7 +63,7 @@ mod store;
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
 pub use config::{
-    ConfigError, CookieOptions, DEFAULT_MAX_SESSION_SIZE, SessionLayerBuilder, Unset,
+    ConfigError, CookieOptions, DEFAULT_MAX_SESSION_SIZE, SessionLayerBuilder, StoreTurns, Unset,
 };
 pub use detach::DetachedSession;
 pub use error::SessionError;

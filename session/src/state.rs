@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::request::Parts;
 use tokio::sync::OnceCell;
@@ -71,6 +71,16 @@ pub(crate) struct Shared {
     /// The request's turn on its session id (`lock_sessions`), from the load until the
     /// middleware has finished with the session.
     turn: Mutex<Option<SessionLock>>,
+    /// The request's store-side turn (`store_turns`): the session id and the lease's token,
+    /// from the load until the save gives it back (or the request ends).
+    lease: Mutex<Option<Leased>>,
+}
+
+/// A store-side turn this request holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Leased {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 /// Where the request's session stands. The session is boxed: the middleware moves it in and out
@@ -331,6 +341,7 @@ impl Handle {
             slot: Mutex::new(Slot::Loading),
             loaded: OnceCell::new(),
             turn: Mutex::new(None),
+            lease: Mutex::new(None),
         }))
     }
 
@@ -384,7 +395,14 @@ impl Handle {
                     observe::turn_waited(started);
                     *self.turn() = Some(turn);
                 }
-                let slot = load(config, request).await;
+                let slot = match self.take_store_turn().await {
+                    Ok(()) => load(config, request).await,
+                    Err(error) => {
+                        observe::count(LOADS, "error");
+                        tracing::error!(%error, "no turn on the session; the request has no session");
+                        Slot::Unavailable(Arc::new(error))
+                    }
+                };
                 let mut current = self.lock();
                 if matches!(*current, Slot::Loading) {
                     *current = slot;
@@ -399,9 +417,104 @@ impl Handle {
             .await;
     }
 
-    /// Gives up the request's turn on its session id, if it holds one.
+    /// Takes the session's store-side turn (`store_turns`) for a request whose cookie names a
+    /// session, waiting with a short, growing backoff, at most the configured wait. Requests
+    /// without a session id need none: no other request knows the id they will get.
+    async fn take_store_turn(&self) -> Result<(), StoreError> {
+        let Shared {
+            config, request, ..
+        } = &*self.0;
+        let (Some(turns), Some(id)) = (&config.store_turns, &request.cookie_id) else {
+            return Ok(());
+        };
+        if self.lease().is_some() {
+            return Ok(()); // Taken by a load that was cancelled after it.
+        }
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(token) = config.store.lease(id, turns.lease).await? {
+                *self.lease() = Some(Leased {
+                    id: id.clone(),
+                    token,
+                });
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= turns.wait {
+                return Err(StoreError::TurnTimeout { waited });
+            }
+            // Up to twice as long each time (at most 50 ms), with jitter so that waiters do not
+            // all ask at once.
+            let most = u64::try_from(pause.as_micros()).unwrap_or(u64::MAX);
+            let jitter = Duration::from_micros(rand::random_range(0..=most));
+            tokio::time::sleep((pause + jitter).min(turns.wait - waited)).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    fn lease(&self) -> MutexGuard<'_, Option<Leased>> {
+        // Only assignments happen under this lock.
+        self.0.lease.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store-side turn this request holds on session `id`, if any.
+    pub(crate) fn lease_on(&self, id: &str) -> Option<Leased> {
+        self.lease().as_ref().filter(|l| l.id == id).cloned()
+    }
+
+    /// Forgets the store-side turn: a write gave it back.
+    pub(crate) fn lease_returned(&self) {
+        self.lease().take();
+    }
+
+    /// Gives the store-side turn back, if the request still holds it.
+    pub(crate) async fn release_store_turn(&self) {
+        let Some(leased) = self.lease().take() else {
+            return;
+        };
+        if let Err(error) = self.0.config.store.release(&leased.id, &leased.token).await {
+            tracing::warn!(%error, "could not give the session's turn back; it ends with its lease");
+        }
+    }
+
+    /// Writes `record` of session `id` to the store: under the request's store-side turn when
+    /// it holds one on `id` (giving it back with the write if `release`), else plainly.
+    pub(crate) async fn write(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let store = &self.0.config.store;
+        match self.lease_on(id) {
+            Some(leased) => {
+                let written = store
+                    .set_within_lease(id, record, changed, &leased.token, release)
+                    .await;
+                if release && !matches!(written, Err(StoreError::Backend { .. })) {
+                    // Given back with the write, or lost: nothing left to give back.
+                    self.lease_returned();
+                }
+                written
+            }
+            None => store.set(id, record, changed).await,
+        }
+    }
+
+    /// Gives up the request's turn on its session id, if it holds one; a store-side turn still
+    /// held (a request dropped midway) is given back by a task of its own.
     fn end_turn(&self) {
         drop(self.turn().take());
+        if let Some(leased) = self.lease().take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let config = Arc::clone(&self.0.config);
+            runtime.spawn(async move {
+                let _ = config.store.release(&leased.id, &leased.token).await;
+            });
+        }
     }
 
     /// Ends the request for the session, however it went (the response sent, an error, the
@@ -498,7 +611,7 @@ impl Handle {
         })?;
         within_limit(&self.0.config, &record)?;
         let write = change(full, owner, &changed);
-        let saved = self.0.config.store.set(&id, &record, write).await;
+        let saved = self.write(&id, &record, write, false).await;
         observe::count(SAVES, outcome(&saved));
         saved?;
         self.with_session(|_, s| {

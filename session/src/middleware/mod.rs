@@ -164,6 +164,9 @@ where
             parts.extensions.insert(handle.clone());
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             finish(&handle, &mut response).await;
+            // Whatever the end of the request did, the store-side turn goes back now (a save
+            // gave it back with its write).
+            handle.release_store_turn().await;
             Ok(response)
         };
         // No subscriber: the future is not wrapped in a span at all.
@@ -319,9 +322,8 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
             let written = match decision.store {
                 StoreAction::Save => {
                     tracing::debug!("saving session");
-                    config
-                        .store
-                        .set(&session.id, &session.record, session.changed())
+                    handle
+                        .write(&session.id, &session.record, session.changed(), true)
                         .await
                 }
                 StoreAction::Touch => config.store.touch(&session.id, &session.record).await,

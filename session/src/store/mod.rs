@@ -222,6 +222,52 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Whether the store has the store-side turn ([`lease`](Store::lease),
+    /// [`release`](Store::release), [`set_within_lease`](Store::set_within_lease)) that
+    /// [`store_turns`](crate::SessionLayerBuilder::store_turns) needs. `false` by default.
+    fn has_leases(&self) -> bool {
+        false
+    }
+
+    /// Takes the store-side turn on session `id` for at most `ttl`, if no one holds it:
+    /// answers the lease's token, or `None` while another holder has it. A holder that dies
+    /// keeps the turn until `ttl` has passed, no longer. Optional.
+    fn lease(
+        &self,
+        id: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        let _ = (id, ttl);
+        async { Err(StoreError::unsupported("lease")) }
+    }
+
+    /// Gives back the turn on session `id` if `token` still holds it (else does nothing).
+    /// Optional.
+    fn release(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (id, token);
+        async { Err(StoreError::unsupported("release")) }
+    }
+
+    /// Writes as [`set`](Store::set) does, only while `token` holds session `id`'s turn, in
+    /// one atomic step with that check (fencing): a holder whose lease ran out writes nothing
+    /// and gets [`StoreError::LeaseLost`]. With `release`, gives the turn back in the same
+    /// step. Optional.
+    fn set_within_lease(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        token: &str,
+        release: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (id, record, changed, token, release);
+        async { Err(StoreError::unsupported("set_within_lease")) }
+    }
+
     /// Every live session. Optional.
     fn all(&self) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
         async { Err(StoreError::unsupported("all")) }
@@ -305,6 +351,17 @@ pub enum StoreError {
     /// written.
     #[error("the session is no longer in the store")]
     Gone,
+    /// A write under a store-side turn found the turn no longer its own: its lease ran out
+    /// (the request took longer than the lease) and another request may have written since.
+    /// Nothing was written.
+    #[error("the session's store-side turn ran out before this write; nothing was written")]
+    LeaseLost,
+    /// Another request held the session's store-side turn for longer than the layer waits.
+    #[error("another request held the session's turn for {waited:?}; gave up waiting")]
+    TurnTimeout {
+        /// How long this request waited.
+        waited: Duration,
+    },
     /// The store's backend failed (unreachable, timed out, refused the command, ...).
     #[error("the {store} session store failed: {source}")]
     Backend {
@@ -371,6 +428,21 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         owner: &'a str,
         keep: Option<&'a str>,
     ) -> BoxFuture<'a, Result<usize, StoreError>>;
+    fn has_leases(&self) -> bool;
+    fn lease<'a>(
+        &'a self,
+        id: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, StoreError>>;
+    fn release<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn set_within_lease<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a Record,
+        changed: Changed<'a>,
+        token: &'a str,
+        release: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -431,6 +503,36 @@ impl<S: Store> DynStore for S {
         observe::store_call(
             "destroy_sessions_of",
             Store::destroy_sessions_of(self, owner, keep),
+        )
+    }
+
+    fn has_leases(&self) -> bool {
+        Store::has_leases(self)
+    }
+
+    fn lease<'a>(
+        &'a self,
+        id: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+        observe::store_call("lease", Store::lease(self, id, ttl))
+    }
+
+    fn release<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        observe::store_call("release", Store::release(self, id, token))
+    }
+
+    fn set_within_lease<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a Record,
+        changed: Changed<'a>,
+        token: &'a str,
+        release: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        observe::store_call(
+            "set",
+            Store::set_within_lease(self, id, record, changed, token, release),
         )
     }
 }

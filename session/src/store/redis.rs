@@ -178,6 +178,39 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 return -1
 ";
 
+/// Gives the store-side turn back if ARGV[1] still holds it: the lease at KEYS[1].
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+";
+
+/// A write under the store-side turn (fenced): only while the lease at KEYS[2] still holds the
+/// token ARGV[1], and giving it back if ARGV[2] is `1`. KEYS[1] is the session.
+///
+/// ARGV: token, release, whole (`1`: replace the hash; else a patch of a live session), expiry,
+/// owner (`k` keep, `s` set to ARGV[6], `d` delete), owner, the number n of fields to set, then
+/// n name/value pairs (the cookie state's `c` among them), then the names to delete. Answers
+/// {status, previous owner}: status 1 written, 0 the session is gone (a patch writes nothing),
+/// -1 the turn is no longer this token's (nothing written).
+const WRITE_LEASED: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {-1, false} end
+if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
+local whole = ARGV[3] == '1'
+if not whole and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, false} end
+local previous = redis.call('HGET', KEYS[1], 'o')
+if whole then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'v', '1')
+end
+if ARGV[5] == 's' then redis.call('HSET', KEYS[1], 'o', ARGV[6])
+elseif ARGV[5] == 'd' then redis.call('HDEL', KEYS[1], 'o') end
+local n = tonumber(ARGV[7])
+for i = 8, 7 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 8 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return {1, previous}
+";
+
 /// A session store on Redis.
 ///
 /// Each session is a hash at `<prefix><id>` (default prefix `sess:`), which Redis deletes at
@@ -216,6 +249,8 @@ pub struct RedisStore<C = ConnectionManager> {
     touch: Script,
     destroy: Script,
     index: Script,
+    release: Script,
+    write_leased: Script,
 }
 
 impl<C> std::fmt::Debug for RedisStore<C> {
@@ -340,6 +375,8 @@ where
             touch: Script::new(TOUCH),
             destroy: Script::new(DESTROY),
             index: Script::new(INDEX),
+            release: Script::new(RELEASE),
+            write_leased: Script::new(WRITE_LEASED),
         }
         .with_prefix("sess:")
     }
@@ -374,6 +411,142 @@ where
 
     fn key(&self, id: impl AsRef<[u8]>) -> Vec<u8> {
         [self.prefix.as_bytes(), id.as_ref()].concat()
+    }
+
+    /// The key of session `id`'s store-side turn: in the session key's hash slot, so that a
+    /// cluster runs the fenced write (which reads the one and writes the other) on one node;
+    /// starting with `{`, so that a `SCAN` of the prefix never meets it (unless the prefix
+    /// starts with `{`: then the key starts with the prefix's tag and `turn:`). `None` when no
+    /// key can share the slot: a session key with a `}` but no hash tag.
+    fn lease_key(&self, id: &str) -> Option<Vec<u8>> {
+        let key = self.key(id);
+        match hash_tag(&key) {
+            Some(tag) => Some([b"{", tag, b"}turn:", &key].concat()),
+            None if !key.contains(&b'}') => Some([b"{", &key[..], b"}:turn"].concat()),
+            None => None,
+        }
+    }
+
+    /// The fenced write of [`Store::set_within_lease`]: answers the owner the session had.
+    async fn write_leased(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        (token, release): (&str, bool),
+        cookie: &[u8],
+        expiry: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(lease) = self.lease_key(id) else {
+            return Err(StoreError::LeaseLost);
+        };
+        let mut script = self.write_leased.prepare_invoke();
+        script
+            .key(self.key(id))
+            .key(lease)
+            .arg(token)
+            .arg(if release { "1" } else { "0" })
+            .arg(if changed.fields().is_none() { "1" } else { "0" })
+            .arg(expiry);
+        match (changed.writes_owner(), &record.owner) {
+            (true, Some(owner)) => script.arg("s").arg(owner),
+            (true, None) => script.arg("d").arg(""),
+            (false, _) => script.arg("k").arg(""),
+        };
+        let (set, deleted): (Vec<&String>, Vec<&String>) = match changed.fields() {
+            None => (record.fields.keys().collect(), Vec::new()),
+            Some(names) => names
+                .iter()
+                .partition(|name| record.fields.contains_key(*name)),
+        };
+        script.arg(set.len() + 1).arg(COOKIE_FIELD).arg(cookie);
+        for name in set {
+            script
+                .arg(field_key(name))
+                .arg(record.fields[name].as_ref());
+        }
+        for name in deleted {
+            script.arg(field_key(name));
+        }
+        let (status, previous): (i64, Bulk) = script
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        match status {
+            1 => Ok(previous.and_then(owner_of)),
+            0 => Err(StoreError::Gone),
+            _ => Err(StoreError::LeaseLost),
+        }
+    }
+
+    /// Writes the session and keeps the owner index in step: [`Store::set`], or with `fence`
+    /// (a token and whether to give the turn back) [`Store::set_within_lease`].
+    async fn write(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        fence: Option<(&str, bool)>,
+    ) -> Result<(), StoreError> {
+        let now = SystemTime::now();
+        let expiry = self.expiry_ms(record, now);
+        let key = self.key(id);
+        let cookie = record.cookie.encode().map_err(backend)?;
+        let write = async {
+            if let Some(fence) = fence {
+                return self
+                    .write_leased(id, record, changed, fence, &cookie, expiry)
+                    .await;
+            }
+            match changed {
+                Changed::All => self.write_all(&key, record, &cookie, expiry).await,
+                Changed::Fields(names) | Changed::FieldsAndOwner(names) => {
+                    let owner = changed.writes_owner();
+                    self.write_fields(&key, record, names, owner, &cookie, expiry)
+                        .await
+                }
+            }
+        };
+        let index = record
+            .owner
+            .as_deref()
+            .and_then(|owner| self.owner_key(owner));
+        let previous = match &index {
+            None => write.await?,
+            Some(index) => {
+                let (written, indexed) =
+                    both(write, self.index(index, id.as_bytes(), expiry, now)).await;
+                let previous = written?;
+                indexed?;
+                previous
+            }
+        };
+        if !changed.writes_owner() {
+            // The stored owner stayed. If this request's copy of it was stale, the session's
+            // score in its real owner's set still has to follow the new expiry; the set this
+            // request indexed it in drops it at its next listing.
+            if previous != record.owner
+                && let Some(index) = previous.as_deref().and_then(|o| self.owner_key(o))
+            {
+                self.index(&index, id.as_bytes(), expiry, now).await?;
+            }
+            return Ok(());
+        }
+        if previous == record.owner {
+            return Ok(());
+        }
+        // The owner changed. A listing of the new owner's sessions that ran between the two
+        // steps above may have found the session not yet theirs and dropped the member: add
+        // it again now that the write has landed.
+        if let Some(index) = &index {
+            self.index(index, id.as_bytes(), expiry, now).await?;
+        }
+        if let Some(previous) = previous
+            && let Some(old) = self.owner_key(&previous)
+        {
+            self.unindex(&previous, &old, id.as_bytes()).await?;
+        }
+        Ok(())
     }
 
     /// The key of `owner`'s index, if the index is on.
@@ -732,60 +905,59 @@ where
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let now = SystemTime::now();
-        let expiry = self.expiry_ms(record, now);
-        let key = self.key(id);
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let write = async {
-            match changed {
-                Changed::All => self.write_all(&key, record, &cookie, expiry).await,
-                Changed::Fields(names) | Changed::FieldsAndOwner(names) => {
-                    let owner = changed.writes_owner();
-                    self.write_fields(&key, record, names, owner, &cookie, expiry)
-                        .await
-                }
-            }
+        self.write(id, record, changed, None).await
+    }
+
+    fn has_leases(&self) -> bool {
+        true
+    }
+
+    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let Some(key) = self.lease_key(id) else {
+            return Err(StoreError::unsupported("lease (a session id with `}`)"));
         };
-        let index = record
-            .owner
-            .as_deref()
-            .and_then(|owner| self.owner_key(owner));
-        let previous = match &index {
-            None => write.await?,
-            Some(index) => {
-                let (written, indexed) =
-                    both(write, self.index(index, id.as_bytes(), expiry, now)).await;
-                let previous = written?;
-                indexed?;
-                previous
-            }
+        let token = crate::id::generate_id();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Repeating a `SET NX` whose first try landed finds the key taken, by this very token:
+        // the token is read back to tell.
+        let taken: Option<String> = ::redis::cmd("SET")
+            .arg(key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        Ok(taken.map(|_| token))
+    }
+
+    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
+        let Some(key) = self.lease_key(id) else {
+            return Ok(());
         };
-        if !changed.writes_owner() {
-            // The stored owner stayed. If this request's copy of it was stale, the session's
-            // score in its real owner's set still has to follow the new expiry; the set this
-            // request indexed it in drops it at its next listing.
-            if previous != record.owner
-                && let Some(index) = previous.as_deref().and_then(|o| self.owner_key(o))
-            {
-                self.index(&index, id.as_bytes(), expiry, now).await?;
-            }
-            return Ok(());
-        }
-        if previous == record.owner {
-            return Ok(());
-        }
-        // The owner changed. A listing of the new owner's sessions that ran between the two
-        // steps above may have found the session not yet theirs and dropped the member: add
-        // it again now that the write has landed.
-        if let Some(index) = &index {
-            self.index(index, id.as_bytes(), expiry, now).await?;
-        }
-        if let Some(previous) = previous
-            && let Some(old) = self.owner_key(&previous)
-        {
-            self.unindex(&previous, &old, id.as_bytes()).await?;
-        }
-        Ok(())
+        retried(|| async {
+            self.release
+                .key(&key)
+                .arg(token)
+                .invoke_async::<i64>(&mut self.connection.clone())
+                .await
+        })
+        .await
+        .map(drop)
+        .map_err(backend)
+    }
+
+    async fn set_within_lease(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        token: &str,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        self.write(id, record, changed, Some((token, release)))
+            .await
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -1018,6 +1190,14 @@ fn owner_prefix(prefix: &str) -> Option<String> {
     let head = &prefix[..prefix.len() - last.len_utf8()];
     let marker = if last == '#' { '!' } else { '#' };
     Some(format!("{head}{marker}{last}owner:"))
+}
+
+/// The hash tag of a Redis key, by Redis Cluster's rule: what lies between its first `{` and
+/// the first `}` after it, if that is not empty.
+fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let length = key[open + 1..].iter().position(|&b| b == b'}')?;
+    (length > 0).then(|| &key[open + 1..open + 1 + length])
 }
 
 fn field_key(name: &str) -> Vec<u8> {

@@ -1,0 +1,248 @@
+//! `store_turns`: same-session requests take turns across processes through the store. Two
+//! layers, each on its own connection to one Redis (single node and Cluster), stand for two
+//! processes behind a load balancer. Every increment of one counter survives; a holder that
+//! died blocks its session only until its lease ends; a holder whose lease ran out cannot
+//! write; waiting is bounded; a request that changes nothing gives the turn back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use common::conformance::{HOUR, record};
+use common::*;
+use sessionly::{
+    Changed, ConfigError, MemoryStore, RedisStore, SessionLayer, Store, StoreError, StoreTurns,
+};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn cluster_nodes() -> Vec<String> {
+    std::env::var("REDIS_CLUSTER_NODES")
+        .unwrap_or_else(|_| {
+            "redis://127.0.0.1:46371,redis://127.0.0.1:46372,redis://127.0.0.1:46373".to_owned()
+        })
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A store of its own connection on the shared server, under the test's prefix.
+async fn store(test: &str) -> RedisStore {
+    RedisStore::open(&redis_url())
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running (see .ci/run): {e}"))
+        .with_prefix(format!("test:turns:{test}:{}:", std::process::id()))
+}
+
+async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::ClusterConnection> {
+    let nodes = cluster_nodes();
+    let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    RedisStore::open_cluster(&nodes)
+        .await
+        .unwrap_or_else(|e| panic!("the Redis Cluster must be running (see .ci/run): {e}"))
+        .with_prefix(format!("test:turns:{test}:{}:", std::process::id()))
+}
+
+/// The common app on `store`, taking turns through it with `turns`.
+fn turning(store: impl Store, turns: Option<StoreTurns>) -> Router {
+    app(layer_with(store, |b| match turns {
+        Some(turns) => b.store_turns(turns),
+        None => b,
+    }))
+}
+
+/// Sends `n` concurrent `/views` requests with `cookie`, alternately to `one` and `two`, and
+/// answers the count the session ends with.
+async fn increments(one: &Router, two: &Router, cookie: &str, n: usize) -> u64 {
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let app = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let cookie = cookie.to_owned();
+        requests.spawn(async move { get_with(&app, "/views", Some(&cookie)).await });
+    }
+    while let Some(reply) = requests.join_next().await {
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    get_with(one, "/read", Some(cookie))
+        .await
+        .body
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_keep_every_increment() {
+    // Without the turn, the two processes overwrite each other's increments (the control:
+    // this setup does race); with it, all 64 land.
+    let (one, two) = (store("race").await, store("race").await);
+    let (plain_one, plain_two) = (turning(one.clone(), None), turning(two.clone(), None));
+    let cookie = get_with(&plain_one, "/views", None).await.cookie().unwrap();
+    let lost = increments(&plain_one, &plain_two, &cookie, 64).await;
+    assert!(
+        lost < 65,
+        "without the turn, some increments are lost ({lost} of 65)"
+    );
+
+    let (one, two) = (
+        turning(one, Some(StoreTurns::new())),
+        turning(two, Some(StoreTurns::new())),
+    );
+    let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
+    assert_eq!(increments(&one, &two, &cookie, 64).await, 65);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_keep_every_increment_on_a_cluster() {
+    let turns = Some(StoreTurns::new());
+    let one = turning(cluster_store("cluster").await, turns);
+    let two = turning(cluster_store("cluster").await, turns);
+    // Several sessions, so their keys (and leases) land on different nodes.
+    for _ in 0..3 {
+        let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
+        assert_eq!(increments(&one, &two, &cookie, 64).await, 65);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_holder_blocks_its_session_only_until_its_lease_ends() {
+    let store = store("dead").await;
+    let app = turning(store.clone(), Some(StoreTurns::new()));
+    let reply = get_with(&app, "/views", None).await;
+    let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
+    // A process takes the turn and dies: nobody gives it back.
+    let lease = Duration::from_millis(600);
+    let taken = Instant::now();
+    assert!(store.lease(&id, lease).await.unwrap().is_some());
+    assert!(store.lease(&id, lease).await.unwrap().is_none(), "held");
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
+    assert!(
+        taken.elapsed() >= lease,
+        "it waited for the lease to end ({:?})",
+        taken.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_lease_ran_out_cannot_write() {
+    let store = store("stale").await;
+    let app = turning(store.clone(), Some(StoreTurns::new()));
+    let reply = get_with(&app, "/views", None).await;
+    let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
+    let before = store.get(&id).await.unwrap().unwrap();
+
+    // A slow request holds a short lease, and outlives it while another request takes the
+    // turn and writes.
+    let stale = store
+        .lease(&id, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
+    let newer = store.get(&id).await.unwrap().unwrap();
+
+    // Its late write is refused, and nothing of it lands.
+    let names = ["views".to_owned()].into();
+    let late = store
+        .set_within_lease(&id, &before, Changed::Fields(&names), &stale, true)
+        .await;
+    assert!(matches!(late, Err(StoreError::LeaseLost)), "{late:?}");
+    assert_eq!(store.get(&id).await.unwrap().unwrap().fields, newer.fields);
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "2");
+
+    // The holder of the turn writes, and its write gives the turn back.
+    let token = store.lease(&id, HOUR.unwrap()).await.unwrap().unwrap();
+    let mut mine = newer.clone();
+    mine.fields
+        .insert("views".into(), before.fields["views"].clone());
+    store
+        .set_within_lease(&id, &mine, Changed::Fields(&names), &token, true)
+        .await
+        .unwrap();
+    assert!(
+        store.lease(&id, HOUR.unwrap()).await.unwrap().is_some(),
+        "given back"
+    );
+    // A fenced patch of a session that is gone writes nothing either.
+    let gone = record(&[("views", b"1")], HOUR);
+    let token = store.lease("gone", HOUR.unwrap()).await.unwrap().unwrap();
+    let patched = store
+        .set_within_lease("gone", &gone, Changed::Fields(&names), &token, true)
+        .await;
+    assert!(matches!(patched, Err(StoreError::Gone)), "{patched:?}");
+    assert_eq!(store.get("gone").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_turn_is_bounded() {
+    let store = store("bounded").await;
+    let wait = Duration::from_millis(300);
+    let app = turning(store.clone(), Some(StoreTurns::new().wait(wait)));
+    let reply = get_with(&app, "/views", None).await;
+    let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
+    let held = store.lease(&id, HOUR.unwrap()).await.unwrap().unwrap();
+
+    let started = Instant::now();
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(started.elapsed() >= wait);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // A route that does not use the session is not held up.
+    assert_eq!(get_with(&app, "/none", Some(&cookie)).await.status, 200);
+
+    store.release(&id, &held).await.unwrap();
+    let reply = get_with(&app, "/views", Some(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_gives_the_turn_back() {
+    let store = store("back").await;
+    let app = turning(store.clone(), Some(StoreTurns::new()));
+    let reply = get_with(&app, "/views", None).await;
+    let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
+    // A read, a save, a failed handler, a destroy: after each, the turn is free.
+    for path in ["/read", "/views", "/fail", "/save", "/none", "/destroy"] {
+        let reply = get_with(&app, path, Some(&cookie)).await;
+        let free = store.lease(&id, HOUR.unwrap()).await.unwrap();
+        let token = free.unwrap_or_else(|| panic!("{path} ({}) kept the turn", reply.status));
+        store.release(&id, &token).await.unwrap();
+    }
+    // With lazy_load, a request whose handler does not extract the session takes no turn.
+    let lazy = app_with(store.clone(), |b| {
+        b.store_turns(StoreTurns::new().wait(Duration::from_millis(200)))
+            .lazy_load(true)
+    });
+    let cookie = get_with(&lazy, "/views", None).await.cookie().unwrap();
+    let id = id_of(&cookie);
+    let held = store.lease(&id, HOUR.unwrap()).await.unwrap().unwrap();
+    assert_eq!(get_with(&lazy, "/none", Some(&cookie)).await.status, 200);
+    assert_eq!(get_with(&lazy, "/views", Some(&cookie)).await.status, 503);
+    store.release(&id, &held).await.unwrap();
+}
+
+fn app_with(
+    store: impl Store,
+    configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
+) -> Router {
+    app(layer_with(store, configure))
+}
+
+#[test]
+fn stores_without_the_turn_are_refused_when_the_layer_is_built() {
+    let built = SessionLayer::builder()
+        .secret(SECRET)
+        .store(MemoryStore::new())
+        .store_turns(StoreTurns::new())
+        .build();
+    assert_eq!(built.unwrap_err(), ConfigError::StoreTurnsUnsupported);
+}
