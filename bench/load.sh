@@ -12,7 +12,9 @@
 # ours-default-redis (this project with only the secret and the store set), ours-cookie (this
 # project on its CookieStore: the session sealed in the cookie, no server-side state; it has no
 # large sessions, 16 KiB being over a cookie's 4 KiB, so large and large-read skip it),
-# tower-memory / tower-redis, express-memory / express-redis.
+# ours-turns-redis (ours-redis with store_turns: same-session requests take turns across
+# processes through a lease in Redis), tower-memory / tower-redis, express-memory /
+# express-redis.
 #
 # Routes (ROUTES), each measured on every system: none (no session access, cookie sent), read
 # (reads the small session's counter), incr (increments it), large (increments the counter of
@@ -22,7 +24,7 @@
 # Settings (environment): ROUNDS (6), DURATION (s per wrk run, 3), WARMUP (s of unrecorded
 # load per system and route, 1; 0 for none), COUNT_DURATION (s per byte-counting run, 2),
 # CONNECTIONS (2), THREADS (wrk threads, 1), SESSIONS (small sessions per system, 64),
-# LARGE_SESSIONS (large sessions per system, SESSIONS up to 1000), PORT (first of up to 15
+# LARGE_SESSIONS (large sessions per system, SESSIONS up to 1000), PORT (first of up to 16
 # ports, 8090), REDIS_PORT (6390: a private redis-server started and stopped here),
 # MAX_SECONDS (every server stops by itself after this, 3600), CARGO_TARGET_DIR (where cargo
 # builds `load`, target). For a quicker look at a few of them: SYSTEMS (above; default all),
@@ -139,6 +141,7 @@ declare -A SERVE=(
   [tower-memory]="tower memory"
   [ours-redis]="ours redis"
   [ours-cookie]="ours cookie"
+  [ours-turns-redis]="ours-turns redis"
   [ours-default-redis]="ours-default redis"
   [tower-redis]="tower redis"
   [ours-memory-count]="ours memory --count-bytes"
@@ -150,7 +153,7 @@ declare -A SERVE=(
   [express-memory-count]="express memory --count-bytes"
 )
 DEFAULT_SYSTEMS="bare ours-memory ours-default-memory tower-memory"
-DEFAULT_SYSTEMS+=" ours-redis ours-default-redis tower-redis ours-cookie"
+DEFAULT_SYSTEMS+=" ours-redis ours-default-redis ours-turns-redis tower-redis ours-cookie"
 DEFAULT_COUNTED="ours-memory-count ours-default-memory-count tower-memory-count"
 if command -v node >/dev/null; then
   DEFAULT_SYSTEMS+=" express-bare express-memory express-redis"

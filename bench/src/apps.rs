@@ -70,6 +70,19 @@ pub fn ours(store: impl Store) -> Router {
     ours_routes().layer(layer(store))
 }
 
+/// This project with same-session requests taking turns through the store, across processes
+/// (`store_turns`): [`layer`]'s options plus that one.
+pub fn ours_turns(store: impl Store) -> Router {
+    let layer = SessionLayer::builder()
+        .secret(SECRET)
+        .store(store)
+        .lazy_load(true)
+        .store_turns(sessionly::StoreTurns::new())
+        .build()
+        .expect("valid benchmark configuration");
+    ours_routes().layer(layer)
+}
+
 /// This project on its default options: the routes over [`default_layer`].
 pub fn ours_default(store: impl Store) -> Router {
     ours_routes().layer(default_layer(store))

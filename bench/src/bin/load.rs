@@ -1,13 +1,15 @@
 //! The load benchmark's server and report.
 //!
 //! ```text
-//! load serve --system bare|ours|ours-default|tower --store memory|redis|cookie [--port 8090]
+//! load serve --system bare|ours|ours-default|ours-turns|tower --store memory|redis|cookie
+//!            [--port 8090]
 //!            [--redis redis://127.0.0.1:6390] [--count-bytes] [--max-seconds 1800]
 //! load report RESULTS.tsv
 //! ```
 //!
 //! `serve` answers the routes of `session_bench::apps` on 127.0.0.1 for one system and store
-//! (`ours-default` is this project's layer on its default options, `apps::ours_default`; the
+//! (`ours-default` is this project's layer on its default options, `apps::ours_default`;
+//! `ours-turns` adds `store_turns`, `apps::ours_turns`; the
 //! store `cookie` is this project's `CookieStore`, sessions sealed in their cookies),
 //! plus `/__stats` (outside any session layer): `<bytes> <writes>` written to the memory store
 //! so far when `--count-bytes` wraps it in a counting store, `0 0` otherwise. It stops on
@@ -41,7 +43,7 @@ fn main() -> Result<(), Error> {
     }
 }
 
-const USAGE: &str = "usage: load serve --system bare|ours|ours-default|tower \
+const USAGE: &str = "usage: load serve --system bare|ours|ours-default|ours-turns|tower \
                      --store memory|redis|cookie \
                      [--port N] [--redis URL] [--count-bytes] [--max-seconds N]\n       \
                      load report RESULTS.tsv";
@@ -98,6 +100,7 @@ async fn serve(options: Options) -> Result<(), Error> {
         ("ours", "memory") => apps::ours(MemoryStore::new()),
         ("ours", "redis") => apps::ours(RedisStore::open(&options.redis).await?),
         ("ours", "cookie") => apps::ours(CookieStore::new()),
+        ("ours-turns", "redis") => apps::ours_turns(RedisStore::open(&options.redis).await?),
         ("ours-default", "memory") if counting => apps::ours_default(CountingStore {
             inner: MemoryStore::new(),
             stats: stats.clone(),
@@ -269,7 +272,7 @@ fn show(value: Option<f64>, digits: usize) -> String {
 }
 
 /// The systems of the report, in its order: the two bare frameworks, then each store's.
-const SYSTEMS: [(&str, &str); 11] = [
+const SYSTEMS: [(&str, &str); 12] = [
     ("bare", "-"),
     ("express-bare", "-"),
     ("ours", "memory"),
@@ -278,6 +281,7 @@ const SYSTEMS: [(&str, &str); 11] = [
     ("express", "memory"),
     ("ours", "redis"),
     ("ours-default", "redis"),
+    ("ours-turns", "redis"),
     ("tower", "redis"),
     ("express", "redis"),
     ("ours", "cookie"),
@@ -330,11 +334,11 @@ fn report(text: &str) -> Result<String, Error> {
     writeln!(out)?;
     writeln!(
         out,
-        "| store | route | ours / bare axum (req/s) | ours (defaults) / bare axum | tower-sessions / bare axum | express-session / bare Express | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) |"
+        "| store | route | ours / bare axum (req/s) | ours (defaults) / bare axum | ours (store turns) / ours | tower-sessions / bare axum | express-session / bare Express | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) |"
     )?;
     writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
     for store in ["memory", "redis", "cookie"] {
         for route in apps::ROUTES {
@@ -344,9 +348,10 @@ fn report(text: &str) -> Result<String, Error> {
             let express = get("express", store, route);
             writeln!(
                 out,
-                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 show(paired(ours, bare), 3),
                 show(paired(get("ours-default", store, route), bare), 3),
+                show(paired(get("ours-turns", store, route), ours), 3),
                 show(paired(tower, bare), 3),
                 show(paired(express, get("express-bare", "-", route)), 3),
                 show(paired(express, bare), 3),
@@ -487,12 +492,12 @@ mod tests {
             ),
             "{out}"
         );
-        // ours / bare 0.96, ours (defaults) and tower n/a, express / bare Express 0.8, express /
-        // bare axum 0.48, ...; ours / express 2.0 (paired by round), express's CPU 39 µs over
-        // ours' 13 µs: 3.00x.
+        // ours / bare 0.96, ours (defaults), ours (store turns) and tower n/a, express / bare
+        // Express 0.8, express / bare axum 0.48, ...; ours / express 2.0 (paired by round),
+        // express's CPU 39 µs over ours' 13 µs: 3.00x.
         assert!(
             out.contains(
-                "| memory | read | 0.960 | n/a | n/a | 0.800 | 0.480 | n/a | n/a | 2.000 | 3.00 |"
+                "| memory | read | 0.960 | n/a | n/a | n/a | 0.800 | 0.480 | n/a | n/a | 2.000 | 3.00 |"
             ),
             "{out}"
         );
