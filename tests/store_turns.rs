@@ -1,6 +1,6 @@
 //! `store_turns`: same-session requests take turns across processes through the store. Two
-//! layers, each on its own connection to one Redis (single node and Cluster), stand for two
-//! processes behind a load balancer. Every increment of one counter survives; a holder that
+//! layers, each on its own connection to one Redis (single node and Cluster), PostgreSQL or
+//! MariaDB, stand for two processes behind a load balancer. Every increment of one counter survives; a holder that
 //! died blocks its session only until its lease ends; a holder whose lease ran out cannot
 //! write; waiting is bounded; a request that changes nothing gives the turn back.
 
@@ -12,7 +12,8 @@ use axum::Router;
 use common::conformance::{HOUR, record};
 use common::*;
 use sessionly::{
-    Changed, ConfigError, MemoryStore, RedisStore, SessionLayer, Store, StoreError, StoreTurns,
+    Changed, ConfigError, MemoryStore, MySqlStore, PostgresStore, RedisStore, SessionLayer, Store,
+    StoreError, StoreTurns,
 };
 
 fn redis_url() -> String {
@@ -46,6 +47,92 @@ async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::Cluster
         .with_prefix(format!("test:turns:{test}:{}:", std::process::id()))
 }
 
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A test's own tables on the shared PostgreSQL (the sessions' and their leases'), dropped
+/// with this guard.
+struct Tables(String);
+
+impl Drop for Tables {
+    fn drop(&mut self) {
+        let statement = format!("DROP TABLE IF EXISTS \"{0}\", \"{0}_turns\"", self.0);
+        // A runtime of its own: the guard may be dropped while the test's runtime shuts down.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let pool = sqlx::PgPool::connect(&database_url()).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(&pool)
+                    .await
+            })
+        })
+        .join();
+    }
+}
+
+/// Two stores on the shared PostgreSQL, each with a pool of its own, in a new table.
+async fn postgres_stores(test: &str) -> (PostgresStore, PostgresStore, Tables) {
+    let table = format!("turns_{test}_{}", std::process::id());
+    let connect = || async {
+        PostgresStore::connect(&database_url())
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL must be running (see .ci/run): {e}"))
+            .with_table(&table)
+            .unwrap()
+    };
+    let (one, two) = (connect().await, connect().await);
+    one.migrate().await.unwrap();
+    (one, two, Tables(table))
+}
+
+fn mysql_url() -> String {
+    std::env::var("MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://sessions:sessions@127.0.0.1:53306/sessions".to_owned())
+}
+
+/// A test's own tables on the shared MariaDB, dropped with this guard.
+struct MySqlTables(String);
+
+impl Drop for MySqlTables {
+    fn drop(&mut self) {
+        let statement = format!("DROP TABLE IF EXISTS `{0}`, `{0}_turns`", self.0);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let pool = sqlx::MySqlPool::connect(&mysql_url()).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(&pool)
+                    .await
+            })
+        })
+        .join();
+    }
+}
+
+/// Two stores on the shared MariaDB, each with a pool of its own, in a new table.
+async fn mysql_stores(test: &str) -> (MySqlStore, MySqlStore, MySqlTables) {
+    let table = format!("turns_{test}_{}", std::process::id());
+    let connect = || async {
+        MySqlStore::connect(&mysql_url())
+            .await
+            .unwrap_or_else(|e| panic!("MariaDB must be running (see .ci/run): {e}"))
+            .with_table(&table)
+            .unwrap()
+    };
+    let (one, two) = (connect().await, connect().await);
+    one.migrate().await.unwrap();
+    (one, two, MySqlTables(table))
+}
+
 /// The common app on `store`, taking turns through it with `turns`.
 fn turning(store: impl Store, turns: Option<StoreTurns>) -> Router {
     app(layer_with(store, |b| match turns {
@@ -74,11 +161,9 @@ async fn increments(one: &Router, two: &Router, cookie: &str, n: usize) -> u64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_keep_every_increment() {
-    // Without the turn, the two processes overwrite each other's increments (the control:
-    // this setup does race); with it, all 64 land.
-    let (one, two) = (store("race").await, store("race").await);
+/// Two processes keep every one of 64 concurrent increments with the turn; the control
+/// without it shows that the setup does race.
+async fn keep_every_increment<S: Store + Clone>(one: S, two: S) {
     let (plain_one, plain_two) = (turning(one.clone(), None), turning(two.clone(), None));
     let cookie = get_with(&plain_one, "/views", None).await.cookie().unwrap();
     let lost = increments(&plain_one, &plain_two, &cookie, 64).await;
@@ -95,25 +180,11 @@ async fn two_processes_keep_every_increment() {
     assert_eq!(increments(&one, &two, &cookie, 64).await, 65);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_keep_every_increment_on_a_cluster() {
-    let turns = Some(StoreTurns::new());
-    let one = turning(cluster_store("cluster").await, turns);
-    let two = turning(cluster_store("cluster").await, turns);
-    // Several sessions, so their keys (and leases) land on different nodes.
-    for _ in 0..3 {
-        let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
-        assert_eq!(increments(&one, &two, &cookie, 64).await, 65);
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_holder_blocks_its_session_only_until_its_lease_ends() {
-    let store = store("dead").await;
+/// A process that took the turn and died blocks the session until its lease ends, no longer.
+async fn a_dead_holder_blocks_only_until_its_lease_ends<S: Store + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
-    // A process takes the turn and dies: nobody gives it back.
     let lease = Duration::from_millis(600);
     let taken = Instant::now();
     assert!(store.lease(&id, lease).await.unwrap().is_some());
@@ -127,16 +198,14 @@ async fn a_dead_holder_blocks_its_session_only_until_its_lease_ends() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_holder_whose_lease_ran_out_cannot_write() {
-    let store = store("stale").await;
+/// A request that outlived its lease cannot write; the holder of the turn can, and gives it
+/// back with the write; a fenced patch of a session that is gone writes nothing.
+async fn a_holder_whose_lease_ran_out_cannot_write<S: Store + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
     let before = store.get(&id).await.unwrap().unwrap();
 
-    // A slow request holds a short lease, and outlives it while another request takes the
-    // turn and writes.
     let stale = store
         .lease(&id, Duration::from_millis(100))
         .await
@@ -146,7 +215,6 @@ async fn a_holder_whose_lease_ran_out_cannot_write() {
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "2");
     let newer = store.get(&id).await.unwrap().unwrap();
 
-    // Its late write is refused, and nothing of it lands.
     let names = ["views".to_owned()].into();
     let late = store
         .set_within_lease(&id, &before, Changed::Fields(&names), &stale, true)
@@ -155,7 +223,6 @@ async fn a_holder_whose_lease_ran_out_cannot_write() {
     assert_eq!(store.get(&id).await.unwrap().unwrap().fields, newer.fields);
     assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "2");
 
-    // The holder of the turn writes, and its write gives the turn back.
     let token = store.lease(&id, HOUR.unwrap()).await.unwrap().unwrap();
     let mut mine = newer.clone();
     mine.fields
@@ -164,11 +231,11 @@ async fn a_holder_whose_lease_ran_out_cannot_write() {
         .set_within_lease(&id, &mine, Changed::Fields(&names), &token, true)
         .await
         .unwrap();
-    assert!(
-        store.lease(&id, HOUR.unwrap()).await.unwrap().is_some(),
-        "given back"
-    );
-    // A fenced patch of a session that is gone writes nothing either.
+    assert_eq!(store.get(&id).await.unwrap().unwrap().fields, mine.fields);
+    let again = store.lease(&id, HOUR.unwrap()).await.unwrap();
+    let again = again.expect("the write gave the turn back");
+    store.release(&id, &again).await.unwrap();
+
     let gone = record(&[("views", b"1")], HOUR);
     let token = store.lease("gone", HOUR.unwrap()).await.unwrap().unwrap();
     let patched = store
@@ -176,11 +243,16 @@ async fn a_holder_whose_lease_ran_out_cannot_write() {
         .await;
     assert!(matches!(patched, Err(StoreError::Gone)), "{patched:?}");
     assert_eq!(store.get("gone").await.unwrap(), None);
+    let back = store.lease("gone", HOUR.unwrap()).await.unwrap();
+    assert!(
+        back.is_some(),
+        "a write that found the session gone gave the turn back too"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiting_for_the_turn_is_bounded() {
-    let store = store("bounded").await;
+/// A request that cannot get the turn within the wait answers 503; routes that do not use the
+/// session are not held up.
+async fn waiting_is_bounded<S: Store + Clone>(store: S) {
     let wait = Duration::from_millis(300);
     let app = turning(store.clone(), Some(StoreTurns::new().wait(wait)));
     let reply = get_with(&app, "/views", None).await;
@@ -196,7 +268,6 @@ async fn waiting_for_the_turn_is_bounded() {
         "{:?}",
         started.elapsed()
     );
-    // A route that does not use the session is not held up.
     assert_eq!(get_with(&app, "/none", Some(&cookie)).await.status, 200);
 
     store.release(&id, &held).await.unwrap();
@@ -204,20 +275,18 @@ async fn waiting_for_the_turn_is_bounded() {
     assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_request_gives_the_turn_back() {
-    let store = store("back").await;
+/// A read, a save, a failed handler, a destroy: after each, the turn is free. With lazy_load,
+/// a request whose handler does not extract the session takes no turn.
+async fn every_request_gives_the_turn_back<S: Store + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
-    // A read, a save, a failed handler, a destroy: after each, the turn is free.
     for path in ["/read", "/views", "/fail", "/save", "/none", "/destroy"] {
         let reply = get_with(&app, path, Some(&cookie)).await;
         let free = store.lease(&id, HOUR.unwrap()).await.unwrap();
         let token = free.unwrap_or_else(|| panic!("{path} ({}) kept the turn", reply.status));
         store.release(&id, &token).await.unwrap();
     }
-    // With lazy_load, a request whose handler does not extract the session takes no turn.
     let lazy = app_with(store.clone(), |b| {
         b.store_turns(StoreTurns::new().wait(Duration::from_millis(200)))
             .lazy_load(true)
@@ -235,6 +304,108 @@ fn app_with(
     configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) -> Router {
     app(layer_with(store, configure))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_two_processes_keep_every_increment() {
+    keep_every_increment(store("race").await, store("race").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_two_processes_keep_every_increment() {
+    let turns = Some(StoreTurns::new());
+    let one = turning(cluster_store("cluster").await, turns);
+    let two = turning(cluster_store("cluster").await, turns);
+    // Several sessions, so their keys (and leases) land on different nodes.
+    for _ in 0..3 {
+        let cookie = get_with(&one, "/views", None).await.cookie().unwrap();
+        assert_eq!(increments(&one, &two, &cookie, 64).await, 65);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_processes_keep_every_increment() {
+    let (one, two, _tables) = postgres_stores("race").await;
+    keep_every_increment(one, two).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_dead_holder_blocks_only_until_its_lease_ends() {
+    a_dead_holder_blocks_only_until_its_lease_ends(store("dead").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_dead_holder_blocks_only_until_its_lease_ends() {
+    let (store, _, _tables) = postgres_stores("dead").await;
+    a_dead_holder_blocks_only_until_its_lease_ends(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_holder_whose_lease_ran_out_cannot_write() {
+    a_holder_whose_lease_ran_out_cannot_write(store("stale").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_a_holder_whose_lease_ran_out_cannot_write() {
+    a_holder_whose_lease_ran_out_cannot_write(cluster_store("stale").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_holder_whose_lease_ran_out_cannot_write() {
+    let (store, _, _tables) = postgres_stores("stale").await;
+    a_holder_whose_lease_ran_out_cannot_write(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_waiting_is_bounded() {
+    waiting_is_bounded(store("bounded").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_waiting_is_bounded() {
+    let (store, _, _tables) = postgres_stores("bounded").await;
+    waiting_is_bounded(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_every_request_gives_the_turn_back() {
+    every_request_gives_the_turn_back(store("back").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_every_request_gives_the_turn_back() {
+    let (store, _, _tables) = postgres_stores("back").await;
+    every_request_gives_the_turn_back(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_two_processes_keep_every_increment() {
+    let (one, two, _tables) = mysql_stores("race").await;
+    keep_every_increment(one, two).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_dead_holder_blocks_only_until_its_lease_ends() {
+    let (store, _, _tables) = mysql_stores("dead").await;
+    a_dead_holder_blocks_only_until_its_lease_ends(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_holder_whose_lease_ran_out_cannot_write() {
+    let (store, _, _tables) = mysql_stores("stale").await;
+    a_holder_whose_lease_ran_out_cannot_write(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_waiting_is_bounded() {
+    let (store, _, _tables) = mysql_stores("bounded").await;
+    waiting_is_bounded(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_every_request_gives_the_turn_back() {
+    let (store, _, _tables) = mysql_stores("back").await;
+    every_request_gives_the_turn_back(store).await;
 }
 
 #[test]

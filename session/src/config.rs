@@ -454,9 +454,10 @@ impl SessionLayerBuilder {
     /// a script. Only requests that load a session take part: with
     /// [`lazy_load`](SessionLayerBuilder::lazy_load), those whose handler extracts it.
     ///
-    /// The store must have the turn ([`Store::has_leases`](crate::Store::has_leases): the
-    /// Redis stores, single node or Cluster); with any other, [`build`](Self::build) answers
-    /// [`ConfigError::StoreTurnsUnsupported`].
+    /// The store must have the turn ([`Store::has_leases`](crate::Store::has_leases):
+    /// `RedisStore`, single node or Cluster, `PostgresStore` and `MySqlStore`, whose save
+    /// under the turn is a transaction of five round trips); with any other,
+    /// [`build`](Self::build) answers [`ConfigError::StoreTurnsUnsupported`].
     pub fn store_turns(mut self, turns: StoreTurns) -> Self {
         self.store_turns = Some(turns);
         self

@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, Statements, Whole, count, expires_ms, json_object, now_ms, read_cookie,
-    read_field, read_owner, sql, table_name, updated, within,
+    self, DEFAULT_TABLE, Statements, TurnStatements, Whole, count, expires_ms, json_object, now_ms,
+    read_cookie, read_field, read_owner, sql, table_name, updated, within,
 };
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -163,6 +163,12 @@ impl MySqlStore {
     ///     INDEX `sessions_expires_ms_idx` (expires_ms),
     ///     INDEX `sessions_owner_idx` (owner)
     /// ) ENGINE = InnoDB;
+    /// -- The leases of `store_turns` (see `SessionLayerBuilder::store_turns`):
+    /// CREATE TABLE IF NOT EXISTS `sessions_turns` (
+    ///     id VARBINARY(1024) NOT NULL PRIMARY KEY,
+    ///     token VARBINARY(64) NOT NULL,
+    ///     until_ms BIGINT NOT NULL
+    /// ) ENGINE = InnoDB;
     /// ```
     pub async fn migrate(&self) -> Result<(), StoreError> {
         for statement in self.sql.migration() {
@@ -179,13 +185,23 @@ impl MySqlStore {
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
     /// time to time, or let [`MySqlStore::spawn_cleanup`] do it.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        self.timed(
-            sqlx::query(sql(&self.sql.delete_expired))
-                .bind(now_ms())
-                .execute(&self.pool),
-        )
-        .await
-        .map(|done| done.rows_affected())
+        let deleted = self
+            .timed(
+                sqlx::query(sql(&self.sql.delete_expired))
+                    .bind(now_ms())
+                    .execute(&self.pool),
+            )
+            .await?;
+        if let Some(turns) = &self.sql.turns {
+            // Leases whose holder died before giving them back.
+            self.timed(
+                sqlx::query(sql(&turns.delete_lapsed))
+                    .bind(now_ms())
+                    .execute(&self.pool),
+            )
+            .await?;
+        }
+        Ok(deleted.rows_affected())
     }
 
     /// Starts a task that calls [`MySqlStore::delete_expired`] now and then every `every`. A
@@ -202,9 +218,11 @@ impl MySqlStore {
         })
     }
 
-    /// Writes the whole record `how` (see [`Whole`]) and answers the rows written.
+    /// Writes the whole record `how` (see [`Whole`]) on `connection` and answers the rows
+    /// written.
     async fn write_whole(
         &self,
+        connection: &mut MySqlConnection,
         id: &str,
         record: &Record,
         cookie: &[u8],
@@ -230,9 +248,88 @@ impl MySqlStore {
                 .bind(id.as_bytes())
                 .bind(now_ms()),
         };
-        self.timed(query.execute(&self.pool))
+        self.timed(query.execute(connection))
             .await
             .map(|done| done.rows_affected())
+    }
+
+    /// The store-side turn's statements: every table `migrate` made has them.
+    fn turns(&self) -> Result<&TurnStatements, StoreError> {
+        self.sql
+            .turns
+            .as_ref()
+            .ok_or(StoreError::unsupported("lease"))
+    }
+
+    /// [`Store::set`] on `connection` (the pool's, or a transaction's).
+    async fn write(
+        &self,
+        connection: &mut MySqlConnection,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+    ) -> Result<(), StoreError> {
+        if let Some(owner) = &record.owner
+            && owner.len() > MAX_OWNER_LEN
+            && changed.writes_owner()
+        {
+            return Err(backend(format!(
+                "the session's owner is {} bytes long; the store holds at most {MAX_OWNER_LEN}",
+                owner.len()
+            )));
+        }
+        let cookie = record.cookie.encode().map_err(backend)?;
+        let Some(names) = changed.fields() else {
+            if id.len() > MAX_ID_LEN {
+                return Err(backend(format!(
+                    "the session id is {} bytes long; the store holds at most {MAX_ID_LEN}",
+                    id.len()
+                )));
+            }
+            return self
+                .write_whole(connection, id, record, &cookie, Whole::Upsert)
+                .await
+                .map(drop);
+        };
+        if id.len() > MAX_ID_LEN {
+            return Err(StoreError::Gone);
+        }
+        // A JSON merge patch (RFC 7396): a changed field's new value, `null` for a removed one.
+        let patch = json_object(names.iter().map(|name| {
+            let value = record.fields.get(name).map(AsRef::as_ref);
+            (name.as_str(), value)
+        }));
+        let patched = self
+            .timed(
+                sqlx::query(sql(&self.sql.patch))
+                    .bind(&cookie)
+                    .bind(patch)
+                    .bind(expires_ms(&record.cookie, self.idle_ttl))
+                    .bind(changed.writes_owner())
+                    .bind(record.owner.as_deref().map(str::as_bytes))
+                    .bind(id.as_bytes())
+                    .bind(now_ms())
+                    .execute(&mut *connection),
+            )
+            .await?;
+        if patched.rows_affected() > 0 {
+            return Ok(());
+        }
+        // Nothing patched: the row is gone, or it is live but its fields are not a JSON object.
+        // The second case is repaired with the whole record; the replacement, an `UPDATE` of a
+        // live row too, cannot bring back a row that is gone.
+        let replaced = self
+            .write_whole(
+                connection,
+                id,
+                record,
+                &cookie,
+                Whole::ReplaceLive {
+                    owner: changed.writes_owner(),
+                },
+            )
+            .await?;
+        updated(replaced)
     }
 }
 
@@ -316,66 +413,98 @@ impl Store for MySqlStore {
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        if let Some(owner) = &record.owner
-            && owner.len() > MAX_OWNER_LEN
-            && changed.writes_owner()
-        {
-            return Err(backend(format!(
-                "the session's owner is {} bytes long; the store holds at most {MAX_OWNER_LEN}",
-                owner.len()
-            )));
-        }
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let Some(names) = changed.fields() else {
-            if id.len() > MAX_ID_LEN {
-                return Err(backend(format!(
-                    "the session id is {} bytes long; the store holds at most {MAX_ID_LEN}",
-                    id.len()
-                )));
-            }
-            return self
-                .write_whole(id, record, &cookie, Whole::Upsert)
-                .await
-                .map(drop);
-        };
+        let mut connection = self.timed(self.pool.acquire()).await?;
+        self.write(&mut connection, id, record, changed).await
+    }
+
+    fn has_leases(&self) -> bool {
+        self.sql.turns.is_some()
+    }
+
+    /// Two statements: an upsert of the lease row that only replaces a lease that has ended,
+    /// then a read of whose it is.
+    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let token = crate::id::generate_id();
         if id.len() > MAX_ID_LEN {
-            return Err(StoreError::Gone);
+            // No session can be stored under this id, so there is nothing to take turns on.
+            return Ok(Some(token));
         }
-        // A JSON merge patch (RFC 7396): a changed field's new value, `null` for a removed one.
-        let patch = json_object(names.iter().map(|name| {
-            let value = record.fields.get(name).map(AsRef::as_ref);
-            (name.as_str(), value)
-        }));
-        let patched = self
+        let turns = self.turns()?;
+        let Some(holder) = &turns.holder else {
+            return Err(StoreError::unsupported("lease"));
+        };
+        let (now, ttl) = (now_ms(), i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        self.timed(
+            sqlx::query(sql(&turns.lease))
+                .bind(id.as_bytes())
+                .bind(&token)
+                .bind(now.saturating_add(ttl.max(1)))
+                .bind(now)
+                .bind(now)
+                .execute(&self.pool),
+        )
+        .await?;
+        let holder: Option<Vec<u8>> = self
             .timed(
-                sqlx::query(sql(&self.sql.patch))
-                    .bind(&cookie)
-                    .bind(patch)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(changed.writes_owner())
-                    .bind(record.owner.as_deref().map(str::as_bytes))
+                sqlx::query_scalar(sql(holder))
                     .bind(id.as_bytes())
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        Ok((holder.as_deref() == Some(token.as_bytes())).then_some(token))
+    }
+
+    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
+        self.timed(
+            sqlx::query(sql(&self.turns()?.release))
+                .bind(id.as_bytes())
+                .bind(token)
+                .execute(&self.pool),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// One transaction: lock the lease row if the token still holds it (a holder taking the
+    /// lease over waits for this transaction), write as [`set`](Store::set) does, delete the
+    /// lease if asked, commit.
+    async fn set_within_lease(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        token: &str,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let turns = self.turns()?;
+        let mut transaction = self.timed(self.pool.begin()).await?;
+        let held: Option<i64> = self
+            .timed(
+                sqlx::query_scalar(sql(&turns.hold))
+                    .bind(id.as_bytes())
+                    .bind(token)
                     .bind(now_ms())
-                    .execute(&self.pool),
+                    .fetch_optional(&mut *transaction),
             )
             .await?;
-        if patched.rows_affected() > 0 {
-            return Ok(());
+        if held.is_none() {
+            return Err(StoreError::LeaseLost);
         }
-        // Nothing patched: the row is gone, or it is live but its fields are not a JSON object.
-        // The second case is repaired with the whole record; the replacement, an `UPDATE` of a
-        // live row too, cannot bring back a row that is gone.
-        let replaced = self
-            .write_whole(
-                id,
-                record,
-                &cookie,
-                Whole::ReplaceLive {
-                    owner: changed.writes_owner(),
-                },
+        let written = self.write(&mut transaction, id, record, changed).await;
+        if let Err(StoreError::Backend { .. }) = written {
+            return written; // Rolled back; the lease stays until it is given back or ends.
+        }
+        if release {
+            self.timed(
+                sqlx::query(sql(&turns.release))
+                    .bind(id.as_bytes())
+                    .bind(token)
+                    .execute(&mut *transaction),
             )
             .await?;
-        updated(replaced)
+        }
+        self.timed(transaction.commit()).await?;
+        written
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -472,6 +601,8 @@ impl Statements {
     /// call binds them in the order they appear.
     fn mysql(table: &str) -> Self {
         let t = format!("`{table}`");
+        // The leases of the store-side turn (`store_turns`).
+        let turns = format!("`{table}_turns`");
         // A session's size (`Record::encoded_size`: names, decoded base64 values, owner), from
         // the object's keys and its values walked apart (a JSON path naming a key would need
         // the key quoted). The columns are utf8mb4, so `LENGTH` counts a name's UTF-8 bytes
@@ -503,6 +634,11 @@ impl Statements {
                      owner VARBINARY({MAX_OWNER_LEN}) NULL, \
                      INDEX `{table}_expires_ms_idx` (expires_ms), \
                      INDEX `{table}_owner_idx` (owner) \
+                 ) ENGINE = InnoDB; \
+                 CREATE TABLE IF NOT EXISTS {turns} ( \
+                     id VARBINARY({MAX_ID_LEN}) NOT NULL PRIMARY KEY, \
+                     token VARBINARY(64) NOT NULL, \
+                     until_ms BIGINT NOT NULL \
                  ) ENGINE = InnoDB"
             )
             .into(),
@@ -559,6 +695,25 @@ impl Statements {
             clear: format!("DELETE FROM {t}").into(),
             length: format!("SELECT COUNT(*) FROM {t} WHERE expires_ms > ?").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?").into(),
+            // MySQL evaluates the assignments in order: `token` is decided before `until_ms`
+            // changes, both on the lease as it was.
+            turns: Some(TurnStatements {
+                lease: format!(
+                    "INSERT INTO {turns} (id, token, until_ms) VALUES (?, ?, ?) \
+                     ON DUPLICATE KEY UPDATE \
+                         token = IF(until_ms <= ?, VALUES(token), token), \
+                         until_ms = IF(until_ms <= ?, VALUES(until_ms), until_ms)"
+                )
+                .into(),
+                holder: Some(format!("SELECT token FROM {turns} WHERE id = ?").into()),
+                hold: format!(
+                    "SELECT 1 FROM {turns} \
+                     WHERE id = ? AND token = ? AND until_ms > ? FOR UPDATE"
+                )
+                .into(),
+                release: format!("DELETE FROM {turns} WHERE id = ? AND token = ?").into(),
+                delete_lapsed: format!("DELETE FROM {turns} WHERE until_ms <= ?").into(),
+            }),
         }
     }
 }

@@ -25,12 +25,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, OwnerUpgrade, Statements, Whole, count, expires_ms, now_ms, read_cookie,
-    read_field, sql, table_name, updated, within,
+    self, DEFAULT_TABLE, OwnerUpgrade, Statements, TurnStatements, Whole, count, expires_ms,
+    now_ms, read_cookie, read_field, sql, table_name, updated, within,
 };
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
 
@@ -163,6 +163,12 @@ impl PostgresStore {
     ///     owner TEXT                  -- the #[session(owner)] field, NULL without one
     /// );
     /// CREATE INDEX IF NOT EXISTS "sessions_expires_ms_idx" ON "sessions" (expires_ms);
+    /// -- The leases of `store_turns` (see `SessionLayerBuilder::store_turns`):
+    /// CREATE UNLOGGED TABLE IF NOT EXISTS "sessions_turns" (
+    ///     id TEXT PRIMARY KEY,
+    ///     token TEXT NOT NULL,
+    ///     until_ms BIGINT NOT NULL
+    /// );
     /// -- For a table created before `owner` existed:
     /// ALTER TABLE "sessions" ADD COLUMN IF NOT EXISTS owner TEXT;
     /// CREATE INDEX IF NOT EXISTS "sessions_owner_idx" ON "sessions" (owner)
@@ -194,13 +200,23 @@ impl PostgresStore {
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
     /// time to time, or let [`PostgresStore::spawn_cleanup`] do it.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        self.timed(
-            sqlx::query(sql(&self.sql.delete_expired))
-                .bind(now_ms())
-                .execute(&self.pool),
-        )
-        .await
-        .map(|done| done.rows_affected())
+        let deleted = self
+            .timed(
+                sqlx::query(sql(&self.sql.delete_expired))
+                    .bind(now_ms())
+                    .execute(&self.pool),
+            )
+            .await?;
+        if let Some(turns) = &self.sql.turns {
+            // Leases whose holder died before giving them back.
+            self.timed(
+                sqlx::query(sql(&turns.delete_lapsed))
+                    .bind(now_ms())
+                    .execute(&self.pool),
+            )
+            .await?;
+        }
+        Ok(deleted.rows_affected())
     }
 
     /// Starts a task that calls [`PostgresStore::delete_expired`] now and then every `every`.
@@ -217,9 +233,11 @@ impl PostgresStore {
         })
     }
 
-    /// Writes the whole record `how` (see [`Whole`]) and answers the rows written.
+    /// Writes the whole record `how` (see [`Whole`]) on `connection` and answers the rows
+    /// written.
     async fn write_whole(
         &self,
+        connection: &mut PgConnection,
         id: &str,
         record: &Record,
         cookie: &[u8],
@@ -237,9 +255,78 @@ impl PostgresStore {
         if let Whole::ReplaceLive { owner } = how {
             query = query.bind(now_ms()).bind(owner);
         }
-        self.timed(query.execute(&self.pool))
+        self.timed(query.execute(connection))
             .await
             .map(|done| done.rows_affected())
+    }
+
+    /// [`Store::set`] on `connection` (the pool's, or a transaction's).
+    async fn write(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+    ) -> Result<(), StoreError> {
+        let cookie = record.cookie.encode().map_err(backend)?;
+        let Some(names) = changed.fields() else {
+            return self
+                .write_whole(connection, id, record, &cookie, Whole::Upsert)
+                .await
+                .map(drop);
+        };
+        let (written, removed): (Vec<&str>, Vec<&str>) = names
+            .iter()
+            .map(String::as_str)
+            .partition(|name| record.fields.contains_key(*name));
+        let values: Vec<String> = written
+            .iter()
+            .map(|name| STANDARD.encode(&record.fields[*name]))
+            .collect();
+        if !storable(id) {
+            return Err(StoreError::Gone);
+        }
+        let patched = self
+            .timed(
+                sqlx::query(sql(&self.sql.patch))
+                    .bind(id)
+                    .bind(&cookie)
+                    .bind(removed)
+                    .bind(written)
+                    .bind(values)
+                    .bind(expires_ms(&record.cookie, self.idle_ttl))
+                    .bind(record.owner.as_deref())
+                    .bind(now_ms())
+                    .bind(changed.writes_owner())
+                    .execute(&mut *connection),
+            )
+            .await?;
+        if patched.rows_affected() > 0 {
+            return Ok(());
+        }
+        // Nothing patched: the row is gone, or it is live but its fields are not an object. The
+        // second case is repaired with the whole record; the replacement, an `UPDATE` of a live
+        // row too, cannot bring back a row that is gone.
+        let replaced = self
+            .write_whole(
+                connection,
+                id,
+                record,
+                &cookie,
+                Whole::ReplaceLive {
+                    owner: changed.writes_owner(),
+                },
+            )
+            .await?;
+        updated(replaced)
+    }
+
+    /// The store-side turn's statements: every table `migrate` made has them.
+    fn turns(&self) -> Result<&TurnStatements, StoreError> {
+        self.sql
+            .turns
+            .as_ref()
+            .ok_or(StoreError::unsupported("lease"))
     }
 }
 
@@ -297,56 +384,93 @@ impl Store for PostgresStore {
     }
 
     async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let Some(names) = changed.fields() else {
-            return self
-                .write_whole(id, record, &cookie, Whole::Upsert)
-                .await
-                .map(drop);
-        };
-        let (written, removed): (Vec<&str>, Vec<&str>) = names
-            .iter()
-            .map(String::as_str)
-            .partition(|name| record.fields.contains_key(*name));
-        let values: Vec<String> = written
-            .iter()
-            .map(|name| STANDARD.encode(&record.fields[*name]))
-            .collect();
+        let mut connection = self.timed(self.pool.acquire()).await?;
+        self.write(&mut connection, id, record, changed).await
+    }
+
+    fn has_leases(&self) -> bool {
+        self.sql.turns.is_some()
+    }
+
+    /// One statement: an upsert of the lease row that only replaces a lease that has ended.
+    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let token = crate::id::generate_id();
+        if !storable(id) {
+            // No session can be stored under this id, so there is nothing to take turns on:
+            // the load finds none, and the new session gets a new id.
+            return Ok(Some(token));
+        }
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let taken: Option<String> = self
+            .timed(
+                sqlx::query_scalar(sql(&self.turns()?.lease))
+                    .bind(id)
+                    .bind(&token)
+                    .bind(now_ms())
+                    .bind(ttl)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        Ok(taken.map(|_| token))
+    }
+
+    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
+        if !storable(id) {
+            return Ok(());
+        }
+        self.timed(
+            sqlx::query(sql(&self.turns()?.release))
+                .bind(id)
+                .bind(token)
+                .execute(&self.pool),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// One transaction: lock the lease row if the token still holds it (a holder taking the
+    /// lease over waits for this transaction), write as [`set`](Store::set) does, delete the
+    /// lease if asked, commit.
+    async fn set_within_lease(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        token: &str,
+        release: bool,
+    ) -> Result<(), StoreError> {
         if !storable(id) {
             return Err(StoreError::Gone);
         }
-        let patched = self
+        let turns = self.turns()?;
+        let mut transaction = self.timed(self.pool.begin()).await?;
+        let held: Option<i32> = self
             .timed(
-                sqlx::query(sql(&self.sql.patch))
+                sqlx::query_scalar(sql(&turns.hold))
                     .bind(id)
-                    .bind(&cookie)
-                    .bind(removed)
-                    .bind(written)
-                    .bind(values)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(record.owner.as_deref())
+                    .bind(token)
                     .bind(now_ms())
-                    .bind(changed.writes_owner())
-                    .execute(&self.pool),
+                    .fetch_optional(&mut *transaction),
             )
             .await?;
-        if patched.rows_affected() > 0 {
-            return Ok(());
+        if held.is_none() {
+            return Err(StoreError::LeaseLost);
         }
-        // Nothing patched: the row is gone, or it is live but its fields are not an object. The
-        // second case is repaired with the whole record; the replacement, an `UPDATE` of a live
-        // row too, cannot bring back a row that is gone.
-        let replaced = self
-            .write_whole(
-                id,
-                record,
-                &cookie,
-                Whole::ReplaceLive {
-                    owner: changed.writes_owner(),
-                },
+        let written = self.write(&mut transaction, id, record, changed).await;
+        if let Err(StoreError::Backend { .. }) = written {
+            return written; // Rolled back; the lease stays until it is given back or ends.
+        }
+        if release {
+            self.timed(
+                sqlx::query(sql(&turns.release))
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *transaction),
             )
             .await?;
-        updated(replaced)
+        }
+        self.timed(transaction.commit()).await?;
+        written
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -452,6 +576,9 @@ impl Statements {
     /// [`table_name`]), so quoting it is enough.
     fn postgres(table: &str) -> Self {
         let t = format!("\"{table}\"");
+        // The leases of the store-side turn (`store_turns`): unlogged, as they are worth nothing
+        // after a crash (a restart ends them all, and a fenced write then finds its lease gone).
+        let turns = format!("\"{table}_turns\"");
         let expires_index = format!("\"{table}_expires_ms_idx\"");
         let owner_index = format!("\"{table}_owner_idx\"");
         // The fields object taken apart in SQL: names and string values as two arrays (NULL
@@ -497,7 +624,12 @@ impl Statements {
                      expires_ms BIGINT NOT NULL, \
                      owner TEXT \
                  ); \
-                 CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires_ms);"
+                 CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires_ms); \
+                 CREATE UNLOGGED TABLE IF NOT EXISTS {turns} ( \
+                     id TEXT PRIMARY KEY, \
+                     token TEXT NOT NULL, \
+                     until_ms BIGINT NOT NULL \
+                 );"
             )
             .into(),
             upgrade: Some(OwnerUpgrade {
@@ -559,6 +691,24 @@ impl Statements {
             clear: format!("DELETE FROM {t}").into(),
             length: format!("SELECT count(*) FROM {t} WHERE expires_ms > $1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= $1").into(),
+            turns: Some(TurnStatements {
+                lease: format!(
+                    "INSERT INTO {turns} (id, token, until_ms) VALUES ($1, $2, $3 + $4) \
+                     ON CONFLICT (id) DO UPDATE \
+                         SET token = EXCLUDED.token, until_ms = EXCLUDED.until_ms \
+                         WHERE {turns}.until_ms <= $3 \
+                     RETURNING token"
+                )
+                .into(),
+                holder: None,
+                hold: format!(
+                    "SELECT 1 FROM {turns} \
+                     WHERE id = $1 AND token = $2 AND until_ms > $3 FOR UPDATE"
+                )
+                .into(),
+                release: format!("DELETE FROM {turns} WHERE id = $1 AND token = $2").into(),
+                delete_lapsed: format!("DELETE FROM {turns} WHERE until_ms <= $1").into(),
+            }),
         }
     }
 }

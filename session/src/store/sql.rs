@@ -49,6 +49,26 @@ pub(super) struct Statements {
     pub(super) clear: Arc<str>,
     pub(super) length: Arc<str>,
     pub(super) delete_expired: Arc<str>,
+    /// The store-side turn's statements, for a store that has it.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    pub(super) turns: Option<TurnStatements>,
+}
+
+/// The statements of the store-side turn (`store_turns`), on a table of leases beside the
+/// sessions' (`<table>_turns`: the session id, the holder's token, the lease's end in ms).
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(super) struct TurnStatements {
+    /// Takes the lease if no live one is there (PostgreSQL: answers the token when taken).
+    pub(super) lease: Arc<str>,
+    /// Answers whose the lease is (MySQL, whose upsert cannot say whether it took it).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(super) holder: Option<Arc<str>>,
+    /// Inside the fenced write's transaction: locks the lease row if the token still holds it.
+    pub(super) hold: Arc<str>,
+    /// Deletes the lease if the token holds it.
+    pub(super) release: Arc<str>,
+    /// Deletes the leases that have ended (their holders died).
+    pub(super) delete_lapsed: Arc<str>,
 }
 
 /// The statements that give a table of the first version its `owner` column and index.

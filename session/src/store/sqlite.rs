@@ -541,6 +541,7 @@ impl Statements {
             clear: format!("DELETE FROM {t}").into(),
             length: format!("SELECT count(*) FROM {t} WHERE expires_ms > ?1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?1").into(),
+            turns: None,
         }
     }
 }
