@@ -52,13 +52,26 @@ fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A test's own tables on the shared PostgreSQL (the sessions' and their leases'), dropped
-/// with this guard.
-struct Tables(String);
+/// A test's own tables (the sessions' and their leases') on the shared PostgreSQL or MariaDB,
+/// dropped with this guard.
+enum Tables {
+    Postgres(String),
+    MySql(String),
+}
 
 impl Drop for Tables {
     fn drop(&mut self) {
-        let statement = format!("DROP TABLE IF EXISTS \"{0}\", \"{0}_turns\"", self.0);
+        let (url, statement) = match self {
+            Tables::Postgres(t) => (
+                database_url(),
+                format!("DROP TABLE IF EXISTS \"{t}\", \"{t}_turns\""),
+            ),
+            Tables::MySql(t) => (
+                mysql_url(),
+                format!("DROP TABLE IF EXISTS `{t}`, `{t}_turns`"),
+            ),
+        };
+        let postgres = matches!(self, Tables::Postgres(_));
         // A runtime of its own: the guard may be dropped while the test's runtime shuts down.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -66,10 +79,14 @@ impl Drop for Tables {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let pool = sqlx::PgPool::connect(&database_url()).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                    .execute(&pool)
-                    .await
+                let statement = sqlx::AssertSqlSafe(statement);
+                if postgres {
+                    let pool = sqlx::PgPool::connect(&url).await?;
+                    sqlx::raw_sql(statement).execute(&pool).await.map(drop)
+                } else {
+                    let pool = sqlx::MySqlPool::connect(&url).await?;
+                    sqlx::raw_sql(statement).execute(&pool).await.map(drop)
+                }
             })
         })
         .join();
@@ -88,7 +105,7 @@ async fn postgres_stores(test: &str) -> (PostgresStore, PostgresStore, Tables) {
     };
     let (one, two) = (connect().await, connect().await);
     one.migrate().await.unwrap();
-    (one, two, Tables(table))
+    (one, two, Tables::Postgres(table))
 }
 
 fn mysql_url() -> String {
@@ -96,30 +113,8 @@ fn mysql_url() -> String {
         .unwrap_or_else(|_| "mysql://sessions:sessions@127.0.0.1:53306/sessions".to_owned())
 }
 
-/// A test's own tables on the shared MariaDB, dropped with this guard.
-struct MySqlTables(String);
-
-impl Drop for MySqlTables {
-    fn drop(&mut self) {
-        let statement = format!("DROP TABLE IF EXISTS `{0}`, `{0}_turns`", self.0);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let pool = sqlx::MySqlPool::connect(&mysql_url()).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                    .execute(&pool)
-                    .await
-            })
-        })
-        .join();
-    }
-}
-
 /// Two stores on the shared MariaDB, each with a pool of its own, in a new table.
-async fn mysql_stores(test: &str) -> (MySqlStore, MySqlStore, MySqlTables) {
+async fn mysql_stores(test: &str) -> (MySqlStore, MySqlStore, Tables) {
     let table = format!("turns_{test}_{}", std::process::id());
     let connect = || async {
         MySqlStore::connect(&mysql_url())
@@ -130,7 +125,7 @@ async fn mysql_stores(test: &str) -> (MySqlStore, MySqlStore, MySqlTables) {
     };
     let (one, two) = (connect().await, connect().await);
     one.migrate().await.unwrap();
-    (one, two, MySqlTables(table))
+    (one, two, Tables::MySql(table))
 }
 
 /// The common app on `store`, taking turns through it with `turns`.
