@@ -71,16 +71,9 @@ pub(crate) struct Shared {
     /// The request's turn on its session id (`lock_sessions`), from the load until the
     /// middleware has finished with the session.
     turn: Mutex<Option<SessionLock>>,
-    /// The request's store-side turn (`store_turns`): the session id and the lease's token,
-    /// from the load until the save gives it back (or the request ends).
-    lease: Mutex<Option<Leased>>,
-}
-
-/// A store-side turn this request holds.
-#[derive(Debug, Clone)]
-pub(crate) struct Leased {
-    pub(crate) id: String,
-    pub(crate) token: String,
+    /// The token of the request's store-side turn (`store_turns`) on the session its cookie
+    /// names, from the load until the save gives it back (or the request ends).
+    lease: Mutex<Option<String>>,
 }
 
 /// Where the request's session stands. The session is boxed: the middleware moves it in and out
@@ -434,10 +427,7 @@ impl Handle {
         let mut pause = Duration::from_millis(1);
         loop {
             if let Some(token) = config.store.lease(id, turns.lease).await? {
-                *self.lease() = Some(Leased {
-                    id: id.clone(),
-                    token,
-                });
+                *self.lease() = Some(token);
                 return Ok(());
             }
             let waited = started.elapsed();
@@ -453,27 +443,31 @@ impl Handle {
         }
     }
 
-    fn lease(&self) -> MutexGuard<'_, Option<Leased>> {
+    fn lease(&self) -> MutexGuard<'_, Option<String>> {
         // Only assignments happen under this lock.
         self.0.lease.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The store-side turn this request holds on session `id`, if any.
-    pub(crate) fn lease_on(&self, id: &str) -> Option<Leased> {
-        self.lease().as_ref().filter(|l| l.id == id).cloned()
+    /// The token of the store-side turn this request holds on session `id`, if any (a turn is
+    /// only ever taken on the id the request's cookie names).
+    fn lease_on(&self, id: &str) -> Option<String> {
+        if self.0.request.cookie_id.as_deref() != Some(id) {
+            return None;
+        }
+        self.lease().clone()
     }
 
     /// Forgets the store-side turn: a write gave it back.
-    pub(crate) fn lease_returned(&self) {
+    fn lease_returned(&self) {
         self.lease().take();
     }
 
     /// Gives the store-side turn back, if the request still holds it.
     pub(crate) async fn release_store_turn(&self) {
-        let Some(leased) = self.lease().take() else {
+        let (Some(token), Some(id)) = (self.lease().take(), &self.0.request.cookie_id) else {
             return;
         };
-        if let Err(error) = self.0.config.store.release(&leased.id, &leased.token).await {
+        if let Err(error) = self.0.config.store.release(id, &token).await {
             tracing::warn!(%error, "could not give the session's turn back; it ends with its lease");
         }
     }
@@ -489,9 +483,9 @@ impl Handle {
     ) -> Result<(), StoreError> {
         let store = &self.0.config.store;
         match self.lease_on(id) {
-            Some(leased) => {
+            Some(token) => {
                 let written = store
-                    .set_within_lease(id, record, changed, &leased.token, release)
+                    .set_within_lease(id, record, changed, &token, release)
                     .await;
                 if release && !matches!(written, Err(StoreError::Backend { .. })) {
                     // Given back with the write, or lost: nothing left to give back.
@@ -507,12 +501,13 @@ impl Handle {
     /// held (a request dropped midway) is given back by a task of its own.
     fn end_turn(&self) {
         drop(self.turn().take());
-        if let Some(leased) = self.lease().take()
+        if let Some(token) = self.lease().take()
+            && let Some(id) = self.0.request.cookie_id.clone()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let config = Arc::clone(&self.0.config);
             runtime.spawn(async move {
-                let _ = config.store.release(&leased.id, &leased.token).await;
+                let _ = config.store.release(&id, &token).await;
             });
         }
     }
