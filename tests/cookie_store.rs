@@ -51,6 +51,9 @@ async fn the_session_lives_in_the_cookie() {
     let other = cookie_app(&["s3cret"], |b| b);
     assert_eq!(get_with(&other, "/views", Some(&c2)).await.body, "3");
 
+    // `reload` goes back to what the request's cookie held.
+    assert_eq!(get_with(&one, "/reload", Some(&c2)).await.body, "2");
+
     // A request that changes nothing sends no cookie: the one the client has is current.
     let read = get_with(&one, "/read", Some(&c2)).await;
     assert_eq!(read.body, "2");
