@@ -14,6 +14,9 @@
 //! ```
 //! Listens on 127.0.0.1 and the port in `PORT` (default 3000).
 
+#[path = "shared/page.rs"]
+mod page;
+
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
@@ -52,6 +55,7 @@ pub mod auth {
 
     /// The library's data of a session signed in as `user`: what a test seeds to skip the
     /// sign-in form (`sessionly::testing`).
+    #[allow(dead_code)] // Used by tests/examples.rs, not by the app.
     pub fn signed_in(user: &str) -> Auth {
         Auth {
             user: Some(user.to_owned()),
@@ -174,25 +178,30 @@ async fn home(
 ) -> Html<String> {
     *visits.views_mut() += 1;
     let token = csrf::token(&mut csrf);
-    let notice = auth::take_notice(&mut auth)
-        .map(|n| format!("<p class=notice>{}</p>", escape(&n)))
-        .unwrap_or_default();
+    let notice = auth::take_notice(&mut auth);
     let body = match auth::current_user(&auth) {
         Some(user) => format!(
             "<p>Hello, {}. <a href=/account>Your account</a></p>\
              <form method=post action=/logout><input type=hidden name=_csrf value={token}>\
              <button>Sign out</button></form>",
-            escape(user)
+            page::escape(user)
         ),
         None => format!(
             "<form method=post action=/login><input type=hidden name=_csrf value={token}>\
-             <input name=user placeholder=name> <button>Sign in</button></form>"
+             <label>Name <input type=text name=user autocomplete=username></label>\
+             <button>Sign in</button></form>\
+             <p class=muted>Every form carries the session's CSRF token; \
+             a post without it is refused.</p>"
         ),
     };
-    Html(format!(
-        "{notice}{body}<p>{} visits in this session.</p>",
-        visits.views()
-    ))
+    page::page(
+        "Libraries",
+        notice.as_deref(),
+        &format!(
+            "{body}<p class=muted>{} visits in this session.</p>",
+            visits.views()
+        ),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -217,14 +226,14 @@ async fn logout(
 
 async fn account(session: TypedSession<auth::Auth>) -> Html<String> {
     let user = auth::current_user(&session).unwrap_or_default();
-    Html(format!("<p>The account of {}.</p>", escape(user)))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    page::page(
+        "Account",
+        None,
+        &format!(
+            "<p>The account of {}.</p><p><a href=/>Home</a></p>",
+            page::escape(user)
+        ),
+    )
 }
 
 /// The app, behind `sessions`.

@@ -11,13 +11,19 @@
 //! ```
 //! Listens on 127.0.0.1 and the port in `PORT` (default 3000).
 
+#[path = "shared/page.rs"]
+mod page;
+
 use std::time::{Duration, SystemTime};
 
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sessionly::{CookieOptions, SessionData, SessionError, SessionLayer, TypedSession};
+use sessionly::cookie::{SameSite, Secure};
+use sessionly::{
+    ConfigError, CookieOptions, SessionData, SessionError, SessionLayer, TypedSession,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -39,42 +45,49 @@ struct Login {
 }
 
 async fn home(mut session: TypedSession<Auth>) -> Result<Html<String>, SessionError> {
-    let notice = session
-        .take_notice()
-        .map(|n| format!("<p><em>{}</em></p>", escape(&n)))
-        .unwrap_or_default();
+    let notice = session.take_notice();
+    let Some(user) = session.user().clone() else {
+        return Ok(page::page("Sign in", notice.as_deref(), SIGN_IN_FORM));
+    };
     let this = session.id();
     // The list shows when each session started and ends, never its id: ids are secrets.
-    let sessions: String = session
-        .owner_sessions()
-        .await?
+    let mut sessions = session.owner_sessions().await?;
+    sessions.sort_by_key(|(_, record)| record.cookie.created());
+    let rows: String = sessions
         .iter()
         .map(|(id, record)| {
-            let marker = if *id == this { " (this browser)" } else { "" };
+            let started = record.cookie.created();
+            let ends = record.expires().or(record.cookie.absolute_expiry());
             format!(
-                "<li>since {}, ends in {}{marker}</li>",
-                ago(record.cookie.created()),
-                left(record.expires().or(record.cookie.absolute_expiry())),
+                "<tr><td>{} ({} ago)</td><td>{}</td><td>{}</td></tr>",
+                page::time_of_day(started),
+                page::span(started.elapsed().unwrap_or_default()),
+                ends.map_or("when the browser closes".to_owned(), |at| {
+                    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    format!("in {}", page::span(left))
+                }),
+                if *id == this { "this browser" } else { "" },
             )
         })
         .collect();
-    let body = match session.user() {
-        Some(user) => format!(
-            "<p>Hello, {}. Your sessions:</p><ul>{sessions}</ul>\
-             <form method=post action=/logout><button>Log out</button></form>\
-             <form method=post action=/logout-others><button>Log out other devices</button></form>\
-             <form method=post action=/logout-everywhere><button>Log out everywhere</button></form>",
-            escape(user)
-        ),
-        None => "<form method=post action=/login>\
-                 <input name=username placeholder=username> \
-                 <input name=password type=password placeholder='password (\"secret\")'> \
-                 <label><input type=checkbox name=remember> remember me</label> \
-                 <button>Log in</button></form>"
-            .to_owned(),
-    };
-    Ok(Html(format!("{notice}{body}")))
+    let body = format!(
+        "<p>Signed in as <strong id=user>{}</strong>.</p>\
+         <p>Your sessions:</p><table id=sessions><tr><th>Started</th><th>Ends</th><th></th></tr>\
+         {rows}</table>\
+         <form class=inline method=post action=/logout><button>Log out</button></form>\
+         <form class=inline method=post action=/logout-others><button>Log out other devices</button></form>\
+         <form class=inline method=post action=/logout-everywhere><button>Log out everywhere</button></form>",
+        page::escape(&user)
+    );
+    Ok(page::page("Your account", notice.as_deref(), &body))
 }
+
+const SIGN_IN_FORM: &str = "<form method=post action=/login>\
+    <label>User name <input type=text name=username autocomplete=username></label>\
+    <label>Password <input type=password name=password autocomplete=current-password></label>\
+    <label><input type=checkbox name=remember> Remember me for 30 days</label>\
+    <button>Log in</button></form>\
+    <p class=muted>Any user name; the password is <code>secret</code>.</p>";
 
 async fn login(
     mut session: TypedSession<Auth>,
@@ -103,7 +116,8 @@ async fn logout(session: TypedSession<Auth>) -> Result<Redirect, SessionError> {
 
 async fn logout_others(mut session: TypedSession<Auth>) -> Result<Redirect, SessionError> {
     let count = session.destroy_other_sessions().await?;
-    session.set_notice(Some(format!("Logged out of {count} other sessions.")));
+    let sessions = if count == 1 { "session" } else { "sessions" };
+    session.set_notice(Some(format!("Logged out of {count} other {sessions}.")));
     Ok(Redirect::to("/"))
 }
 
@@ -112,48 +126,44 @@ async fn logout_everywhere(session: TypedSession<Auth>) -> Result<Redirect, Sess
     Ok(Redirect::to("/"))
 }
 
-fn ago(at: SystemTime) -> String {
-    let minutes = at.elapsed().unwrap_or_default().as_secs() / 60;
-    format!("{minutes} min ago")
-}
-
-fn left(at: Option<SystemTime>) -> String {
-    at.and_then(|at| at.duration_since(SystemTime::now()).ok())
-        .map_or("a day of inactivity".to_owned(), |d| {
-            format!("{} min", d.as_secs() / 60)
-        })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let sessions = SessionLayer::builder()
-        .secret(std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned()))
-        // 30 idle minutes (restarted by every request), 12 hours at most.
-        .cookie(CookieOptions::new().max_age(30 * MINUTE))
+/// The example's session options: 30 idle minutes (restarted by every request), 12 hours at
+/// most; `Secure` when served over TLS, and `SameSite=Lax`, which keeps the cookie off
+/// cross-site form posts.
+pub fn sessions(secret: &str) -> Result<SessionLayer, ConfigError> {
+    SessionLayer::builder()
+        .secret(secret)
+        .cookie(
+            CookieOptions::new()
+                .max_age(30 * MINUTE)
+                .secure(Secure::Auto)
+                .same_site(SameSite::Lax),
+        )
         .rolling(true)
         .absolute_lifetime(12 * 60 * MINUTE)
-        .build()?;
-    let app = Router::new()
+        .build()
+}
+
+/// The app, behind `sessions`.
+pub fn app(sessions: SessionLayer) -> Router {
+    Router::new()
         .route("/", get(home))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/logout-others", post(logout_others))
         .route("/logout-everywhere", post(logout_everywhere))
-        .layer(sessions);
+        .layer(sessions)
+}
 
+#[allow(dead_code)] // The tests include this file for `app`.
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("login example on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app(sessions(&secret)?)).await?;
     Ok(())
 }

@@ -249,3 +249,36 @@ fn a_subscriber_sees_the_request_span_store_calls_turns_and_the_decision() {
     }
     assert!(!text.contains(&id_of(&cookie)), "no session id in the logs");
 }
+
+#[test]
+fn building_a_layer_warns_of_a_cookie_browsers_drop() {
+    use sessionly::CookieOptions;
+    use sessionly::cookie::SameSite;
+    let _serial = serial();
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    {
+        let _default = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+        let build = |same_site| {
+            sessionly::SessionLayer::builder()
+                .secret("s")
+                .cookie(CookieOptions::new().same_site(same_site))
+                .build()
+                .unwrap()
+        };
+        build(SameSite::Lax);
+        assert!(captured.0.lock().unwrap().is_empty(), "no warning for Lax");
+        build(SameSite::None);
+    }
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("cookie=connect.sid"), "{text}");
+    assert!(
+        text.contains("`SameSite=None` without `Secure`: browsers drop the cookie"),
+        "{text}"
+    );
+}

@@ -138,6 +138,31 @@ impl CookieOptions {
         self
     }
 
+    /// What browsers would refuse or shorten in the cookie these options make under the
+    /// cookie name `name`, whatever the connection: `SameSite=None` or `Partitioned` without
+    /// `Secure`, a misused `__Host-` or `__Secure-` name, a `Domain` that is not a host name, a
+    /// lifetime over 400 days. [`build`](SessionLayerBuilder::build) logs each as a warning;
+    /// call it yourself to check options a [`cookie_with`](SessionLayerBuilder::cookie_with)
+    /// function makes. A setting that only fails on plain HTTP (`Secure::Auto` with
+    /// `SameSite=None`) and a `Domain` that does not match the request's host are not found
+    /// here: the browser drops those cookies silently. The README's table lists what Chromium
+    /// does with each attribute.
+    ///
+    /// ```
+    /// use sessionly::CookieOptions;
+    /// use sessionly::cookie::{CookieWarning, SameSite, Secure};
+    ///
+    /// let cross_site = CookieOptions::new().same_site(SameSite::None);
+    /// assert_eq!(
+    ///     cross_site.browser_warnings("connect.sid"),
+    ///     [CookieWarning::SameSiteNoneWithoutSecure]
+    /// );
+    /// assert!(cross_site.secure(Secure::Always).browser_warnings("connect.sid").is_empty());
+    /// ```
+    pub fn browser_warnings(&self, name: &str) -> Vec<crate::cookie::CookieWarning> {
+        crate::cookie::browser_warnings(name, self, SystemTime::now())
+    }
+
     /// The lifetime of a session created now.
     /// The fixed expiry date of the `expires` option, if that is how new sessions expire.
     pub(crate) fn fixed_expiry(&self) -> Option<SystemTime> {
@@ -537,6 +562,11 @@ impl SessionLayerBuilder {
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         if self.store_turns.is_some() && !store.has_leases() {
             return Err(ConfigError::StoreTurnsUnsupported);
+        }
+        if self.cookie.per_request.is_none() {
+            for warning in self.cookie.fixed.browser_warnings(&self.name) {
+                tracing::warn!(cookie = %self.name, "{warning}");
+            }
         }
         let sealer = sealer(&*store, &self.secrets, &self.name);
         let config = Config {

@@ -305,6 +305,105 @@ pub(crate) fn set_cookie(name: &str, value: &str, attrs: &Attributes<'_>) -> Str
     out
 }
 
+/// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis); Chromium shortens a longer one.
+const BROWSER_LIFETIME_CAP: std::time::Duration =
+    std::time::Duration::from_secs(400 * 24 * 60 * 60);
+
+/// A cookie setting that browsers refuse or change on every connection, found by
+/// [`CookieOptions::browser_warnings`](crate::CookieOptions::browser_warnings) and logged as a
+/// warning when the layer is built. Each one was seen in Chromium (`tests/browser.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum CookieWarning {
+    /// `SameSite=None` with `Secure::Never`: browsers drop the cookie.
+    #[error(
+        "`SameSite=None` without `Secure`: browsers drop the cookie (use `Secure::Always`, or `Secure::Auto` behind TLS)"
+    )]
+    SameSiteNoneWithoutSecure,
+    /// `SameSite::Auto` with `Secure::Never`: on a secure connection the cookie says
+    /// `SameSite=None` without `Secure`, which browsers drop.
+    #[error(
+        "`SameSite::Auto` without `Secure`: on secure connections it sends `SameSite=None` without `Secure`, which browsers drop"
+    )]
+    SameSiteAutoWithoutSecure,
+    /// `Partitioned` with `Secure::Never`: browsers drop the cookie.
+    #[error("`Partitioned` without `Secure`: browsers drop the cookie")]
+    PartitionedWithoutSecure,
+    /// A name starting with `__Secure-` with `Secure::Never`: browsers drop the cookie.
+    #[error("a `__Secure-` cookie name without `Secure`: browsers drop the cookie")]
+    SecurePrefixWithoutSecure,
+    /// A name starting with `__Host-` without `Secure`, with a `Domain`, or with a `Path`
+    /// other than `/`: browsers drop the cookie.
+    #[error(
+        "a `__Host-` cookie name needs `Secure`, `Path=/` and no `Domain`: browsers drop the cookie"
+    )]
+    HostPrefixMisused,
+    /// A `Domain` that is not a host name (a port, a scheme, a path, a space): browsers drop
+    /// the cookie. Whether the domain matches the request's host is only known per request.
+    #[error("the cookie `Domain` is not a host name: browsers drop the cookie")]
+    InvalidDomain,
+    /// A `maxAge` (or `expires`) beyond 400 days: browsers shorten the cookie to 400 days, so
+    /// the browser forgets the session before the store does.
+    #[error("a cookie lifetime over 400 days: browsers cap it at 400 days")]
+    LifetimeOverBrowserCap,
+}
+
+/// What browsers would refuse or change in the cookie `options` make under `name`, on every
+/// connection (a setting that only fails on plain HTTP, such as `Secure::Auto` with
+/// `SameSite=None`, is not reported). A pure function of its inputs.
+pub(crate) fn browser_warnings(
+    name: &str,
+    options: &crate::CookieOptions,
+    now: SystemTime,
+) -> Vec<CookieWarning> {
+    let never_secure = options.secure == Secure::Never;
+    let has_prefix = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    };
+    let lifetime = options.max_age_from(now);
+    let checks = [
+        (
+            never_secure && options.same_site == Some(SameSite::None),
+            CookieWarning::SameSiteNoneWithoutSecure,
+        ),
+        (
+            never_secure && options.same_site == Some(SameSite::Auto),
+            CookieWarning::SameSiteAutoWithoutSecure,
+        ),
+        (
+            never_secure && options.partitioned,
+            CookieWarning::PartitionedWithoutSecure,
+        ),
+        (
+            never_secure && has_prefix("__Secure-"),
+            CookieWarning::SecurePrefixWithoutSecure,
+        ),
+        (
+            has_prefix("__Host-")
+                && (never_secure || options.domain.is_some() || options.path != "/"),
+            CookieWarning::HostPrefixMisused,
+        ),
+        (
+            options.domain.as_deref().is_some_and(|domain| {
+                domain.trim_start_matches('.').is_empty()
+                    || domain.bytes().any(|b| {
+                        b.is_ascii() && !(b.is_ascii_alphanumeric() || b"-._".contains(&b))
+                    })
+            }),
+            CookieWarning::InvalidDomain,
+        ),
+        (
+            lifetime.is_some_and(|lifetime| lifetime > BROWSER_LIFETIME_CAP),
+            CookieWarning::LifetimeOverBrowserCap,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(applies, warning)| applies.then_some(warning))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +413,49 @@ mod tests {
     // value as cookie.serialize writes it.
     const EXPRESS_SIGNED: &str = "s:hello.DGDUkGlIkCzPz+C0B064FNgHdEjox7ch8tOBGslZ5QI";
     const EXPRESS_COOKIE_VALUE: &str = "s%3Ahello.DGDUkGlIkCzPz%2BC0B064FNgHdEjox7ch8tOBGslZ5QI";
+
+    #[test]
+    fn warns_of_what_browsers_drop_or_shorten() {
+        use crate::CookieOptions;
+        use CookieWarning as W;
+        use std::time::Duration;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let day = Duration::from_secs(24 * 60 * 60);
+        let base = CookieOptions::new;
+        #[rustfmt::skip]
+        let table: Vec<(&str, &str, CookieOptions, Vec<W>)> = vec![
+            ("express defaults",          "connect.sid", base(), vec![]),
+            ("None, never Secure",        "sid", base().same_site(SameSite::None), vec![W::SameSiteNoneWithoutSecure]),
+            ("None, Secure",              "sid", base().same_site(SameSite::None).secure(Secure::Always), vec![]),
+            ("None, Secure on TLS only",  "sid", base().same_site(SameSite::None).secure(Secure::Auto), vec![]),
+            ("Auto, never Secure",        "sid", base().same_site(SameSite::Auto), vec![W::SameSiteAutoWithoutSecure]),
+            ("Auto, Secure on TLS",       "sid", base().same_site(SameSite::Auto).secure(Secure::Auto), vec![]),
+            ("Strict and Lax",            "sid", base().same_site(SameSite::Strict), vec![]),
+            ("Partitioned, never Secure", "sid", base().partitioned(true), vec![W::PartitionedWithoutSecure]),
+            ("Partitioned, Secure",       "sid", base().partitioned(true).secure(Secure::Always), vec![]),
+            ("__Secure-, never Secure",   "__Secure-sid", base(), vec![W::SecurePrefixWithoutSecure]),
+            ("__secure- in any case",     "__SECURE-sid", base(), vec![W::SecurePrefixWithoutSecure]),
+            ("__Secure-, Secure",         "__Secure-sid", base().secure(Secure::Auto), vec![]),
+            ("__Host-, never Secure",     "__Host-sid", base(), vec![W::HostPrefixMisused]),
+            ("__Host-, a Domain",         "__Host-sid", base().secure(Secure::Always).domain("example.com"), vec![W::HostPrefixMisused]),
+            ("__Host-, a Path",           "__Host-sid", base().secure(Secure::Always).path("/app"), vec![W::HostPrefixMisused]),
+            ("__Host-, done right",       "__Host-sid", base().secure(Secure::Always), vec![]),
+            ("a host name",               "sid", base().domain("example.com"), vec![]),
+            ("a leading dot",             "sid", base().domain(".example.com"), vec![]),
+            ("an internationalized name", "sid", base().domain("bücher.example"), vec![]),
+            ("a port",                    "sid", base().domain("example.com:8080"), vec![W::InvalidDomain]),
+            ("a scheme",                  "sid", base().domain("https://example.com"), vec![W::InvalidDomain]),
+            ("only a dot",                "sid", base().domain("."), vec![W::InvalidDomain]),
+            ("400 days",                  "sid", base().max_age(400 * day), vec![]),
+            ("401 days",                  "sid", base().max_age(401 * day), vec![W::LifetimeOverBrowserCap]),
+            ("expires in 2 years",        "sid", base().expires(now + 730 * day), vec![W::LifetimeOverBrowserCap]),
+            ("all at once",               "__Host-sid", base().same_site(SameSite::None).partitioned(true).max_age(1000 * day),
+                                          vec![W::SameSiteNoneWithoutSecure, W::PartitionedWithoutSecure, W::HostPrefixMisused, W::LifetimeOverBrowserCap]),
+        ];
+        for (case, name, options, expected) in table {
+            assert_eq!(browser_warnings(name, &options, now), expected, "{case}");
+        }
+    }
 
     #[test]
     fn signs_like_express() {
