@@ -10,9 +10,13 @@
 //! ```
 //! Listens on 127.0.0.1 and the port in `PORT` (default 3000).
 
+#[path = "shared/page.rs"]
+mod page;
+
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::Html;
 use axum::routing::get;
 use sessionly::{ConnectRedisStore, CookieOptions, Json, SessionData, SessionLayer, TypedSession};
 
@@ -29,15 +33,19 @@ struct Shared {
     visits: u64,
 }
 
-async fn home(mut session: TypedSession<Shared>) -> String {
+async fn home(mut session: TypedSession<Shared>) -> Html<String> {
     *session.visits_mut() += 1;
-    match session.user_id() {
+    let body = match session.user_id() {
         Some(user) => format!(
-            "{user}, this is visit {} to the Rust service",
+            "<p>Signed in on the Node app as <strong id=user>{}</strong>.</p>\
+             <p>Visits to this Rust service: <span id=visits>{}</span>. The Node app reads \
+             the count as <code>req.session.rustVisits</code>.</p>",
+            page::escape(user),
             session.visits()
         ),
-        None => "not signed in: sign in on the Node app first".to_owned(),
-    }
+        None => "<p>Not signed in: sign in on the Node app first.</p>".to_owned(),
+    };
+    page::page("Rust beside Express", None, &body)
 }
 
 /// The service behind `sessions`.

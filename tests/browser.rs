@@ -7,6 +7,10 @@
 // Each example includes the page layout module for itself.
 #![allow(clippy::duplicate_mod)]
 
+mod common;
+
+#[path = "../examples/beside_express.rs"]
+mod beside_express;
 #[path = "../examples/libraries.rs"]
 mod libraries;
 #[path = "../examples/login.rs"]
@@ -136,16 +140,26 @@ async fn text(browser: &Client, css: &str) -> String {
     element.text().await.unwrap()
 }
 
-/// Clicks the button labelled `label`.
+/// Clicks the button labelled `label` and waits for the page it leads to.
 async fn click(browser: &Client, label: &str) {
     let xpath = format!("//button[normalize-space()='{label}']");
-    browser
-        .find(Locator::XPath(&xpath))
-        .await
-        .unwrap_or_else(|_| panic!("a {label} button"))
-        .click()
-        .await
-        .unwrap();
+    let button = browser.find(Locator::XPath(&xpath)).await;
+    let button = button.unwrap_or_else(|_| panic!("a {label} button"));
+    click_through(browser, button).await;
+}
+
+/// Clicks `element` and waits for the page it leads to.
+async fn click_through(browser: &Client, element: fantoccini::elements::Element) {
+    let before = browser.find(Locator::Css("html")).await.unwrap();
+    element.click().await.unwrap();
+    // The old page's root goes stale once the new page has replaced it.
+    for _ in 0..200 {
+        if before.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no new page 5 s after the click");
 }
 
 /// Keeps a screenshot of the current page as `examples/screenshots/<name>.png`.
@@ -341,13 +355,8 @@ async fn libraries_sign_in_through_the_csrf_protected_form() {
     screenshot(&browser, "libraries").await;
 
     // The auth library's guard lets the signed-in user through.
-    browser
-        .find(Locator::LinkText("Your account"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let link = browser.find(Locator::LinkText("Your account")).await;
+    click_through(&browser, link.unwrap()).await;
     assert_eq!(text(&browser, "main p").await, "The account of ada.");
 
     // A page that forges the post without the token is refused, and signs nobody out.
@@ -368,6 +377,39 @@ async fn libraries_sign_in_through_the_csrf_protected_form() {
     assert_eq!(text(&browser, "body").await, "missing or wrong CSRF token");
     browser.goto(&base).await.unwrap();
     assert!(text(&browser, "main").await.contains("Hello, ada."));
+
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn beside_express_one_browser_signs_in_on_node_and_is_known_to_rust() {
+    use common::node::{SECRET, redis_pair};
+    let (node, store) = redis_pair("browser", 86_400_000).await;
+    let sessions = sessionly::SessionLayer::builder()
+        .secret(SECRET)
+        .store(store)
+        .build()
+        .unwrap();
+    let rust = serve(beside_express::app(sessions)).await;
+    let node = format!("http://127.0.0.1:{}", node.port);
+    let browser = browser().await;
+
+    // Cookies are per host, not per port: the Node app's cookie goes to the Rust service too.
+    browser.goto(&rust).await.unwrap();
+    assert!(text(&browser, "main").await.contains("Not signed in"));
+    browser.goto(&format!("{node}/login/ada")).await.unwrap();
+    for visit in ["1", "2"] {
+        browser.goto(&rust).await.unwrap();
+        assert_eq!(text(&browser, "#user").await, "ada");
+        assert_eq!(text(&browser, "#visits").await, visit);
+    }
+    screenshot(&browser, "beside_express").await;
+
+    // And the Node app sees what the Rust service wrote.
+    browser.goto(&format!("{node}/whoami")).await.unwrap();
+    let seen: serde_json::Value = serde_json::from_str(&text(&browser, "body").await).unwrap();
+    assert_eq!(seen["session"]["rustVisits"], 2, "{seen}");
+    assert_eq!(seen["session"]["user_id"], "ada", "{seen}");
 
     browser.close().await.unwrap();
 }

@@ -5,24 +5,23 @@
 //! Needs `node` and `npm ci` in tests/node (`.ci/run` does both), Redis at `REDIS_URL` and
 //! PostgreSQL at `DATABASE_URL`.
 
+mod common;
+
 #[path = "../examples/beside_express.rs"]
 mod beside_express;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::get;
+use common::node::{Node, SECRET, redis_pair};
 use sessionly::testing::TestClient;
 use sessionly::{
-    ConnectPgStore, ConnectRedisStore, CookieOptions, Json, SessionData, SessionError,
-    SessionLayer, Store, TypedSession,
+    ConnectPgStore, CookieOptions, Json, SessionData, SessionError, SessionLayer, Store,
+    TypedSession,
 };
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::Notify;
-
-const SECRET: &str = "shared between Node and Rust";
 
 /// The Rust app's view of the session: the keys it shares with the Node app, as JSON.
 #[derive(SessionData, Debug)]
@@ -30,84 +29,6 @@ const SECRET: &str = "shared between Node and Rust";
 struct Shared {
     user_id: Option<String>,
     views: u64,
-}
-
-/// A running Node app, killed when dropped.
-struct Node {
-    port: u16,
-    _child: tokio::process::Child,
-}
-
-impl Node {
-    async fn start(env: &[(&str, String)]) -> Self {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
-        assert!(
-            std::path::Path::new(dir)
-                .join("node_modules/express-session")
-                .exists(),
-            "run `npm ci` in tests/node first (.ci/run does)"
-        );
-        let mut command = tokio::process::Command::new("node");
-        command
-            .arg("app.js")
-            .current_dir(dir)
-            .env("SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command
-            .spawn()
-            .expect("node is installed (.ci/run installs it)");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the Node app starts within 20 s")
-            .unwrap()
-            .expect("the Node app prints its port");
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the Node app: {line}"));
-        Self {
-            port,
-            _child: child,
-        }
-    }
-
-    /// `GET path` with the cookie header `cookie`: the status, the session cookie it sets (its
-    /// `name=value`), and the body.
-    async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .unwrap();
-        let cookie = cookie
-            .map(|c| format!("Cookie: {c}\r\n"))
-            .unwrap_or_default();
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head[9..12].parse().unwrap();
-        let set_cookie = head
-            .lines()
-            .find_map(|line| line.strip_prefix("Set-Cookie: "))
-            .and_then(|value| value.split(';').next())
-            .map(str::to_owned);
-        (status, set_cookie, body.to_owned())
-    }
-
-    /// The session Node sees for `cookie`, as its JSON.
-    async fn whoami(&self, cookie: &str) -> serde_json::Value {
-        let (status, _, body) = self.get("/whoami", Some(cookie)).await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
 }
 
 /// The Rust app: reads and changes the shared keys; `/slow-views` loads the session, waits at
@@ -301,29 +222,9 @@ async fn expiry(node: Node, store: impl Store + Clone, what: &str) {
     );
 }
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn redis_pair(test: &str, max_age_ms: u64) -> (Node, ConnectRedisStore) {
-    let prefix = format!("interop:{test}:{}:", std::process::id());
-    let node = Node::start(&[
-        ("STORE", "redis".into()),
-        ("REDIS_URL", redis_url()),
-        ("PREFIX", prefix.clone()),
-        ("MAX_AGE_MS", max_age_ms.to_string()),
-    ])
-    .await;
-    let store = ConnectRedisStore::open(&redis_url())
-        .await
-        .unwrap()
-        .with_prefix(prefix);
-    (node, store)
 }
 
 async fn pg_pair(test: &str, max_age_ms: u64) -> (Node, ConnectPgStore) {
@@ -380,9 +281,11 @@ async fn the_beside_express_example_reads_who_node_signed_in() {
     let (_, cookie, _) = node.get("/login/ada", None).await;
     let cookie = cookie.unwrap();
     let rust = browser(&beside_express::app(layer), &cookie);
-    assert_eq!(
-        rust.get("/").await.text(),
-        "ada, this is visit 1 to the Rust service"
+    let page = rust.get("/").await.text();
+    assert!(
+        page.contains("Signed in on the Node app as <strong id=user>ada</strong>")
+            && page.contains("<span id=visits>1</span>"),
+        "{page}"
     );
     let seen = node.whoami(&cookie).await;
     assert_eq!(seen["session"]["rustVisits"], 1, "{seen}");
