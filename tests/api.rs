@@ -363,3 +363,62 @@ async fn schema_evolution_keeps_the_rest_of_the_session() {
         "unknown fields survive writes"
     );
 }
+
+/// A field type that counts how often it is decoded.
+#[derive(Debug, Default, PartialEq, serde::Serialize)]
+struct Counted(Vec<u32>);
+
+static DECODED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl<'de> serde::Deserialize<'de> for Counted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        DECODED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Vec::<u32>::deserialize(deserializer).map(Counted)
+    }
+}
+
+#[derive(sessionly::SessionData)]
+struct WithCart {
+    views: u64,
+    cart: Counted,
+}
+
+#[tokio::test]
+async fn a_field_no_handler_reads_is_neither_decoded_nor_rewritten() {
+    use axum::routing::get;
+    use sessionly::TypedSession;
+    let decoded = || DECODED.load(std::sync::atomic::Ordering::SeqCst);
+    let store = MemoryStore::new();
+    let app = axum::Router::new()
+        .route(
+            "/fill",
+            get(|mut s: TypedSession<WithCart>| async move {
+                s.set_cart(Counted(vec![1, 2, 3]));
+                "ok"
+            }),
+        )
+        .route(
+            "/incr",
+            get(|mut s: TypedSession<WithCart>| async move {
+                *s.views_mut() += 1;
+                s.views().to_string()
+            }),
+        )
+        .route(
+            "/cart",
+            get(|s: TypedSession<WithCart>| async move { s.cart().0.len().to_string() }),
+        )
+        .layer(layer_with(store.clone(), |b| b));
+
+    let filled = get_with(&app, "/fill", None).await;
+    let (cookie, id) = (filled.cookie().unwrap(), filled.cookie_id().unwrap());
+    let stored_cart = || async { store.get(&id).await.unwrap().unwrap().fields["cart"].clone() };
+    let before = stored_cart().await;
+    for expected in ["1", "2"] {
+        assert_eq!(get_with(&app, "/incr", Some(&cookie)).await.body, expected);
+    }
+    assert_eq!(decoded(), 0, "the cart was never read");
+    assert_eq!(stored_cart().await, before, "and is stored as it was");
+    assert_eq!(get_with(&app, "/cart", Some(&cookie)).await.body, "3");
+    assert_eq!(decoded(), 1, "read once, decoded once");
+}

@@ -117,7 +117,9 @@ fn composed(store: impl Store, lazy_load: bool, lock_sessions: bool, holding: bo
         .route(
             "/read",
             get(
-                |auth: TypedSession<Auth>, app: TypedSession<App>, csrf: TypedSession<Csrf>| async move {
+                |mut auth: TypedSession<Auth>,
+                 mut app: TypedSession<App>,
+                 mut csrf: TypedSession<Csrf>| async move {
                     format!("{:?} {:?} {:?}", auth.data(), app.data(), csrf.data())
                 },
             ),

@@ -154,13 +154,13 @@ fn reader(store: impl Store + Clone) -> Router {
     let postcard = Router::new()
         .route(
             "/postcard",
-            get(|s: TypedSession<Golden>| async move { format!("{:?}", s.data()) }),
+            get(|mut s: TypedSession<Golden>| async move { format!("{:?}", s.data()) }),
         )
         .layer(layer_with(store.clone(), |b| b));
     let json = Router::new()
         .route(
             "/json",
-            get(|s: TypedSession<GoldenJson>| async move { format!("{:?}", s.data()) }),
+            get(|mut s: TypedSession<GoldenJson>| async move { format!("{:?}", s.data()) }),
         )
         .layer(layer_with(store, |b| b));
     postcard.merge(json)

@@ -57,6 +57,12 @@ pub(crate) struct Accessors {
     pub reset: Ident,
     /// The private function returning the field's default.
     pub default: Ident,
+    /// The private functions reaching the field's value, read-only and for changing it,
+    /// wherever it is kept (its slot, or the gathered struct).
+    pub value: Ident,
+    pub value_mut: Ident,
+    /// The private function decoding a stored field's bytes.
+    pub decode: Ident,
 }
 
 impl<'a> Input<'a> {
@@ -166,7 +172,15 @@ impl Field<'_> {
             take: format_ident!("take_{}", name, span = span),
             reset: format_ident!("reset_{}", name, span = span),
             default: format_ident!("__session_default_{}", self.index),
+            value: format_ident!("__session_value_{}", self.index),
+            value_mut: format_ident!("__session_value_mut_{}", self.index),
+            decode: format_ident!("__session_decode_{}", self.index),
         }
+    }
+
+    /// The field of the tracked type that keeps this field's value.
+    pub fn slot(&self) -> Ident {
+        format_ident!("slot_{}", self.index)
     }
 }
 

@@ -86,8 +86,10 @@ impl<T: SessionData> DetachedSession<T> {
             .unwrap_or_default()
     }
 
-    /// The data, read-only.
-    pub fn data(&self) -> &T {
+    /// The data as your struct, read-only. Fields are decoded on first access, so this
+    /// decodes every field no accessor has read yet (and takes `&mut self` to keep them);
+    /// prefer the field accessors where a request needs only some fields.
+    pub fn data(&mut self) -> &T {
         self.tracked.data()
     }
 

@@ -106,7 +106,7 @@ pub mod __fuzz;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::record::Fields;
-    pub use crate::schema::{FieldInfo, Sink, Tracked, decode_field};
+    pub use crate::schema::{FieldInfo, LazyField, Sink, Tracked, decode_field};
     pub use serde::Serialize;
     pub use serde::de::DeserializeOwned;
 }

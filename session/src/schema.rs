@@ -2,14 +2,16 @@
 //! implements, and the change log that turns typed writes into exact field changes.
 //!
 //! The derive generates, next to the user's struct, a *tracked* type that owns the data and one
-//! dirty flag per field; its accessors are the only way to reach the data mutably. When the
-//! session is flushed, every dirty field is re-encoded and compared with the bytes it had, so a
-//! field borrowed mutably but left equal is not a change.
+//! dirty flag per field; its accessors are the only way to reach the data mutably. Each stored
+//! field is a [`LazyField`]: its stored bytes until an accessor first reaches it, then its
+//! value. When the session is flushed, every dirty field is re-encoded and compared with the
+//! bytes it had, so a field borrowed mutably but left equal is not a change; a field nothing
+//! reached costs neither a decode nor an encode.
 
 use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -67,8 +69,8 @@ pub trait Tracked: Send + Sized + 'static {
     /// Hands every field written since the last flush to `sink` and clears the dirty flags.
     fn flush(&mut self, sink: &mut Sink<'_>);
 
-    /// The data, read-only.
-    fn data(&self) -> &Self::Data;
+    /// The data, read-only. Decodes every field not decoded yet.
+    fn data(&mut self) -> &Self::Data;
 
     /// The data, taken out.
     fn into_data(self) -> Self::Data;
@@ -103,14 +105,15 @@ impl FieldInfo {
     }
 }
 
-/// Decodes the field `name`, falling back to `default` when it is missing or undecodable.
+/// Decodes the stored bytes of the field `name`, falling back to `default` when there are none
+/// or they no longer decode.
 #[doc(hidden)]
 pub fn decode_field<C: Codec, V: Serialize + DeserializeOwned>(
-    fields: &Fields,
+    stored: Option<&[u8]>,
     name: &'static str,
     default: impl FnOnce() -> V,
 ) -> V {
-    let Some(bytes) = fields.get(name) else {
+    let Some(bytes) = stored else {
         return default();
     };
     match C::decode(bytes) {
@@ -119,6 +122,78 @@ pub fn decode_field<C: Codec, V: Serialize + DeserializeOwned>(
             tracing::warn!(field = name, %error, "stored session field no longer decodes; using its default");
             default()
         }
+    }
+}
+
+/// One stored field of a tracked type, decoded on first access: until then it holds only the
+/// stored bytes (shared with the record, not copied), so a field a request never touches is
+/// neither decoded nor re-encoded. Generated code passes the field's `decode` function (its
+/// codec, stored name and default, over [`decode_field`]) to every access that may decode.
+#[doc(hidden)]
+pub struct LazyField<V> {
+    decoded: OnceLock<V>,
+    stored: Option<Bytes>,
+}
+
+/// How a field's stored bytes (none if the record lacks it) become its value.
+type Decode<V> = fn(Option<&[u8]>) -> V;
+
+impl<V> LazyField<V> {
+    /// The field `name` of a loaded record, not decoded yet.
+    #[inline]
+    pub fn stored(fields: &Fields, name: &str) -> Self {
+        Self {
+            decoded: OnceLock::new(),
+            stored: fields.get(name).cloned(),
+        }
+    }
+
+    /// A field holding `value`.
+    #[inline]
+    pub fn new(value: V) -> Self {
+        Self {
+            decoded: OnceLock::from(value),
+            stored: None,
+        }
+    }
+
+    /// The value, decoded now if it was not yet.
+    #[inline]
+    pub fn get(&self, decode: Decode<V>) -> &V {
+        self.decoded.get_or_init(|| decode(self.stored.as_deref()))
+    }
+
+    /// The value for changing it, decoded now if it was not yet.
+    #[inline]
+    pub fn get_mut(&mut self, decode: Decode<V>) -> &mut V {
+        if self.decoded.get().is_none() {
+            self.decoded = OnceLock::from(decode(self.stored.take().as_deref()));
+        }
+        match self.decoded.get_mut() {
+            Some(value) => value,
+            None => unreachable!("the value was decoded above"),
+        }
+    }
+
+    /// Replaces the value without decoding the stored one.
+    #[inline]
+    pub fn set(&mut self, value: V) {
+        self.decoded = OnceLock::from(value);
+        self.stored = None;
+    }
+
+    /// The value, moved out; the field is left empty.
+    #[inline]
+    pub fn take(&mut self, decode: Decode<V>) -> V {
+        match self.decoded.take() {
+            Some(value) => value,
+            None => decode(self.stored.take().as_deref()),
+        }
+    }
+
+    /// Whether the value has been decoded (or set).
+    pub fn is_decoded(&self) -> bool {
+        self.decoded.get().is_some()
     }
 }
 
@@ -384,7 +459,37 @@ mod tests {
             "n".into(),
             Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
         );
-        assert_eq!(decode_field::<Postcard, u32>(&fields, "n", || 42), 42);
-        assert_eq!(decode_field::<Postcard, u32>(&fields, "missing", || 7), 7);
+        let corrupt = LazyField::<u32>::stored(&fields, "n");
+        assert_eq!(
+            *corrupt.get(|b| decode_field::<Postcard, _>(b, "n", || 42)),
+            42
+        );
+        let missing = LazyField::<u32>::stored(&fields, "missing");
+        assert_eq!(
+            *missing.get(|b| decode_field::<Postcard, _>(b, "missing", || 7)),
+            7
+        );
+    }
+
+    #[test]
+    fn a_field_is_decoded_on_first_access_only() {
+        fn decode(bytes: Option<&[u8]>) -> u32 {
+            decode_field::<Postcard, u32>(bytes, "n", || 0)
+        }
+        let mut fields = Fields::new();
+        fields.insert("n".into(), Bytes::from(Postcard::encode(&5u32).unwrap()));
+        let mut field = LazyField::<u32>::stored(&fields, "n");
+        assert!(!field.is_decoded(), "loading decodes nothing");
+        assert_eq!(*field.get(decode), 5);
+        assert!(field.is_decoded());
+        *field.get_mut(decode) += 1;
+        assert_eq!(field.take(decode), 6);
+
+        let mut replaced = LazyField::<u32>::stored(&fields, "n");
+        replaced.set(9);
+        assert_eq!(*replaced.get(decode), 9, "a set value wins");
+        let mut changed = LazyField::<u32>::stored(&fields, "n");
+        *changed.get_mut(decode) += 10;
+        assert_eq!(*changed.get(decode), 15, "changed in place");
     }
 }

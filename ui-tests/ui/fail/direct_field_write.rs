@@ -10,10 +10,10 @@ mod schema {
 }
 
 async fn handler(mut session: TypedSession<schema::Account>) {
-    session.data.user_id = Some(7);
+    session.whole = None;
 }
 
-async fn read_only(session: TypedSession<schema::Account>) {
+async fn read_only(mut session: TypedSession<schema::Account>) {
     session.data().user_id = Some(7);
 }
 
