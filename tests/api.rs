@@ -422,3 +422,28 @@ async fn a_field_no_handler_reads_is_neither_decoded_nor_rewritten() {
     assert_eq!(get_with(&app, "/cart", Some(&cookie)).await.body, "3");
     assert_eq!(decoded(), 1, "read once, decoded once");
 }
+
+#[tokio::test]
+async fn data_sees_earlier_changes_and_changes_after_it_are_saved() {
+    use axum::routing::get;
+    use sessionly::TypedSession;
+    let store = MemoryStore::new();
+    let app = axum::Router::new()
+        .route(
+            "/mixed",
+            get(|mut s: TypedSession<WithCart>| async move {
+                *s.views_mut() += 1;
+                let data = s.data();
+                let seen = format!("{} {:?}", data.views, data.cart);
+                // After `data()`, the accessors work on the gathered struct.
+                s.cart_mut().0.push(7);
+                *s.views_mut() += 10;
+                format!("{seen} / {} {:?}", s.views(), s.cart())
+            }),
+        )
+        .layer(layer_with(store.clone(), |b| b));
+    let first = get_with(&app, "/mixed", None).await;
+    assert_eq!(first.body, "1 Counted([]) / 11 Counted([7])");
+    let second = get_with(&app, "/mixed", Some(&first.cookie().unwrap())).await;
+    assert_eq!(second.body, "12 Counted([7]) / 22 Counted([7, 7])");
+}

@@ -4,9 +4,9 @@
 //! `LazyField`, decoded on first access, each `skip` field as its value, and one dirty flag per
 //! field), `impl SessionData for S`, the runtime contract `impl Tracked for STracked`, and the
 //! accessors. `data()` gathers the fields into an `S` kept in the tracked type; from then on
-//! the accessors work on it. Everything is named by absolute path so the user's imports do not matter; calls
-//! that need a trait of a field's type are spanned on that type, so a missing `Serialize` or
-//! `Default` is reported there.
+//! the accessors work on it. Everything is named by absolute path so the user's imports do not
+//! matter; calls that need a trait of a field's type are spanned on that type, so a missing
+//! `Serialize` or `Default` is reported there.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens as _, quote, quote_spanned};
