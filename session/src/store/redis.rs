@@ -6,17 +6,17 @@
 //! The key is `<prefix><id>`. Inside, field `v` marks the format (`1`), `c` holds the cookie
 //! state, `o` the owner (absent for a session without one) and `f:<name>` each encoded data
 //! field. Loading is one `HGETALL`. A whole write replaces the hash. A patch writes only the
-//! fields it changed, with the cookie state, the owner and the expiry, in one pipelined round
-//! trip (a `MULTI` transaction when it changes the owner), so two requests that change
-//! different fields of one session both keep their change. Redis deletes the key at the session's store expiry (its idle expiry capped by its
+//! fields it changed, with the cookie state, the owner and the expiry, in one `MULTI`
+//! transaction, so two requests that change different fields of one session both keep their
+//! change. Redis deletes the key at the session's store expiry (its idle expiry capped by its
 //! absolute one).
 //!
 //! Only whole writes set `v`, and a hash without it is not a session. That is how a patch or
 //! touch of a session that was destroyed or expired writes nothing a read would take for it: a
-//! touch (a script) checks `v` first and writes nothing; a patch checks `v` after its writes,
-//! and if it is missing deletes what it wrote and answers [`StoreError::Gone`]. Patches need no
-//! script: a patch is the write of every request that changes a field, and running a script
-//! costs Redis several times what the same commands cost on their own.
+//! touch (a script) checks `v` first and writes nothing; a patch checks `v` at the end of its
+//! transaction, and if it is missing deletes what it wrote and answers [`StoreError::Gone`].
+//! Patches need no script: a patch is the write of every request that changes a field, and
+//! running a script costs Redis several times what the same commands cost in a transaction.
 //!
 //! # The owner index
 //!
@@ -610,7 +610,7 @@ where
 
     /// Updates the session if it is there (else `Gone`); answers the owner it had.
     ///
-    /// One round trip, without a script: write, set the expiry, then check the marker that
+    /// One transaction, without a script: write, set the expiry, then check the marker that
     /// only whole writes set (and read the owner it had, before the write if it changes it). If
     /// the session had ended, the writes made a hash without the marker, which no read takes
     /// for a session; it is deleted before answering `Gone` (and would expire with the
@@ -651,15 +651,10 @@ where
             }
         }
         // The owner it had: read before the write if the write changes it, else after (the
-        // same value, one command less). Only a write that changes the owner needs the
-        // commands to run as one: its `HGET` must see the owner its `HSET` replaces. Any other
-        // patch is a pipeline, one round trip without `MULTI`/`EXEC`: each command is atomic
-        // on its own, and whatever runs between them (a destroy, an expiry, another patch)
-        // leaves either the marker, so the session is live and its other fields are another
-        // request's, or no marker, so the patch answers `Gone` and deletes what it wrote.
+        // same value, one command less).
         let mut pipe = Pipeline::new();
+        pipe.atomic();
         if owner {
-            pipe.atomic();
             pipe.cmd("HGET").arg(key).arg(OWNER_FIELD);
         }
         pipe.add_command(hset).ignore();
