@@ -223,23 +223,21 @@ async fn sign_in(browser: &Client, user: &str, password: &str, remember: bool) {
         .for_element(Locator::Css("form[action='/login']"))
         .await
         .unwrap();
-    form.find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    form.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
+    type_into(&form, "username", user).await;
+    type_into(&form, "password", password).await;
     if remember {
         let checkbox = form.find(Locator::Css("input[name=remember]")).await;
         checkbox.unwrap().click().await.unwrap();
     }
     click(browser, "Log in").await;
+}
+
+/// Types `text` into the input named `name` of `form`.
+async fn type_into(form: &fantoccini::elements::Element, name: &str, text: &str) {
+    let selector = format!("input[name={name}]");
+    let input = form.find(Locator::Css(&selector)).await;
+    let input = input.unwrap_or_else(|_| panic!("an input named {name}"));
+    input.send_keys(text).await.unwrap();
 }
 
 /// The notice the page shows, if any.
@@ -341,13 +339,8 @@ async fn libraries_sign_in_through_the_csrf_protected_form() {
 
     browser.goto(&base).await.unwrap();
     assert!(text(&browser, "main").await.contains("1 visits"));
-    browser
-        .find(Locator::Css("input[name=user]"))
-        .await
-        .unwrap()
-        .send_keys("ada")
-        .await
-        .unwrap();
+    let form = browser.find(Locator::Css("form[action='/login']")).await;
+    type_into(&form.unwrap(), "user", "ada").await;
     // The form carries the token the CSRF layer checks; without it the post would be a 403.
     click(&browser, "Sign in").await;
     assert_eq!(notice(&browser).await.as_deref(), Some("Signed in as ada."));

@@ -11,6 +11,7 @@ use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, K
 use metrics::{Metadata, Recorder, SharedString, Unit};
 use sessionly::MemoryStore;
 use sessionly::observe::{metric, span};
+use tracing_subscriber::filter::LevelFilter;
 
 /// Everything recorded, by metric name and labels: counters and gauges as their value,
 /// histograms as the number of samples.
@@ -213,26 +214,40 @@ impl std::io::Write for Captured {
     }
 }
 
-#[test]
-fn a_subscriber_sees_the_request_span_store_calls_turns_and_the_decision() {
-    let _serial = serial();
+/// Runs `f` under a subscriber that prints events of `level` and above; what `f` returned and
+/// the text printed so far, read by `f` through the `Captured` it is given.
+fn with_logs<T>(level: LevelFilter, f: impl FnOnce(&Captured) -> T) -> (T, String) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_max_level(level)
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let cookie = {
+    let result = {
         let _default = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+        f(&captured)
+    };
+    (result, captured.text())
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[test]
+fn a_subscriber_sees_the_request_span_store_calls_turns_and_the_decision() {
+    let _serial = serial();
+    let (cookie, text) = with_logs(LevelFilter::DEBUG, |_| {
         runtime().block_on(async {
             let app = app(layer_with(MemoryStore::new(), |b| b));
             let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
             get_with(&app, "/views", Some(&cookie)).await;
             cookie
         })
-    };
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    });
     for expected in [
         span::REQUEST,
         span::STORE_TARGET,
@@ -255,14 +270,7 @@ fn building_a_layer_warns_of_a_cookie_browsers_drop() {
     use sessionly::CookieOptions;
     use sessionly::cookie::SameSite;
     let _serial = serial();
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    {
-        let _default = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+    let ((), text) = with_logs(LevelFilter::INFO, |captured| {
         let build = |same_site| {
             sessionly::SessionLayer::builder()
                 .secret("s")
@@ -271,10 +279,9 @@ fn building_a_layer_warns_of_a_cookie_browsers_drop() {
                 .unwrap()
         };
         build(SameSite::Lax);
-        assert!(captured.0.lock().unwrap().is_empty(), "no warning for Lax");
+        assert!(captured.text().is_empty(), "no warning for Lax");
         build(SameSite::None);
-    }
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    });
     assert!(text.contains("WARN"), "{text}");
     assert!(text.contains("cookie=connect.sid"), "{text}");
     assert!(

@@ -192,7 +192,8 @@ impl<V> LazyField<V> {
     }
 
     /// Whether the value has been decoded (or set).
-    pub fn is_decoded(&self) -> bool {
+    #[cfg(test)]
+    fn is_decoded(&self) -> bool {
         self.decoded.get().is_some()
     }
 }
