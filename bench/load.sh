@@ -13,8 +13,9 @@
 # project on its CookieStore: the session sealed in the cookie, no server-side state; it has no
 # large sessions, 16 KiB being over a cookie's 4 KiB, so large and large-read skip it),
 # ours-turns-redis (ours-redis with store_turns: same-session requests take turns across
-# processes through a lease in Redis), tower-memory / tower-redis, express-memory /
-# express-redis.
+# processes through a lease in Redis), ours-cached-redis (ours-redis on
+# RedisStore::open_cached: loads served from a client-side cache that Redis invalidates),
+# tower-memory / tower-redis, express-memory / express-redis.
 #
 # Routes (ROUTES), each measured on every system: none (no session access, cookie sent), read
 # (reads the small session's counter), incr (increments it), large (increments the counter of
@@ -142,6 +143,7 @@ declare -A SERVE=(
   [ours-redis]="ours redis"
   [ours-cookie]="ours cookie"
   [ours-turns-redis]="ours-turns redis"
+  [ours-cached-redis]="ours-cached redis"
   [ours-default-redis]="ours-default redis"
   [tower-redis]="tower redis"
   [ours-memory-count]="ours memory --count-bytes"
@@ -153,7 +155,8 @@ declare -A SERVE=(
   [express-memory-count]="express memory --count-bytes"
 )
 DEFAULT_SYSTEMS="bare ours-memory ours-default-memory tower-memory"
-DEFAULT_SYSTEMS+=" ours-redis ours-default-redis ours-turns-redis tower-redis ours-cookie"
+DEFAULT_SYSTEMS+=" ours-redis ours-default-redis ours-turns-redis ours-cached-redis tower-redis"
+DEFAULT_SYSTEMS+=" ours-cookie"
 DEFAULT_COUNTED="ours-memory-count ours-default-memory-count tower-memory-count"
 if command -v node >/dev/null; then
   DEFAULT_SYSTEMS+=" express-bare express-memory express-redis"

@@ -37,6 +37,32 @@ async fn redis_over_tls_with_a_ca_of_its_own() {
 }
 
 #[tokio::test]
+async fn redis_client_cache_over_tls() {
+    let url = env("REDIS_TLS_URL");
+    let store = RedisStore::open_cached_with_ca(&url, &pem("TLS_CA"), 100)
+        .await
+        .unwrap()
+        .with_prefix(format!("test:tls-cache:{}:", std::process::id()));
+    let app = app(layer_with(store.clone(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    for views in 2..=4 {
+        assert_eq!(
+            get_with(&app, "/views", Some(&cookie)).await.body,
+            views.to_string()
+        );
+    }
+    let stats = store.cache_stats().unwrap();
+    assert!(stats.hits >= 2 && stats.entries == 1, "{stats:?}");
+    assert!(
+        RedisStore::open_cached_with_ca(&url, &pem("TLS_OTHER_CA"), 100)
+            .await
+            .is_err(),
+        "another CA's trust: refused"
+    );
+    sessionly::Store::clear(&store).await.unwrap();
+}
+
+#[tokio::test]
 async fn redis_over_tls_refuses_a_server_it_does_not_trust() {
     let url = env("REDIS_TLS_URL");
     let other = RedisStore::open_with_ca(&url, &pem("TLS_OTHER_CA")).await;

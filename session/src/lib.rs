@@ -79,8 +79,6 @@ pub use store::ConnectPgStore;
 pub use store::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
-#[cfg(feature = "redis")]
-pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 #[cfg(feature = "connect-redis")]
@@ -88,6 +86,8 @@ pub use store::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use store::{Changed, MemoryStore, Store, StoreError};
 #[cfg(feature = "cookie-store")]
 pub use store::{CookieStore, MAX_COOKIE_LEN};
+#[cfg(feature = "redis")]
+pub use store::{RedisCacheStats, RedisStore};
 
 #[cfg(feature = "testing")]
 pub mod testing;

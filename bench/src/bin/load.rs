@@ -101,6 +101,9 @@ async fn serve(options: Options) -> Result<(), Error> {
         ("ours", "redis") => apps::ours(RedisStore::open(&options.redis).await?),
         ("ours", "cookie") => apps::ours(CookieStore::new()),
         ("ours-turns", "redis") => apps::ours_turns(RedisStore::open(&options.redis).await?),
+        ("ours-cached", "redis") => {
+            apps::ours(RedisStore::open_cached(&options.redis, 100_000).await?)
+        }
         ("ours-default", "memory") if counting => apps::ours_default(CountingStore {
             inner: MemoryStore::new(),
             stats: stats.clone(),
@@ -272,7 +275,7 @@ fn show(value: Option<f64>, digits: usize) -> String {
 }
 
 /// The systems of the report, in its order: the two bare frameworks, then each store's.
-const SYSTEMS: [(&str, &str); 12] = [
+const SYSTEMS: [(&str, &str); 13] = [
     ("bare", "-"),
     ("express-bare", "-"),
     ("ours", "memory"),
@@ -282,6 +285,7 @@ const SYSTEMS: [(&str, &str); 12] = [
     ("ours", "redis"),
     ("ours-default", "redis"),
     ("ours-turns", "redis"),
+    ("ours-cached", "redis"),
     ("tower", "redis"),
     ("express", "redis"),
     ("ours", "cookie"),
@@ -334,11 +338,11 @@ fn report(text: &str) -> Result<String, Error> {
     writeln!(out)?;
     writeln!(
         out,
-        "| store | route | ours / bare axum (req/s) | ours (defaults) / bare axum | ours (store turns) / ours | tower-sessions / bare axum | express-session / bare Express | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) |"
+        "| store | route | ours / bare axum (req/s) | ours (defaults) / bare axum | ours (store turns) / ours | tower-sessions / bare axum | express-session / bare Express | express-session / bare axum | ours / tower-sessions (req/s) | ours / tower-sessions (bytes/req) | ours / express-session (req/s) | express-session / ours (CPU µs/req) | ours (client cache) / tower-sessions (req/s) | ours (client cache) / ours (store bytes/req) |"
     )?;
     writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
     for store in ["memory", "redis", "cookie"] {
         for route in apps::ROUTES {
@@ -346,9 +350,10 @@ fn report(text: &str) -> Result<String, Error> {
             let ours = get("ours", store, route);
             let tower = get("tower", store, route);
             let express = get("express", store, route);
+            let cached = get("ours-cached", store, route);
             writeln!(
                 out,
-                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {store} | {route} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 show(paired(ours, bare), 3),
                 show(paired(get("ours-default", store, route), bare), 3),
                 show(paired(get("ours-turns", store, route), ours), 3),
@@ -362,6 +367,14 @@ fn report(text: &str) -> Result<String, Error> {
                 ),
                 show(paired(ours, express), 3),
                 show(ratio(cpu(express), cpu(ours)), 2),
+                show(paired(cached, tower), 3),
+                show(
+                    ratio(
+                        bytes("ours-cached", store, route),
+                        bytes("ours", store, route)
+                    ),
+                    3
+                ),
             )?;
         }
     }
@@ -391,7 +404,7 @@ fn report(text: &str) -> Result<String, Error> {
     writeln!(out)?;
     writeln!(out, "| target | measured | verdict |")?;
     writeln!(out, "|---|---:|---|")?;
-    let targets: [(&str, Option<f64>, bool); 5] = [
+    let targets: [(&str, Option<f64>, bool); 8] = [
         (
             "memory, read: ours >= 0.95x bare axum",
             paired(get("ours", "memory", "read"), get("bare", "-", "read")),
@@ -406,6 +419,30 @@ fn report(text: &str) -> Result<String, Error> {
             "redis, incr: ours >= 1.3x tower-sessions",
             paired(get("ours", "redis", "incr"), get("tower", "redis", "incr")),
             true,
+        ),
+        (
+            "redis, read: ours (client cache) >= 1.5x tower-sessions",
+            paired(
+                get("ours-cached", "redis", "read"),
+                get("tower", "redis", "read"),
+            ),
+            true,
+        ),
+        (
+            "redis, incr: ours (client cache) >= 1.3x tower-sessions",
+            paired(
+                get("ours-cached", "redis", "incr"),
+                get("tower", "redis", "incr"),
+            ),
+            true,
+        ),
+        (
+            "redis, incr: ours (client cache) bytes/req <= ours",
+            ratio(
+                bytes("ours-cached", "redis", "incr"),
+                bytes("ours", "redis", "incr"),
+            ),
+            false,
         ),
         (
             "redis, large: ours >= 3x tower-sessions",
@@ -424,7 +461,7 @@ fn report(text: &str) -> Result<String, Error> {
             false,
         ),
     ];
-    let limits = [0.95, 0.85, 1.3, 3.0, 1.0 / 50.0];
+    let limits = [0.95, 0.85, 1.3, 1.5, 1.3, 1.0, 3.0, 1.0 / 50.0];
     for ((what, value, at_least), limit) in targets.into_iter().zip(limits) {
         let verdict = match value {
             None => "not measured",
@@ -452,6 +489,7 @@ fn name(system: &str) -> &str {
         "express" => "express-session",
         "express-bare" => "bare Express",
         "ours-default" => "ours (defaults)",
+        "ours-cached" => "ours (client cache)",
         other => other,
     }
 }

@@ -87,7 +87,7 @@ pub use mysql::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
-pub use redis::RedisStore;
+pub use redis::{RedisCacheStats, RedisStore};
 #[cfg(feature = "cookie-store")]
 pub use sealed::{CookieStore, MAX_COOKIE_LEN};
 #[cfg(feature = "sqlite")]

@@ -76,8 +76,10 @@
 //! set lives wherever its own key hashes to. `all`, `length` and `clear` need a scan of every
 //! node and answer `Unsupported` on a cluster.
 
+use std::collections::BTreeSet;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
@@ -88,6 +90,11 @@ use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script};
 
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+
+mod cache;
+
+pub use cache::RedisCacheStats;
+use cache::{ClientCache, Lookup};
 
 /// A bulk reply that may be nil.
 type Bulk = Option<Vec<u8>>;
@@ -251,6 +258,8 @@ pub struct RedisStore<C = ConnectionManager> {
     index: Script,
     release: Script,
     write_leased: Script,
+    /// The client-side cache ([`open_cached`](RedisStore::open_cached)).
+    cache: Option<Arc<ClientCache>>,
 }
 
 impl<C> std::fmt::Debug for RedisStore<C> {
@@ -259,6 +268,7 @@ impl<C> std::fmt::Debug for RedisStore<C> {
             .field("prefix", &self.prefix)
             .field("owner_prefix", &self.owner_prefix)
             .field("idle_ttl", &self.idle_ttl)
+            .field("cache", &self.cache.as_deref().map(ClientCache::stats))
             .finish_non_exhaustive()
     }
 }
@@ -284,6 +294,95 @@ impl RedisStore<ConnectionManager> {
             .map_err(backend)?;
         Ok(Self::new(manager))
     }
+
+    /// Connects to `url` as [`open`](RedisStore::open) does, and keeps the sessions this
+    /// process reads in memory, up to `capacity` of them, until Redis says another client
+    /// changed them (server-assisted client-side caching; Redis 6 or later, over RESP3).
+    ///
+    /// A request whose session is held makes no round trip to load it, and a request that
+    /// changes a field makes one (its patch), which keeps the entry up to date.
+    ///
+    /// What changes: a write by another process (another instance of the app, a Node app on
+    /// the same sessions, a script) is seen here once Redis's invalidation has arrived, well
+    /// under a millisecond on a quiet network (`bench/RESULTS.md` measures it under load),
+    /// rather than by the very next request. This process's own writes are seen at once, and a
+    /// dropped connection empties the cache. Off by default for that reason, and because some
+    /// proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (this then fails with the
+    /// server's error). Loads that check the size in Redis
+    /// ([`with_size_check_in_redis`](RedisStore::with_size_check_in_redis)) bypass the cache.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sessionly::StoreError> {
+    /// use sessionly::RedisStore;
+    ///
+    /// let store = RedisStore::open_cached("redis://127.0.0.1:6379", 100_000).await?;
+    /// // … after some requests:
+    /// if let Some(stats) = store.cache_stats() {
+    ///     tracing::info!(hits = stats.hits, misses = stats.misses, "session cache");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_cached(url: &str, capacity: usize) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(resp3(url).map_err(backend)?).map_err(backend)?;
+        Self::cached(client, capacity).await
+    }
+
+    /// [`open_cached`](RedisStore::open_cached) over TLS, trusting the certificate authorities
+    /// in `ca_pem` (PEM), as [`open_with_ca`](RedisStore::open_with_ca) does.
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_cached_with_ca(
+        url: &str,
+        ca_pem: &[u8],
+        capacity: usize,
+    ) -> Result<Self, StoreError> {
+        let certificates = ::redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem.to_vec()),
+        };
+        let info = resp3(url).map_err(backend)?;
+        let client = ::redis::Client::build_with_tls(info, certificates).map_err(backend)?;
+        Self::cached(client, capacity).await
+    }
+
+    async fn cached(client: ::redis::Client, capacity: usize) -> Result<Self, StoreError> {
+        let cache = ClientCache::new(capacity);
+        let pushes = Arc::clone(&cache);
+        let config = manager_config().set_push_sender(move |push| {
+            pushes.on_push(push);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(backend)?;
+        // Every load that fills the cache turns tracking on again (a reconnected connection has
+        // it off); this first one says now, not at the first request, if the server refuses it.
+        tracking_on()
+            .query_async::<()>(&mut manager.clone())
+            .await
+            .map_err(backend)?;
+        Ok(Self {
+            cache: Some(cache),
+            ..Self::new(manager)
+        })
+    }
+}
+
+/// `url`'s connection settings, speaking RESP3 (which carries Redis's invalidations).
+fn resp3(url: &str) -> Result<::redis::ConnectionInfo, RedisError> {
+    use ::redis::IntoConnectionInfo;
+    let info = url.into_connection_info()?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(::redis::ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(settings))
+}
+
+/// Tracking of the keys this connection reads, but not of its own writes.
+fn tracking_on() -> Cmd {
+    let mut command = ::redis::cmd("CLIENT");
+    command.arg("TRACKING").arg("ON").arg("NOLOOP");
+    command
 }
 
 /// A connection manager on `url` with the stores' 2 s timeouts: one multiplexed connection that
@@ -307,12 +406,16 @@ pub(super) async fn connection_manager_with_ca(
 }
 
 async fn managed(client: ::redis::Client) -> Result<ConnectionManager, RedisError> {
-    let config = ConnectionManagerConfig::new()
+    ConnectionManager::new_with_config(client, manager_config()).await
+}
+
+/// The stores' connection settings: 2 s to connect and to answer, one retry.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_with_config(client, config).await
+        .set_max_delay(Duration::from_millis(500))
 }
 
 impl RedisStore<ClusterConnection> {
@@ -377,8 +480,15 @@ where
             index: Script::new(INDEX),
             release: Script::new(RELEASE),
             write_leased: Script::new(WRITE_LEASED),
+            cache: None,
         }
         .with_prefix("sess:")
+    }
+
+    /// What the client-side cache has done, if this store has one
+    /// ([`open_cached`](RedisStore::open_cached)).
+    pub fn cache_stats(&self) -> Option<RedisCacheStats> {
+        self.cache.as_deref().map(ClientCache::stats)
     }
 
     /// Changes the key prefix (default `sess:`). The owner indexes follow it: their prefix is
@@ -492,6 +602,10 @@ where
         let expiry = self.expiry_ms(record, now);
         let key = self.key(id);
         let cookie = record.cookie.encode().map_err(backend)?;
+        // Only an unfenced patch ends with a read, which keeps the key tracked: the cache may
+        // keep what it wrote. Any other write empties the slot (when the ticket drops).
+        let patch = fence.is_none() && changed.fields().is_some();
+        let ticket = self.cache.as_ref().map(|cache| cache.writing(&key, patch));
         let write = async {
             if let Some(fence) = fence {
                 return self
@@ -521,6 +635,13 @@ where
                 previous
             }
         };
+        if let (Some(ticket), Some(names)) = (ticket, changed.fields()) {
+            let owner = match changed.writes_owner() {
+                true => record.owner.clone(),
+                false => previous.clone(),
+            };
+            ticket.patched(expiry, |base| patched(base, record, names, owner));
+        }
         if !changed.writes_owner() {
             // The stored owner stayed. If this request's copy of it was stale, the session's
             // score in its real owner's set still has to follow the new expiry; the set this
@@ -753,6 +874,58 @@ where
         self.load_key(&self.key(id)).await
     }
 
+    /// The session `id` for a request: from the client-side cache if it holds it, else as
+    /// [`load`](Self::load) (filling the cache if it has one).
+    async fn read(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return self.load(id.as_bytes()).await;
+        };
+        let key = self.key(id);
+        let now = millis_since_epoch(SystemTime::now());
+        let ticket = match cache.lookup(&key, now) {
+            Lookup::Hit(record) => return Ok(Some(record)),
+            Lookup::Miss(ticket) => ticket,
+        };
+        // Tracking first, so the read is tracked even on a connection that has just been
+        // re-made; the time to live, so an entry never outlives the key. Each reply on its own,
+        // so that a key of another type is a missing session (see `readable`).
+        let mut pipe = Pipeline::new();
+        pipe.add_command(tracking_on())
+            .cmd("HGETALL")
+            .arg(&key)
+            .cmd("PTTL")
+            .arg(&key)
+            .ignore_errors();
+        let replies = retried(|| async {
+            pipe.query_async::<Vec<Result<::redis::Value, RedisError>>>(
+                &mut self.connection.clone(),
+            )
+            .await
+        })
+        .await
+        .map_err(backend)?;
+        let [tracking, hash, ttl] = <[_; 3]>::try_from(replies)
+            .map_err(|replies| backend(format!("{} replies to 3 commands", replies.len())))?;
+        tracking.map_err(backend)?;
+        let hash = hash.and_then(|hash| Ok(Vec::<(Vec<u8>, Vec<u8>)>::from_redis_value(hash)?));
+        let Some(entries) = readable(hash)? else {
+            return Ok(None);
+        };
+        let ttl: i64 = ttl
+            .and_then(|ttl| Ok(i64::from_redis_value(ttl)?))
+            .map_err(backend)?;
+        let record = parse(entries);
+        if let (Some(ticket), Some(record)) = (ticket, &record) {
+            // -1: no expiry (not written by this store); -2: gone since the HGETALL.
+            let expires = match ttl {
+                -1 => Some(u64::MAX),
+                ttl => u64::try_from(ttl).ok().map(|ttl| now.saturating_add(ttl)),
+            };
+            ticket.fill(expires.map(|at| (record, at)));
+        }
+        Ok(record)
+    }
+
     /// The session at `key` (see [`readable`] for a key of another type).
     async fn load_key(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
         let hgetall = ::redis::cmd("HGETALL").arg(key).take();
@@ -889,7 +1062,7 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let record = self.load(id.as_bytes()).await?;
+        let record = self.read(id).await?;
         Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
     }
 
@@ -897,7 +1070,7 @@ where
         let record = if self.size_check_in_redis {
             self.load_within(id.as_bytes(), max_size).await?
         } else {
-            self.load(id.as_bytes())
+            self.read(id)
                 .await?
                 .filter(|record| store::fits(record, max_size))
         };
@@ -963,7 +1136,9 @@ where
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
         // Repeating a destroy deletes nothing more. (If the first try landed, the repeat finds
         // no owner, and the owner index keeps a stale member until its next listing drops it.)
-        let destroy = self.destroy.key(self.key(id));
+        let key = self.key(id);
+        let _ticket = self.cache.as_ref().map(|cache| cache.writing(&key, false));
+        let destroy = self.destroy.key(&key);
         let owner: Option<Vec<u8>> =
             retried(|| async { destroy.invoke_async(&mut self.connection.clone()).await })
                 .await
@@ -985,7 +1160,10 @@ where
         let now = SystemTime::now();
         let expiry = self.expiry_ms(record, now);
         let cookie = record.cookie.encode().map_err(backend)?;
-        let mut invocation = self.touch.key(self.key(id));
+        let key = self.key(id);
+        // The script writes after its reads: Redis stops tracking the key, so the slot empties.
+        let _ticket = self.cache.as_ref().map(|cache| cache.writing(&key, false));
+        let mut invocation = self.touch.key(&key);
         invocation
             .arg(expiry)
             .arg(cookie)
@@ -1041,8 +1219,12 @@ where
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
+        // Emptied before (loads in flight keep nothing) and after (nor do loads that ran between).
+        let empty = || self.cache.as_deref().map(ClientCache::clear);
+        empty();
         self.unlink(&self.keys("clear", &self.prefix).await?)
             .await?;
+        empty();
         if let Some(owner_prefix) = &self.owner_prefix {
             self.unlink(&self.keys("clear", owner_prefix).await?)
                 .await?;
@@ -1102,6 +1284,14 @@ where
             .into_iter()
             .filter(|id| keep.map(str::as_bytes) != Some(id.as_slice()))
             .collect();
+        // This connection's own deletes send it no invalidation: their slots empty here.
+        let _tickets: Vec<_> = match &self.cache {
+            Some(cache) => members
+                .iter()
+                .map(|id| cache.writing(&self.key(id), false))
+                .collect(),
+            None => Vec::new(),
+        };
         let deletes = members
             .iter()
             .map(|id| {
@@ -1282,6 +1472,29 @@ pub(crate) fn parse(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
             None
         }
     }
+}
+
+/// The session as Redis holds it after a patch of `base`: `record`'s value (or absence) for each
+/// field in `names`, `record`'s cookie state, and `owner`.
+fn patched(
+    mut base: Record,
+    record: &Record,
+    names: &BTreeSet<String>,
+    owner: Option<String>,
+) -> Record {
+    for name in names {
+        match record.fields.get(name) {
+            Some(value) => {
+                base.fields.insert(name.clone(), value.clone());
+            }
+            None => {
+                base.fields.remove(name);
+            }
+        }
+    }
+    base.cookie = record.cookie.clone();
+    base.owner = owner;
+    base
 }
 
 /// Escapes glob characters so a prefix matches only itself in `SCAN MATCH`.

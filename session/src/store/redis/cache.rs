@@ -1,0 +1,321 @@
+//! The client-side cache of [`RedisStore::open_cached`](super::RedisStore::open_cached):
+//! sessions this process has read, kept until Redis says they changed.
+//!
+//! # How it stays true
+//!
+//! The connection speaks RESP3 with `CLIENT TRACKING ON NOLOOP`: Redis remembers each key this
+//! connection reads and pushes an invalidation on the same connection when anyone else writes
+//! it (or it expires, or the database is flushed). `NOLOOP` leaves out this connection's own
+//! writes, which the cache applies itself.
+//!
+//! A session key's slot goes through three states:
+//! - **Loading**: a read is in flight. Its reply becomes the entry only if the slot is still
+//!   this read's when the reply arrives: an invalidation, a write of this process or a lost
+//!   connection in between empties the slot, and the reply (which may predate that change) is
+//!   used once and not kept.
+//! - **Ready**: the session as Redis holds it, with the expiry Redis enforces. A request served
+//!   from here makes no round trip.
+//! - **Writing**: a write of this process is in flight. Reads meanwhile go to Redis and keep
+//!   nothing. A patch of a Ready session that lands while the slot is still its own becomes the
+//!   new entry (the entry it started from with the changed fields applied): the patch ends with
+//!   a read of the key, so Redis tracks it again. Any other write (whole, touch, destroy, fenced,
+//!   overlapping) leaves the slot empty for the next read to fill.
+//!
+//! Losing the connection loses its tracking: the client library reports the disconnection and
+//! every slot goes. Every read that fills a slot turns tracking on first, in the same pipeline,
+//! so a read on a new connection is tracked before its reply is kept.
+//!
+//! The contract, then: this process sees its own writes at once; another process's write is
+//! seen by every request that starts after the invalidation has arrived here (bench/RESULTS.md
+//! measures that window under load); a connection lost empties the cache.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use ::redis::{PushInfo, PushKind, Value};
+
+use crate::record::Record;
+
+/// What the cache has done so far; from [`RedisStore::cache_stats`](super::RedisStore::cache_stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisCacheStats {
+    /// Loads served from memory.
+    pub hits: u64,
+    /// Loads that went to Redis.
+    pub misses: u64,
+    /// Keys Redis said another client changed (each drops its entry if there is one).
+    pub invalidations: u64,
+    /// Times the whole cache was emptied: the connection dropped, or the database was flushed.
+    pub resets: u64,
+    /// Sessions held now.
+    pub entries: u64,
+}
+
+pub(super) struct ClientCache {
+    slots: Mutex<Slots>,
+    capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+    resets: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slots {
+    by_key: HashMap<Vec<u8>, Slot>,
+    /// Sessions in the Ready state (what `capacity` bounds).
+    ready: usize,
+    next_ticket: u64,
+}
+
+enum Slot {
+    Loading(u64),
+    Ready { record: Record, expires_ms: u64 },
+    Writing { ticket: u64, base: Option<Record> },
+}
+
+/// What a load finds.
+pub(super) enum Lookup {
+    Hit(Record),
+    /// Load from Redis; with a ticket, the reply may fill the slot.
+    Miss(Option<LoadTicket>),
+}
+
+impl ClientCache {
+    pub(super) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            slots: Mutex::default(),
+            capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
+        })
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        // No code panics while holding the lock; if some did, the map is still whole.
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session at `key` if it is held and Redis has not expired it by `now_ms`; else a
+    /// miss, with a ticket if this load may fill the slot (no other load or write is in flight).
+    pub(super) fn lookup(self: &Arc<Self>, key: &[u8], now_ms: u64) -> Lookup {
+        let mut slots = self.slots();
+        let ticket = slots.ticket();
+        let slots = &mut *slots;
+        match slots.by_key.get_mut(key) {
+            Some(Slot::Ready { record, expires_ms }) if now_ms < *expires_ms => {
+                self.hits.fetch_add(1, Relaxed);
+                return Lookup::Hit(record.clone());
+            }
+            Some(slot @ Slot::Ready { .. }) => {
+                *slot = Slot::Loading(ticket);
+                slots.ready -= 1;
+            }
+            Some(_) => {
+                self.misses.fetch_add(1, Relaxed);
+                return Lookup::Miss(None);
+            }
+            None => {
+                slots.by_key.insert(key.to_vec(), Slot::Loading(ticket));
+            }
+        }
+        self.misses.fetch_add(1, Relaxed);
+        Lookup::Miss(Some(LoadTicket {
+            cache: Arc::clone(self),
+            key: key.to_vec(),
+            ticket,
+        }))
+    }
+
+    /// Marks a write of the session at `key` in flight. With `patch`, a Ready entry is kept
+    /// aside for [`WriteTicket::patched`] to build on.
+    pub(super) fn writing(self: &Arc<Self>, key: &[u8], patch: bool) -> WriteTicket {
+        let mut slots = self.slots();
+        let ticket = slots.ticket();
+        let base = match slots.by_key.remove(key) {
+            Some(Slot::Ready { record, .. }) => {
+                slots.ready -= 1;
+                patch.then_some(record)
+            }
+            _ => None,
+        };
+        slots
+            .by_key
+            .insert(key.to_vec(), Slot::Writing { ticket, base });
+        WriteTicket {
+            cache: Arc::clone(self),
+            key: key.to_vec(),
+            ticket,
+        }
+    }
+
+    /// Empties every slot.
+    pub(super) fn clear(&self) {
+        let mut slots = self.slots();
+        slots.by_key.clear();
+        slots.ready = 0;
+    }
+
+    /// What Redis pushed: invalidated keys, a flush (a nil key list), or the library's word that
+    /// the connection dropped.
+    pub(super) fn on_push(&self, push: PushInfo) {
+        match push.kind {
+            PushKind::Invalidate => match push.data.into_iter().next() {
+                Some(Value::Array(keys)) | Some(Value::Set(keys)) => {
+                    let mut slots = self.slots();
+                    for key in keys {
+                        if let Value::BulkString(key) = key {
+                            slots.remove(&key);
+                        }
+                        self.invalidations.fetch_add(1, Relaxed);
+                    }
+                }
+                _ => self.reset("Redis was flushed"),
+            },
+            PushKind::Disconnection => self.reset("the Redis connection dropped"),
+            _ => {}
+        }
+    }
+
+    fn reset(&self, why: &str) {
+        self.clear();
+        self.resets.fetch_add(1, Relaxed);
+        tracing::debug!(why, "client-side session cache emptied");
+    }
+
+    pub(super) fn stats(&self) -> RedisCacheStats {
+        RedisCacheStats {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            invalidations: self.invalidations.load(Relaxed),
+            resets: self.resets.load(Relaxed),
+            entries: self.slots().ready as u64,
+        }
+    }
+
+    /// Makes `record` the entry at `key` if the slot still holds `ticket`, evicting another
+    /// entry if the cache is full.
+    fn fill(&self, key: &[u8], ticket: u64, filled: Option<(Record, u64)>) {
+        let mut slots = self.slots();
+        let slots = &mut *slots;
+        let Some(slot) = slots.by_key.get_mut(key) else {
+            return;
+        };
+        let ours = match slot {
+            Slot::Loading(t) | Slot::Writing { ticket: t, .. } => *t == ticket,
+            Slot::Ready { .. } => false,
+        };
+        if !ours {
+            return;
+        }
+        match filled {
+            Some((record, expires_ms)) if self.capacity > 0 => {
+                *slot = Slot::Ready { record, expires_ms };
+                slots.ready += 1;
+                if slots.ready > self.capacity {
+                    slots.evict_one(key);
+                }
+            }
+            _ => {
+                slots.by_key.remove(key);
+            }
+        }
+    }
+}
+
+impl Slots {
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(Slot::Ready { .. }) = self.by_key.remove(key) {
+            self.ready -= 1;
+        }
+    }
+
+    /// Drops some Ready entry other than `keep`'s. (Redis keeps tracking its key and will send
+    /// one invalidation for it that finds nothing; cheaper than keeping a usage order.)
+    fn evict_one(&mut self, keep: &[u8]) {
+        let victim = self
+            .by_key
+            .iter()
+            .find(|(key, slot)| matches!(slot, Slot::Ready { .. }) && key.as_slice() != keep)
+            .map(|(key, _)| key.clone());
+        if let Some(victim) = victim {
+            self.remove(&victim);
+        }
+    }
+}
+
+/// A load allowed to fill its slot. Dropped without [`fill`](Self::fill) (an error, a request
+/// cancelled mid-load), it empties the slot if the slot is still its own.
+pub(super) struct LoadTicket {
+    cache: Arc<ClientCache>,
+    key: Vec<u8>,
+    ticket: u64,
+}
+
+impl LoadTicket {
+    /// Keeps `record`, which Redis expires at `expires_ms`; `None` keeps nothing.
+    pub(super) fn fill(self, loaded: Option<(&Record, u64)>) {
+        self.cache.fill(
+            &self.key,
+            self.ticket,
+            loaded.map(|(record, at)| (record.clone(), at)),
+        );
+    }
+}
+
+impl Drop for LoadTicket {
+    fn drop(&mut self) {
+        let mut slots = self.cache.slots();
+        if let Entry::Occupied(slot) = slots.by_key.entry(std::mem::take(&mut self.key))
+            && matches!(slot.get(), Slot::Loading(t) if *t == self.ticket)
+        {
+            slot.remove();
+        }
+    }
+}
+
+/// A write in flight. Dropped without [`patched`](Self::patched), it empties its slot if the
+/// slot is still its own.
+pub(super) struct WriteTicket {
+    cache: Arc<ClientCache>,
+    key: Vec<u8>,
+    ticket: u64,
+}
+
+impl WriteTicket {
+    /// The patch landed: if the slot is still this write's and held a Ready entry when it
+    /// began, the entry becomes `apply(entry)`, which Redis expires at `expires_ms`.
+    pub(super) fn patched(self, expires_ms: u64, apply: impl FnOnce(Record) -> Record) {
+        let base = {
+            let mut slots = self.cache.slots();
+            match slots.by_key.get_mut(&self.key) {
+                Some(Slot::Writing { ticket, base }) if *ticket == self.ticket => base.take(),
+                _ => None,
+            }
+        };
+        // Applied outside the lock; the slot stays Writing (without its base) meanwhile.
+        let filled = base.map(|base| (apply(base), expires_ms));
+        self.cache.fill(&self.key, self.ticket, filled);
+    }
+}
+
+impl Drop for WriteTicket {
+    fn drop(&mut self) {
+        let mut slots = self.cache.slots();
+        if let Entry::Occupied(slot) = slots.by_key.entry(std::mem::take(&mut self.key))
+            && matches!(slot.get(), Slot::Writing { ticket, .. } if *ticket == self.ticket)
+        {
+            slot.remove();
+        }
+    }
+}
