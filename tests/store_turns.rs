@@ -306,6 +306,30 @@ async fn redis_two_processes_keep_every_increment() {
     keep_every_increment(store("race").await, store("race").await).await;
 }
 
+/// With the client-side cache, a load under the turn still reads what the last holder wrote:
+/// taking the turn empties the session's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cached_two_processes_keep_every_increment() {
+    let cached = || async {
+        RedisStore::open_cached(&redis_url(), 100)
+            .await
+            .unwrap()
+            .with_prefix(format!("test:turns:race-cached:{}:", std::process::id()))
+    };
+    keep_every_increment(cached().await, cached().await).await;
+
+    // Every load under the turn reads Redis: a read-only request leaves its entry behind,
+    // and the next request's turn empties it.
+    let store = cached().await;
+    let app = turning(store.clone(), Some(StoreTurns::new()));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    for _ in 0..3 {
+        assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "1");
+    }
+    let stats = store.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (0, 3), "{stats:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_two_processes_keep_every_increment() {
     let turns = Some(StoreTurns::new());

@@ -309,7 +309,9 @@ impl RedisStore<ConnectionManager> {
     /// dropped connection empties the cache. Off by default for that reason, and because some
     /// proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (this then fails with the
     /// server's error). Loads that check the size in Redis
-    /// ([`with_size_check_in_redis`](RedisStore::with_size_check_in_redis)) bypass the cache.
+    /// ([`with_size_check_in_redis`](RedisStore::with_size_check_in_redis)) bypass the cache,
+    /// and so do loads under [`store_turns`](crate::SessionLayerBuilder::store_turns): taking
+    /// the turn empties the session's entry, since the turn promises the last holder's write.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), sessionly::StoreError> {
@@ -1102,6 +1104,12 @@ where
             .query_async(&mut self.connection.clone())
             .await
             .map_err(backend)?;
+        if taken.is_some()
+            && let Some(cache) = &self.cache
+        {
+            // The turn promises the last holder's write, which may not have been heard of yet.
+            cache.forget(&self.key(id));
+        }
         Ok(taken.map(|_| token))
     }
 

@@ -154,6 +154,11 @@ impl ClientCache {
         }
     }
 
+    /// Empties the slot at `key`: the next load reads Redis (a load in flight keeps nothing).
+    pub(super) fn forget(&self, key: &[u8]) {
+        self.slots().remove(key);
+    }
+
     /// Empties every slot.
     pub(super) fn clear(&self) {
         let mut slots = self.slots();
