@@ -232,6 +232,9 @@ return {1, previous}
 /// cost one to three more round trips. Listing an owner's sessions costs two or three round
 /// trips on one server, and one more per session on a cluster.
 ///
+/// [`open_cached`](RedisStore::open_cached) adds a client-side cache: a session this process
+/// has read is loaded without a round trip until Redis says another client changed it.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use sessionly::{RedisStore, SessionLayer};
