@@ -353,6 +353,10 @@ async fn the_cache_holds_at_most_its_capacity() {
         }
     }
     assert_eq!(stats(&store).entries, 2);
+    let hits = stats(&store).hits;
+    store.get("s4").await.unwrap();
+    store.get("s3").await.unwrap();
+    assert_eq!(stats(&store).hits, hits + 2, "the latest two are kept");
     let none = cached_with("capacity", 0).await;
     none.get("s0").await.unwrap();
     none.get("s0").await.unwrap();
@@ -418,4 +422,29 @@ async fn two_apps_share_sessions_over_http() {
         assert_eq!(reply.body, views.to_string(), "on app {side}");
     }
     redis.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_entry_is_read_again_after_its_max_age() {
+    let _turn = serial().await;
+    let store = cached("max-age")
+        .await
+        .with_cache_max_age(Duration::from_millis(200));
+    store
+        .set("s", &record(&[("a", b"1")], HOUR), Changed::All)
+        .await
+        .unwrap();
+    store.get("s").await.unwrap();
+    let before = stats(&store);
+    store.get("s").await.unwrap();
+    assert_eq!(stats(&store).hits, before.hits + 1, "held while young");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.get("s").await.unwrap();
+    let after = stats(&store);
+    assert_eq!(
+        (after.hits, after.misses),
+        (before.hits + 1, before.misses + 1),
+        "read from Redis once old"
+    );
+    store.clear().await.unwrap();
 }

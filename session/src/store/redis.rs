@@ -312,9 +312,18 @@ impl RedisStore<ConnectionManager> {
     /// dropped connection empties the cache. Off by default for that reason, and because some
     /// proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (this then fails with the
     /// server's error). Loads that check the size in Redis
-    /// ([`with_size_check_in_redis`](RedisStore::with_size_check_in_redis)) bypass the cache,
-    /// and so do loads under [`store_turns`](crate::SessionLayerBuilder::store_turns): taking
-    /// the turn empties the session's entry, since the turn promises the last holder's write.
+    /// ([`with_size_check_in_redis`](RedisStore::with_size_check_in_redis)) bypass the cache.
+    /// Under [`store_turns`](crate::SessionLayerBuilder::store_turns) every load reads Redis:
+    /// taking the turn empties the session's entry, since the turn promises the last holder's
+    /// write.
+    ///
+    /// An entry is served for at most a minute
+    /// ([`with_cache_max_age`](RedisStore::with_cache_max_age)) before it is read again: Redis
+    /// drops a tracked key without telling this connection if it evicts the key or trims its
+    /// tracking table while running this connection's own command. Give the server
+    /// `tracking-table-max-keys 0` and a `maxmemory-policy` that does not evict sessions to
+    /// keep that from happening at all. A command that fails on the connection itself (not a
+    /// reply from Redis) empties the cache, as a dropped connection does.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), sessionly::StoreError> {
@@ -490,6 +499,45 @@ where
         .with_prefix("sess:")
     }
 
+    /// A store error for `error`. A failure of the connection itself (not a reply Redis gave)
+    /// may mean the connection was replaced without the library's word, and a new one tracks
+    /// nothing yet: the client-side cache empties.
+    fn failed(&self, error: RedisError) -> StoreError {
+        if let Some(cache) = &self.cache
+            && !matches!(error.kind(), ::redis::ErrorKind::Server(_))
+        {
+            cache.reset("a Redis command failed");
+        }
+        backend(error)
+    }
+
+    /// [`retried`], emptying the client-side cache if the connection dropped.
+    async fn retried<T, F, Fut>(&self, attempt: F) -> Result<T, RedisError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let dropped = || {
+            if let Some(cache) = &self.cache {
+                cache.reset("the Redis connection dropped");
+            }
+        };
+        retried_noting(dropped, attempt).await
+    }
+
+    /// How long the client-side cache ([`open_cached`](RedisStore::open_cached)) serves an
+    /// entry at most before reading it from Redis again (60 s by default), for this store and
+    /// its clones. Invalidations keep entries true; this bounds how stale one can get if an
+    /// invalidation never comes: Redis drops a tracked key without telling this connection if it
+    /// evicts the key (`maxmemory`) or trims its tracking table (`tracking-table-max-keys`)
+    /// while running one of this connection's own commands. No effect without a cache.
+    pub fn with_cache_max_age(self, max_age: Duration) -> Self {
+        if let Some(cache) = &self.cache {
+            cache.set_max_age(max_age);
+        }
+        self
+    }
+
     /// What the client-side cache has done, if this store has one
     /// ([`open_cached`](RedisStore::open_cached)).
     pub fn cache_stats(&self) -> Option<RedisCacheStats> {
@@ -586,7 +634,7 @@ where
         let (status, previous): (i64, Bulk) = script
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(|error| self.failed(error))?;
         match status {
             1 => Ok(previous.and_then(owner_of)),
             0 => Err(StoreError::Gone),
@@ -727,10 +775,10 @@ where
         // A whole write is for a new id, which no other request knows: repeating it writes
         // the same session again. (Patches are not repeated: a patch that landed before the
         // connection dropped could, repeated, undo another process's write of the same field.)
-        let (previous,): (Bulk,) =
-            retried(|| async { pipe.query_async(&mut self.connection.clone()).await })
-                .await
-                .map_err(backend)?;
+        let (previous,): (Bulk,) = self
+            .retried(|| async { pipe.query_async(&mut self.connection.clone()).await })
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(previous.and_then(owner_of))
     }
 
@@ -800,13 +848,13 @@ where
             let (previous, live): (Bulk, bool) = pipe
                 .query_async(&mut self.connection.clone())
                 .await
-                .map_err(backend)?;
+                .map_err(|error| self.failed(error))?;
             (previous, live)
         } else {
             let ((previous, version),): ((Bulk, Bulk),) = pipe
                 .query_async(&mut self.connection.clone())
                 .await
-                .map_err(backend)?;
+                .map_err(|error| self.failed(error))?;
             (previous, version.is_some())
         };
         if !live {
@@ -839,7 +887,7 @@ where
             .invoke_async::<i64>(&mut self.connection.clone())
             .await
             .map(drop)
-            .map_err(backend)
+            .map_err(|error| self.failed(error))
     }
 
     /// Drops `ids` from the owner set at `index`, for sessions that are gone for good.
@@ -856,7 +904,7 @@ where
             .arg(ids)
             .query_async::<()>(&mut self.connection.clone())
             .await
-            .map_err(backend)
+            .map_err(|error| self.failed(error))
     }
 
     /// Drops `id` from `owner`'s set at `index`, for a session that exists but has another
@@ -901,24 +949,25 @@ where
             .cmd("PTTL")
             .arg(&key)
             .ignore_errors();
-        let replies = retried(|| async {
-            pipe.query_async::<Vec<Result<::redis::Value, RedisError>>>(
-                &mut self.connection.clone(),
-            )
+        let replies = self
+            .retried(|| async {
+                pipe.query_async::<Vec<Result<::redis::Value, RedisError>>>(
+                    &mut self.connection.clone(),
+                )
+                .await
+            })
             .await
-        })
-        .await
-        .map_err(backend)?;
+            .map_err(|error| self.failed(error))?;
         let [tracking, hash, ttl] = <[_; 3]>::try_from(replies)
             .map_err(|replies| backend(format!("{} replies to 3 commands", replies.len())))?;
-        tracking.map_err(backend)?;
+        tracking.map_err(|error| self.failed(error))?;
         let hash = hash.and_then(|hash| Ok(Vec::<(Vec<u8>, Vec<u8>)>::from_redis_value(hash)?));
         let Some(entries) = readable(hash)? else {
             return Ok(None);
         };
         let ttl: i64 = ttl
             .and_then(|ttl| Ok(i64::from_redis_value(ttl)?))
-            .map_err(backend)?;
+            .map_err(|error| self.failed(error))?;
         let record = parse(entries);
         if let (Some(ticket), Some(record)) = (ticket, &record) {
             // -1: no expiry (not written by this store); -2: gone since the HGETALL.
@@ -934,12 +983,13 @@ where
     /// The session at `key` (see [`readable`] for a key of another type).
     async fn load_key(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
         let hgetall = ::redis::cmd("HGETALL").arg(key).take();
-        let loaded = retried(|| async {
-            hgetall
-                .query_async::<Vec<(Vec<u8>, Vec<u8>)>>(&mut self.connection.clone())
-                .await
-        })
-        .await;
+        let loaded = self
+            .retried(|| async {
+                hgetall
+                    .query_async::<Vec<(Vec<u8>, Vec<u8>)>>(&mut self.connection.clone())
+                    .await
+            })
+            .await;
         readable(loaded).map(|entries| entries.and_then(parse))
     }
 
@@ -948,12 +998,13 @@ where
     async fn load_within(&self, id: &[u8], max_size: usize) -> Result<Option<Record>, StoreError> {
         let mut script = self.get_within.key(self.key(id));
         script.arg(max_size);
-        let loaded = retried(|| async {
-            script
-                .invoke_async::<::redis::Value>(&mut self.connection.clone())
-                .await
-        })
-        .await;
+        let loaded = self
+            .retried(|| async {
+                script
+                    .invoke_async::<::redis::Value>(&mut self.connection.clone())
+                    .await
+            })
+            .await;
         match readable(loaded)? {
             Some(::redis::Value::Int(size)) => {
                 store::too_large(size.unsigned_abs(), max_size);
@@ -980,7 +1031,7 @@ where
         let (members,): (Vec<Vec<u8>>,) = pipe
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(|error| self.failed(error))?;
         Ok(members)
     }
 
@@ -1006,7 +1057,7 @@ where
                 .ignore_errors()
                 .query_async(&mut connection)
                 .await
-                .map_err(backend);
+                .map_err(|error| self.failed(error));
         }
         let mut replies = Vec::with_capacity(commands.len());
         for command in commands {
@@ -1040,7 +1091,7 @@ where
                 .arg(1000)
                 .query_async(&mut connection)
                 .await
-                .map_err(backend)?;
+                .map_err(|error| self.failed(error))?;
             keys.extend(batch);
             if next == 0 {
                 return Ok(keys);
@@ -1056,7 +1107,7 @@ where
                 .arg(batch)
                 .query_async::<()>(&mut connection)
                 .await
-                .map_err(backend)?;
+                .map_err(|error| self.failed(error))?;
         }
         Ok(())
     }
@@ -1106,7 +1157,7 @@ where
             .arg(ms)
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(|error| self.failed(error))?;
         if taken.is_some()
             && let Some(cache) = &self.cache
         {
@@ -1120,7 +1171,7 @@ where
         let Some(key) = self.lease_key(id) else {
             return Ok(());
         };
-        retried(|| async {
+        self.retried(|| async {
             self.release
                 .key(&key)
                 .arg(token)
@@ -1129,7 +1180,7 @@ where
         })
         .await
         .map(drop)
-        .map_err(backend)
+        .map_err(|error| self.failed(error))
     }
 
     async fn set_within_lease(
@@ -1150,10 +1201,10 @@ where
         let key = self.key(id);
         let _ticket = self.cache.as_ref().map(|cache| cache.writing(&key, false));
         let destroy = self.destroy.key(&key);
-        let owner: Option<Vec<u8>> =
-            retried(|| async { destroy.invoke_async(&mut self.connection.clone()).await })
-                .await
-                .map_err(backend)?;
+        let owner: Option<Vec<u8>> = self
+            .retried(|| async { destroy.invoke_async(&mut self.connection.clone()).await })
+            .await
+            .map_err(|error| self.failed(error))?;
         match owner
             .and_then(owner_of)
             .and_then(|owner| self.owner_key(&owner))
@@ -1182,13 +1233,13 @@ where
             .arg(u8::from(record.owner.is_some()));
         // Repeating a touch writes the same cookie state and expiry again.
         let touch = async {
-            retried(|| async {
+            self.retried(|| async {
                 invocation
                     .invoke_async::<i64>(&mut self.connection.clone())
                     .await
             })
             .await
-            .map_err(backend)
+            .map_err(|error| self.failed(error))
         };
         let touched = match record
             .owner
@@ -1230,12 +1281,12 @@ where
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        // Emptied before (loads in flight keep nothing) and after (nor do loads that ran between).
-        let empty = || self.cache.as_deref().map(ClientCache::clear);
-        empty();
+        // Emptied before (loads in flight keep nothing) and after, even on an error (nor do loads
+        // that ran between).
+        let _emptied = Emptied(self.cache.as_deref());
+        _emptied.empty();
         self.unlink(&self.keys("clear", &self.prefix).await?)
             .await?;
-        empty();
         if let Some(owner_prefix) = &self.owner_prefix {
             self.unlink(&self.keys("clear", owner_prefix).await?)
                 .await?;
@@ -1335,12 +1386,39 @@ where
     }
 }
 
+/// Empties a client-side cache now and when dropped.
+struct Emptied<'a>(Option<&'a ClientCache>);
+
+impl Emptied<'_> {
+    fn empty(&self) {
+        if let Some(cache) = self.0 {
+            cache.clear();
+        }
+    }
+}
+
+impl Drop for Emptied<'_> {
+    fn drop(&mut self) {
+        self.empty();
+    }
+}
+
 /// Runs `attempt` a second time if the first failed because the connection had dropped (a
 /// Redis restart, a failover, an idle connection closed by a proxy): the connection manager
 /// reconnects only after a command has failed, so without this the first request after a
 /// restart would fail. Only for commands that are safe to repeat. Timeouts are not repeated:
 /// a server that does not answer would only make the request wait twice as long.
+#[cfg(feature = "connect-redis")]
 pub(super) async fn retried<T, F, Fut>(attempt: F) -> Result<T, RedisError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, RedisError>>,
+{
+    retried_noting(|| {}, attempt).await
+}
+
+/// [`retried`], calling `dropped` before the second try (the new connection tracks nothing).
+async fn retried_noting<T, F, Fut>(dropped: impl FnOnce(), attempt: F) -> Result<T, RedisError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, RedisError>>,
@@ -1348,6 +1426,7 @@ where
     match attempt().await {
         Err(error) if error.is_connection_dropped() && !error.is_timeout() => {
             tracing::debug!(%error, "Redis connection dropped; trying once more");
+            dropped();
             attempt().await
         }
         outcome => outcome,

@@ -21,22 +21,32 @@
 //!   a read of the key, so Redis tracks it again. Any other write (whole, touch, destroy, fenced,
 //!   overlapping) leaves the slot empty for the next read to fill.
 //!
-//! Losing the connection loses its tracking: the client library reports the disconnection and
-//! every slot goes. Every read that fills a slot turns tracking on first, in the same pipeline,
-//! so a read on a new connection is tracked before its reply is kept.
+//! Losing the connection loses its tracking: the client library reports the disconnection, or
+//! one of the store's commands fails on the connection itself, and every slot goes. Every read
+//! that fills a slot turns tracking on first, in the same pipeline, so a read on a new
+//! connection is tracked before its reply is kept.
+//!
+//! `NOLOOP` has one blind spot: Redis skips this connection's invalidation for a key it evicts
+//! (`maxmemory`) or drops from its tracking table (`tracking-table-max-keys`) while running a
+//! command of this connection, and stops tracking the key. An entry is therefore served for at
+//! most its max age (a minute by default) before it is read again.
 //!
 //! The contract, then: this process sees its own writes at once; another process's write is
 //! seen by every request that starts after the invalidation has arrived here (bench/RESULTS.md
 //! measures that window under load); a connection lost empties the cache.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use ::redis::{PushInfo, PushKind, Value};
 
-use crate::record::Record;
+use crate::record::{Record, millis_since_epoch};
+
+/// How long an entry is served at most before it is read from Redis again, by default.
+pub(super) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// What the cache has done so far; from [`RedisStore::cache_stats`](super::RedisStore::cache_stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +67,9 @@ pub struct RedisCacheStats {
 pub(super) struct ClientCache {
     slots: Mutex<Slots>,
     capacity: usize,
+    /// How long an entry is served at most (ms): the bound on how stale an entry can get if an
+    /// invalidation never comes (see `RedisStore::with_cache_max_age`).
+    max_age_ms: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     invalidations: AtomicU64,
@@ -68,6 +81,9 @@ struct Slots {
     by_key: HashMap<Vec<u8>, Slot>,
     /// Sessions in the Ready state (what `capacity` bounds).
     ready: usize,
+    /// Keys in the order they became Ready, oldest first, for eviction; may hold keys whose
+    /// slot has changed since (skipped when met).
+    order: VecDeque<Vec<u8>>,
     next_ticket: u64,
 }
 
@@ -89,6 +105,7 @@ impl ClientCache {
         Arc::new(Self {
             slots: Mutex::default(),
             capacity,
+            max_age_ms: AtomicU64::new(millis(DEFAULT_MAX_AGE)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
@@ -163,7 +180,12 @@ impl ClientCache {
     pub(super) fn clear(&self) {
         let mut slots = self.slots();
         slots.by_key.clear();
+        slots.order.clear();
         slots.ready = 0;
+    }
+
+    pub(super) fn set_max_age(&self, max_age: Duration) {
+        self.max_age_ms.store(millis(max_age), Relaxed);
     }
 
     /// What Redis pushed: invalidated keys, a flush (a nil key list), or the library's word that
@@ -187,7 +209,7 @@ impl ClientCache {
         }
     }
 
-    fn reset(&self, why: &str) {
+    pub(super) fn reset(&self, why: &str) {
         self.clear();
         self.resets.fetch_add(1, Relaxed);
         tracing::debug!(why, "client-side session cache emptied");
@@ -220,10 +242,17 @@ impl ClientCache {
         }
         match filled {
             Some((record, expires_ms)) if self.capacity > 0 => {
+                let now = millis_since_epoch(SystemTime::now());
+                let expires_ms = expires_ms.min(now.saturating_add(self.max_age_ms.load(Relaxed)));
                 *slot = Slot::Ready { record, expires_ms };
                 slots.ready += 1;
+                slots.order.push_back(key.to_vec());
                 if slots.ready > self.capacity {
                     slots.evict_one(key);
+                }
+                if slots.order.len() > 2 * self.capacity + 64 {
+                    let Slots { by_key, order, .. } = slots;
+                    order.retain(|key| matches!(by_key.get(key), Some(Slot::Ready { .. })));
                 }
             }
             _ => {
@@ -245,16 +274,14 @@ impl Slots {
         }
     }
 
-    /// Drops some Ready entry other than `keep`'s. (Redis keeps tracking its key and will send
-    /// one invalidation for it that finds nothing; cheaper than keeping a usage order.)
+    /// Drops the oldest Ready entry other than `keep`'s. (Redis keeps tracking its key and
+    /// will send one invalidation for it that finds nothing.)
     fn evict_one(&mut self, keep: &[u8]) {
-        let victim = self
-            .by_key
-            .iter()
-            .find(|(key, slot)| matches!(slot, Slot::Ready { .. }) && key.as_slice() != keep)
-            .map(|(key, _)| key.clone());
-        if let Some(victim) = victim {
-            self.remove(&victim);
+        while let Some(key) = self.order.pop_front() {
+            if key != keep && matches!(self.by_key.get(&key), Some(Slot::Ready { .. })) {
+                self.remove(&key);
+                return;
+            }
         }
     }
 }
@@ -323,4 +350,8 @@ impl Drop for WriteTicket {
             slot.remove();
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
