@@ -89,8 +89,16 @@ struct Slots {
 
 enum Slot {
     Loading(u64),
-    Ready { record: Record, expires_ms: u64 },
-    Writing { ticket: u64, base: Option<Record> },
+    Ready {
+        record: Record,
+        expires_ms: u64,
+    },
+    /// `base`: the Ready entry the write started from, with its expiry (which a write-through
+    /// keeps: the max age counts from the last read from Redis, not from the last patch).
+    Writing {
+        ticket: u64,
+        base: Option<(Record, u64)>,
+    },
 }
 
 /// What a load finds.
@@ -155,9 +163,9 @@ impl ClientCache {
         let mut slots = self.slots();
         let ticket = slots.ticket();
         let base = match slots.by_key.remove(key) {
-            Some(Slot::Ready { record, .. }) => {
+            Some(Slot::Ready { record, expires_ms }) => {
                 slots.ready -= 1;
-                patch.then_some(record)
+                patch.then_some((record, expires_ms))
             }
             _ => None,
         };
@@ -233,26 +241,37 @@ impl ClientCache {
         let Some(slot) = slots.by_key.get_mut(key) else {
             return;
         };
-        let ours = match slot {
-            Slot::Loading(t) | Slot::Writing { ticket: t, .. } => *t == ticket,
-            Slot::Ready { .. } => false,
+        // A load's reply starts the entry's max age and its place in the eviction order; a
+        // write-through keeps both (its key is still queued: eviction requeues Writing slots).
+        let loaded = match slot {
+            Slot::Loading(t) if *t == ticket => true,
+            Slot::Writing { ticket: t, .. } if *t == ticket => false,
+            _ => return,
         };
-        if !ours {
-            return;
-        }
         match filled {
-            Some((record, expires_ms)) if self.capacity > 0 => {
-                let now = millis_since_epoch(SystemTime::now());
-                let expires_ms = expires_ms.min(now.saturating_add(self.max_age_ms.load(Relaxed)));
+            Some((record, mut expires_ms)) if self.capacity > 0 => {
+                if loaded {
+                    let now = millis_since_epoch(SystemTime::now());
+                    let max_age = self.max_age_ms.load(Relaxed);
+                    expires_ms = expires_ms.min(now.saturating_add(max_age));
+                }
                 *slot = Slot::Ready { record, expires_ms };
                 slots.ready += 1;
-                slots.order.push_back(key.to_vec());
+                if loaded {
+                    slots.order.push_back(key.to_vec());
+                }
                 if slots.ready > self.capacity {
                     slots.evict_one(key);
                 }
                 if slots.order.len() > 2 * self.capacity + 64 {
+                    // Keys queued twice (read again after an invalidation) or no longer held.
                     let Slots { by_key, order, .. } = slots;
-                    order.retain(|key| matches!(by_key.get(key), Some(Slot::Ready { .. })));
+                    order.retain(|key| {
+                        matches!(
+                            by_key.get(key),
+                            Some(Slot::Ready { .. } | Slot::Writing { .. })
+                        )
+                    });
                 }
             }
             _ => {
@@ -277,10 +296,18 @@ impl Slots {
     /// Drops the oldest Ready entry other than `keep`'s. (Redis keeps tracking its key and
     /// will send one invalidation for it that finds nothing.)
     fn evict_one(&mut self, keep: &[u8]) {
-        while let Some(key) = self.order.pop_front() {
-            if key != keep && matches!(self.by_key.get(&key), Some(Slot::Ready { .. })) {
-                self.remove(&key);
+        for _ in 0..self.order.len() {
+            let Some(key) = self.order.pop_front() else {
                 return;
+            };
+            match self.by_key.get(&key) {
+                Some(Slot::Ready { .. }) if key != keep => {
+                    self.remove(&key);
+                    return;
+                }
+                // Still held (or about to be again): queued behind the others.
+                Some(Slot::Ready { .. } | Slot::Writing { .. }) => self.order.push_back(key),
+                _ => {}
             }
         }
     }
@@ -336,7 +363,7 @@ impl WriteTicket {
             }
         };
         // Applied outside the lock; the slot stays Writing (without its base) meanwhile.
-        let filled = base.map(|base| (apply(base), expires_ms));
+        let filled = base.map(|(base, until)| (apply(base), expires_ms.min(until)));
         self.cache.fill(&self.key, self.ticket, filled);
     }
 }
