@@ -453,3 +453,46 @@ async fn an_entry_is_read_again_after_its_max_age() {
     );
     store.clear().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_server_that_stops_allowing_tracking_still_serves_sessions() {
+    let _turn = serial().await;
+    let test = "no-tracking";
+    let user = format!("cache-test-{}", std::process::id());
+    let mut raw = raw().await;
+    let acl = |rules: &[&str]| {
+        let mut command = ::redis::cmd("ACL");
+        command.arg("SETUSER").arg(&user).arg(rules);
+        command
+    };
+    acl(&["reset", "on", ">secret", "~*", "&*", "+@all"])
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    let url = redis_url().replacen("redis://", &format!("redis://{user}:secret@"), 1);
+    let store = RedisStore::open_cached(&url, 100)
+        .await
+        .unwrap()
+        .with_prefix(prefix(test));
+    store
+        .set("s", &record(&[("a", b"1")], HOUR), Changed::All)
+        .await
+        .unwrap();
+    // Say a failover lands on a server whose rules forbid CLIENT for this user.
+    acl(&["-client"]).query_async::<()>(&mut raw).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            field(&store.get("s").await.unwrap(), "a").as_deref(),
+            Some("1")
+        );
+    }
+    let stats = stats(&store);
+    assert_eq!((stats.hits, stats.entries), (0, 0), "served, not kept");
+    ::redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    plain(test).await.clear().await.unwrap();
+}
