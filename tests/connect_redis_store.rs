@@ -6,12 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::conformance::{HOUR, record};
+use common::{raw, redis_url};
 use sessionly::testing::conformance;
 use sessionly::{Changed, ConnectRedisStore, Store};
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 fn prefix(test: &str) -> String {
     format!("test:connect:{test}:{}:", std::process::id())
@@ -27,14 +24,6 @@ async fn store(test: &str) -> ConnectRedisStore {
             )
         })
         .with_prefix(prefix(test))
-}
-
-async fn raw() -> ::redis::aio::MultiplexedConnection {
-    ::redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -14,10 +14,6 @@ use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
 use sessionly::{Changed, RedisCacheStats, RedisStore, Store};
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 fn prefix(test: &str) -> String {
     format!("test:cache:{test}:{}:", std::process::id())
 }
@@ -45,14 +41,6 @@ async fn plain(test: &str) -> RedisStore {
         .await
         .unwrap()
         .with_prefix(prefix(test))
-}
-
-async fn raw() -> ::redis::aio::MultiplexedConnection {
-    ::redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {

@@ -14,10 +14,6 @@ use common::conformance::{HOUR, conformance, conformance_without_listing, owned,
 use common::*;
 use sessionly::{Changed, RedisStore, Store, StoreError};
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 /// The key prefix of `test`'s store: its own, so tests (and concurrent runs) do not meet.
 fn prefix(test: &str) -> String {
     format!("test:{test}:{}:", std::process::id())
@@ -34,15 +30,6 @@ async fn store(test: &str) -> RedisStore {
             )
         })
         .with_prefix(prefix(test))
-}
-
-/// A plain connection to the shared test server, to look behind the store's back.
-async fn raw() -> ::redis::aio::MultiplexedConnection {
-    ::redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 /// The nodes of the test Redis Cluster (`.ci/run` starts three).

@@ -16,10 +16,6 @@ use sessionly::{
     StoreError, StoreTurns,
 };
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 fn cluster_nodes() -> Vec<String> {
     std::env::var("REDIS_CLUSTER_NODES")
         .unwrap_or_else(|_| {

@@ -334,10 +334,6 @@ async fn records_of_format_v1_load_with_their_values() {
 
 // --- Redis: the hashes as RedisStore laid them out ---
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 async fn raw_redis() -> ::redis::aio::MultiplexedConnection {
     ::redis::Client::open(redis_url())
         .unwrap()

@@ -561,3 +561,17 @@ pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
 pub async fn log_out_other_devices(store: impl Store + Clone) {
     sessionly::testing::conformance::log_out_other_devices(&store).await;
 }
+
+/// The shared test Redis (`.ci/run` starts it and exports `REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A plain connection to the shared test Redis, to look behind a store's back.
+pub async fn raw() -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}

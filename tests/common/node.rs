@@ -1,6 +1,7 @@
 //! The express-session app of `tests/node`, run beside the Rust apps of the interop and browser
 //! tests.
 
+use super::redis_url;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -86,10 +87,6 @@ impl Node {
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
     }
-}
-
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// A Node app on connect-redis and the Rust store of the same sessions, under a key prefix of
