@@ -1,53 +1,137 @@
-//! A fixed amount of work for instruction counting: `N` (default 20,000) `oneshot` requests of
-//! one route over this project's layer on a memory store, one session. Run it under
-//! `valgrind --tool=callgrind` to compare commits; instruction counts repeat, times on a VM do
+//! A fixed amount of work for counting: `N` (default 20,000) `oneshot` requests of one route
+//! over one system (this project's layer by default, or tower-sessions, or bare axum) on one
+//! session, on a memory store or on Redis. It prints the heap allocations per request (a
+//! counting global allocator; they repeat from run to run), and under
+//! `valgrind --tool=callgrind` the instruction count compares commits, where times on a VM do
 //! not (bench/README.md).
 //!
 //! ```sh
 //! cargo build --release -p session-bench --bin oneshot
+//! target/release/oneshot read 20000                       # ours, memory store
+//! target/release/oneshot read 20000 tower redis://127.0.0.1:6379
 //! valgrind --tool=callgrind target/release/oneshot read 20000
 //! ```
+//!
+//! Systems: `ours`, `ours-cached` (Redis only: `RedisStore::open_cached`), `tower`, `bare`;
+//! the store is `memory` or a Redis URL.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use axum::Router;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt as _;
-use session_bench::apps;
-use sessionly::MemoryStore;
+use session_bench::{apps, tower_redis::TowerRedisStore};
+use sessionly::{MemoryStore, RedisStore};
 use tower::ServiceExt as _;
+
+/// Counts every allocation (and reallocation, which may move) the process makes.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Relaxed);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        BYTES.fetch_add(new_size as u64, Relaxed);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+async fn app(system: &str, store: &str) -> Router {
+    let redis = store != "memory";
+    match (system, redis) {
+        ("bare", _) => apps::bare(),
+        ("ours", false) => apps::ours(MemoryStore::new()),
+        ("ours", true) => apps::ours(RedisStore::open(store).await.expect("Redis")),
+        ("ours-cached", true) => apps::ours(
+            RedisStore::open_cached(store, 1000)
+                .await
+                .expect("Redis with tracking"),
+        ),
+        ("tower", false) => apps::tower(tower_sessions::MemoryStore::default()),
+        ("tower", true) => apps::tower(TowerRedisStore::open(store).await.expect("Redis")),
+        _ => panic!("unknown system {system} on {store}"),
+    }
+}
+
+async fn send(app: &Router, path: &str, cookie: Option<&str>) -> (Option<String>, usize) {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("a request"))
+        .await
+        .expect("infallible router");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    let cookie = response
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    (cookie, body.len())
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let route = args.next().unwrap_or_else(|| "read".to_owned());
-    let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
-    let app = apps::ours(MemoryStore::new());
-    let init = app
-        .clone()
-        .oneshot(Request::get("/init").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let cookie = init
-        .headers()
-        .get(http::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+    let count: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let system = args.next().unwrap_or_else(|| "ours".to_owned());
+    let store = args.next().unwrap_or_else(|| "memory".to_owned());
+    let app = app(&system, &store).await;
+    let init = match route.as_str() {
+        "large" | "large-read" => "/init-large",
+        _ => "/init",
+    };
+    let cookie = match send(&app, init, None).await.0 {
+        Some(cookie) => cookie,
+        // Bare axum sets none; send one of the same shape, as the load benchmark does.
+        None => format!("connect.sid=s%3A{}.{}", "a".repeat(32), "b".repeat(43)),
+    };
     let path = format!("/{route}");
-    let mut bytes = 0;
+    // One request first, so what is made once (a connection's buffers) is not counted.
+    send(&app, &path, Some(&cookie)).await;
+    let (allocations, bytes) = (ALLOCATIONS.load(Relaxed), BYTES.load(Relaxed));
+    let mut body_bytes = 0;
     for _ in 0..count {
-        let request = Request::get(&path)
-            .header(http::header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap();
-        let response = app.clone().oneshot(request).await.unwrap();
-        bytes += response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .len();
+        body_bytes += send(&app, &path, Some(&cookie)).await.1;
     }
-    println!("{count} requests of {path}, {bytes} body bytes");
+    let allocations = ALLOCATIONS.load(Relaxed) - allocations;
+    let bytes = BYTES.load(Relaxed) - bytes;
+    println!(
+        "{system} on {store}: {count} requests of {path}, {body_bytes} body bytes; per request {:.1} allocations, {:.0} bytes allocated",
+        allocations as f64 / count as f64,
+        bytes as f64 / count as f64,
+    );
 }

@@ -78,6 +78,7 @@
 
 use std::collections::BTreeSet;
 use std::future::{Future, poll_fn};
+use std::io::Write as _;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -86,7 +87,7 @@ use std::time::{Duration, SystemTime};
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script};
+use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisWrite as _, Script};
 
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
@@ -745,9 +746,25 @@ where
         cookie: &[u8],
         expiry: u64,
     ) -> Result<Option<String>, StoreError> {
-        let mut hset = Cmd::new();
-        hset.arg("HSET")
-            .arg(key)
+        let fields = record.fields.iter();
+        let mut hset = command(
+            "HSET",
+            [key, VERSION_FIELD, VERSION, COOKIE_FIELD, cookie]
+                .map(<[u8]>::len)
+                .into_iter()
+                .chain(
+                    record
+                        .owner
+                        .iter()
+                        .flat_map(|o| [OWNER_FIELD.len(), o.len()]),
+                )
+                .chain(
+                    fields
+                        .clone()
+                        .flat_map(|(n, v)| [FIELD_PREFIX.len() + n.len(), v.len()]),
+                ),
+        );
+        hset.arg(key)
             .arg(VERSION_FIELD)
             .arg(VERSION)
             .arg(COOKIE_FIELD)
@@ -755,22 +772,18 @@ where
         if let Some(owner) = &record.owner {
             hset.arg(OWNER_FIELD).arg(owner);
         }
-        for (name, value) in &record.fields {
-            hset.arg(field_key(name)).arg(value.as_ref());
+        for (name, value) in fields {
+            field_arg(&mut hset, name);
+            hset.arg(value.as_ref());
         }
-        let mut pipe = Pipeline::new();
+        let mut pipe = Pipeline::with_capacity(4);
         pipe.atomic()
-            .cmd("HGET")
-            .arg(key)
-            .arg(OWNER_FIELD)
-            .cmd("DEL")
-            .arg(key)
+            .add_command(command_with("HGET", [key, OWNER_FIELD]))
+            .add_command(command_with("DEL", [key]))
             .ignore()
             .add_command(hset)
             .ignore()
-            .cmd("PEXPIREAT")
-            .arg(key)
-            .arg(expiry)
+            .add_command(pexpireat(key, expiry))
             .ignore();
         // A whole write is for a new id, which no other request knows: repeating it writes
         // the same session again. (Patches are not repeated: a patch that landed before the
@@ -798,51 +811,58 @@ where
         cookie: &[u8],
         expiry: u64,
     ) -> Result<Option<String>, StoreError> {
-        let mut hset = Cmd::new();
-        hset.arg("HSET").arg(key).arg(COOKIE_FIELD).arg(cookie);
-        let mut hdel = Cmd::new();
-        hdel.arg("HDEL").arg(key);
-        let mut deletes = false;
-        match (owner, &record.owner) {
-            (true, Some(new)) => {
-                hset.arg(OWNER_FIELD).arg(new);
-            }
-            (true, None) => {
-                hdel.arg(OWNER_FIELD);
-                deletes = true;
-            }
-            (false, _) => {}
+        let new_owner = record.owner.as_deref().filter(|_| owner);
+        let values = names.iter().map(|name| (name, record.fields.get(name)));
+        let mut hset = command(
+            "HSET",
+            [key, COOKIE_FIELD, cookie]
+                .map(<[u8]>::len)
+                .into_iter()
+                .chain(new_owner.iter().flat_map(|o| [OWNER_FIELD.len(), o.len()]))
+                .chain(
+                    values
+                        .clone()
+                        .filter_map(|(name, value)| {
+                            value.map(|v| [FIELD_PREFIX.len() + name.len(), v.len()])
+                        })
+                        .flatten(),
+                ),
+        );
+        hset.arg(key).arg(COOKIE_FIELD).arg(cookie);
+        if let Some(new) = new_owner {
+            hset.arg(OWNER_FIELD).arg(new);
         }
-        for name in names {
-            match record.fields.get(name) {
+        // Made only if something is deleted.
+        let mut hdel: Option<Cmd> = None;
+        let new_hdel = || command_with("HDEL", [key]);
+        if owner && new_owner.is_none() {
+            hdel.get_or_insert_with(new_hdel).arg(OWNER_FIELD);
+        }
+        for (name, value) in values {
+            match value {
                 Some(value) => {
-                    hset.arg(field_key(name)).arg(value.as_ref());
+                    field_arg(&mut hset, name);
+                    hset.arg(value.as_ref());
                 }
-                None => {
-                    hdel.arg(field_key(name));
-                    deletes = true;
-                }
+                None => field_arg(hdel.get_or_insert_with(new_hdel), name),
             }
         }
         // The owner it had: read before the write if the write changes it, else after (the
         // same value, one command less).
-        let mut pipe = Pipeline::new();
+        let mut pipe = Pipeline::with_capacity(5);
         pipe.atomic();
         if owner {
-            pipe.cmd("HGET").arg(key).arg(OWNER_FIELD);
+            pipe.add_command(command_with("HGET", [key, OWNER_FIELD]));
         }
         pipe.add_command(hset).ignore();
-        if deletes {
+        if let Some(hdel) = hdel {
             pipe.add_command(hdel).ignore();
         }
-        pipe.cmd("PEXPIREAT").arg(key).arg(expiry).ignore();
+        pipe.add_command(pexpireat(key, expiry)).ignore();
         if owner {
-            pipe.cmd("HEXISTS").arg(key).arg(VERSION_FIELD);
+            pipe.add_command(command_with("HEXISTS", [key, VERSION_FIELD]));
         } else {
-            pipe.cmd("HMGET")
-                .arg(key)
-                .arg(OWNER_FIELD)
-                .arg(VERSION_FIELD);
+            pipe.add_command(command_with("HMGET", [key, OWNER_FIELD, VERSION_FIELD]));
         }
         let (previous, live) = if owner {
             let (previous, live): (Bulk, bool) = pipe
@@ -1489,6 +1509,42 @@ fn hash_tag(key: &[u8]) -> Option<&[u8]> {
 
 fn field_key(name: &str) -> Vec<u8> {
     [FIELD_PREFIX, name.as_bytes()].concat()
+}
+
+/// A command named `name` with room for arguments of the given lengths, so that adding them
+/// allocates nothing more.
+fn command(name: &str, lengths: impl IntoIterator<Item = usize>) -> Cmd {
+    let mut command = Cmd::with_capacity(1, name.len());
+    command.arg(name);
+    command.reserve_space_for_args(lengths);
+    command
+}
+
+/// The command `name args...`, built in one allocation per buffer.
+fn command_with<const N: usize>(name: &str, args: [&[u8]; N]) -> Cmd {
+    let mut command = command(name, args.map(<[u8]>::len));
+    for arg in args {
+        command.arg(arg);
+    }
+    command
+}
+
+/// `PEXPIREAT key at`.
+fn pexpireat(key: &[u8], at: u64) -> Cmd {
+    // At most 16 digits (`MAX_EXPIRY_MS`).
+    let mut command = command("PEXPIREAT", [key.len(), 16]);
+    command.arg(key).arg(at);
+    command
+}
+
+/// Adds the hash field of session field `name` (`f:<name>`) to `command`, written straight
+/// into its buffer.
+fn field_arg(command: &mut Cmd, name: &str) {
+    let mut arg = command.writer_for_next_arg();
+    // Writing into the command's buffer cannot fail.
+    let _ = arg
+        .write_all(FIELD_PREFIX)
+        .and_then(|()| arg.write_all(name.as_bytes()));
 }
 
 /// An owner as stored; one that is not UTF-8 was never written by this store.
