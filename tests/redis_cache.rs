@@ -1,9 +1,11 @@
 //! `RedisStore::open_cached` against a real Redis: the store contract with the cache on, this
 //! process's writes seen at once, another process's seen once its invalidation has arrived, a
-//! lost connection emptying the cache (and tracking back on after it), the capacity bound, and
-//! two apps sharing sessions over HTTP. `.ci/run` starts the server.
+//! lost connection or a command that timed out emptying the cache (and tracking back on after
+//! it), the capacity bound, and two apps sharing sessions over HTTP. `.ci/run` starts the
+//! server.
 //!
-//! The tests take turns (`serial`): one of them kills every RESP3 connection to the server.
+//! The tests take turns (`serial`): one of them kills every RESP3 connection to the server,
+//! another pauses the server's writes for up to 3 s.
 
 mod common;
 
@@ -483,4 +485,64 @@ async fn a_server_that_stops_allowing_tracking_still_serves_sessions() {
         .await
         .unwrap();
     plain(test).await.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_command_that_times_out_empties_the_cache() {
+    let _turn = serial().await;
+    let test = "timeout";
+    let store = cached(test).await;
+    let mut raw = raw().await;
+    for id in ["a", "b"] {
+        store
+            .set(id, &record(&[("n", b"1")], HOUR), Changed::All)
+            .await
+            .unwrap();
+        store.get(id).await.unwrap();
+    }
+    assert_eq!(stats(&store).entries, 2);
+    let resets = stats(&store).resets;
+
+    // Redis holds every write longer than the store waits for an answer (2 s): the patch
+    // fails on the connection's side, not with a reply, and what became of it is unknown.
+    ::redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("WRITE")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    let patch = store
+        .set(
+            "a",
+            &record(&[("n", b"2")], HOUR),
+            Changed::Fields(&names(&["n"])),
+        )
+        .await;
+    ::redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    assert!(patch.is_err(), "the patch timed out: {patch:?}");
+    assert!(stats(&store).resets > resets, "the cache was reset");
+    assert_eq!(stats(&store).entries, 0, "the cache is empty");
+
+    // Both sessions are read from Redis again, where the patch may have landed after all.
+    let misses = stats(&store).misses;
+    let stored = plain(test).await.get("a").await.unwrap();
+    assert_eq!(
+        field(&store.get("a").await.unwrap(), "n"),
+        field(&stored, "n")
+    );
+    assert_eq!(
+        field(&store.get("b").await.unwrap(), "n").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        stats(&store).misses,
+        misses + 2,
+        "neither was served from memory"
+    );
+    store.clear().await.unwrap();
 }
