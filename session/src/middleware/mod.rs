@@ -159,7 +159,9 @@ where
             // ends when this future is dropped midway.
             let _close = Close(&handle);
             if !handle.shared().config.lazy_load {
-                handle.ensure_loaded().await;
+                // Boxed: held inline, the load would take this future (boxed for every
+                // request) past the size the allocator serves from its per-thread cache.
+                Box::pin(handle.ensure_loaded()).await;
             }
             parts.extensions.insert(handle.clone());
             let mut response = inner.call(Request::from_parts(parts, body)).await?;

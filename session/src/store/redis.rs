@@ -79,7 +79,7 @@
 use std::collections::BTreeSet;
 use std::future::{Future, poll_fn};
 use std::io::Write as _;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
@@ -660,7 +660,14 @@ where
         // keep what it wrote. Any other write empties the slot (when the ticket drops).
         let patch = fence.is_none() && changed.fields().is_some();
         let ticket = self.cache.as_ref().map(|cache| cache.writing(&key, patch));
-        let write = async {
+        let index = record
+            .owner
+            .as_deref()
+            .and_then(|owner| self.owner_key(owner));
+        // Each future is made where it is awaited, so that the common path's (a patch of a
+        // session without an owner) stays small: this one is boxed for every store call, and
+        // a box of up to 1 KiB comes from the allocator's per-thread cache.
+        let write = || async {
             if let Some(fence) = fence {
                 return self
                     .write_leased(id, record, changed, fence, &cookie, expiry)
@@ -675,15 +682,18 @@ where
                 }
             }
         };
-        let index = record
-            .owner
-            .as_deref()
-            .and_then(|owner| self.owner_key(owner));
         let previous = match &index {
-            None => write.await?,
+            None => write().await?,
             Some(index) => {
-                let (written, indexed) =
-                    both(write, self.index(index, id.as_bytes(), expiry, now)).await;
+                // Boxed: the pair would double the future of every write.
+                let pair = Box::pin(async {
+                    both(
+                        pin!(write()),
+                        pin!(self.index(index, id.as_bytes(), expiry, now)),
+                    )
+                    .await
+                });
+                let (written, indexed) = pair.await;
                 let previous = written?;
                 indexed?;
                 previous
@@ -696,24 +706,37 @@ where
             };
             ticket.patched(expiry, |base| patched(base, record, names, owner));
         }
-        if !changed.writes_owner() {
-            // The stored owner stayed. If this request's copy of it was stale, the session's
-            // score in its real owner's set still has to follow the new expiry; the set this
-            // request indexed it in drops it at its next listing.
-            if previous != record.owner
-                && let Some(index) = previous.as_deref().and_then(|o| self.owner_key(o))
-            {
-                self.index(&index, id.as_bytes(), expiry, now).await?;
-            }
+        if previous == record.owner {
             return Ok(());
         }
-        if previous == record.owner {
+        let moved = self.owner_moved(id, changed, previous, index.as_deref(), expiry, now);
+        Box::pin(moved).await
+    }
+
+    /// Keeps the owner index in step after a write that found another owner stored than
+    /// `record`'s (`previous`).
+    async fn owner_moved(
+        &self,
+        id: &str,
+        changed: Changed<'_>,
+        previous: Option<String>,
+        index: Option<&[u8]>,
+        expiry: u64,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        if !changed.writes_owner() {
+            // The stored owner stayed. This request's copy of it was stale: the session's
+            // score in its real owner's set still has to follow the new expiry; the set this
+            // request indexed it in drops it at its next listing.
+            if let Some(index) = previous.as_deref().and_then(|o| self.owner_key(o)) {
+                self.index(&index, id.as_bytes(), expiry, now).await?;
+            }
             return Ok(());
         }
         // The owner changed. A listing of the new owner's sessions that ran between the two
         // steps above may have found the session not yet theirs and dropped the member: add
         // it again now that the write has landed.
-        if let Some(index) = &index {
+        if let Some(index) = index {
             self.index(index, id.as_bytes(), expiry, now).await?;
         }
         if let Some(previous) = previous
@@ -878,12 +901,10 @@ where
             (previous, version.is_some())
         };
         if !live {
-            if let Err(error) = self
-                .drop_stray
-                .key(key)
-                .invoke_async::<i64>(&mut self.connection.clone())
-                .await
-            {
+            // Boxed: a rare path, kept out of every patch's future.
+            let mut connection = self.connection.clone();
+            let invocation = self.drop_stray.key(key);
+            if let Err(error) = Box::pin(invocation.invoke_async::<i64>(&mut connection)).await {
                 tracing::warn!(%error, "could not delete a patch of an ended session; it expires with it");
             }
             return Err(StoreError::Gone);
@@ -1160,8 +1181,14 @@ where
         Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
     }
 
-    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        self.write(id, record, changed, None).await
+    // The write's own future, not one around it: every store call is boxed.
+    fn set(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.write(id, record, changed, None)
     }
 
     fn has_leases(&self) -> bool {
@@ -1259,7 +1286,7 @@ where
             .arg(record.owner.as_deref().unwrap_or_default())
             .arg(u8::from(record.owner.is_some()));
         // Repeating a touch writes the same cookie state and expiry again.
-        let touch = async {
+        let touch = || async {
             self.retried(|| async {
                 invocation
                     .invoke_async::<i64>(&mut self.connection.clone())
@@ -1273,10 +1300,13 @@ where
             .as_deref()
             .and_then(|owner| self.owner_key(owner))
         {
-            None => touch.await?,
+            None => touch().await?,
             Some(index) => {
-                let (touched, indexed) =
-                    both(touch, self.index(&index, id.as_bytes(), expiry, now)).await;
+                let (touched, indexed) = both(
+                    pin!(touch()),
+                    pin!(self.index(&index, id.as_bytes(), expiry, now)),
+                )
+                .await;
                 let touched = touched?;
                 indexed?;
                 touched
@@ -1462,8 +1492,10 @@ where
 
 /// Runs two futures at once and waits for both: on a multiplexed or cluster connection their
 /// commands are in flight together, so the pair costs one round trip of latency.
-async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
+async fn both<A: Future, B: Future>(
+    mut a: Pin<&mut A>,
+    mut b: Pin<&mut B>,
+) -> (A::Output, B::Output) {
     let (mut first, mut second) = (None, None);
     poll_fn(|cx| {
         if first.is_none()
