@@ -431,11 +431,15 @@ impl Entry {
 
     pub(crate) fn record(&self) -> Result<Record, StoreError> {
         let sections = self.sections()?;
+        // One copy of the fields' bytes, which every value is a slice of: a value costs no
+        // allocation of its own, here or when a typed session keeps it until it is read.
+        let shared = Bytes::copy_from_slice(sections.fields);
         // Inserted one by one: collecting would first gather and sort the pairs in a vector.
         let mut fields = Fields::new();
         for pair in Self::fields(sections.fields) {
             let (name, value) = pair?;
-            fields.insert(name.to_owned(), Bytes::copy_from_slice(value));
+            let start = value.as_ptr() as usize - sections.fields.as_ptr() as usize;
+            fields.insert(name.to_owned(), shared.slice(start..start + value.len()));
         }
         Ok(Record {
             cookie: postcard::from_bytes(sections.cookie).map_err(backend)?,
