@@ -1002,13 +1002,8 @@ where
         let [tracking, hash, ttl] = <[_; 3]>::try_from(replies)
             .map_err(|replies| backend(format!("{} replies to 3 commands", replies.len())))?;
         // Without tracking (a server that stopped allowing it) the reply is served, not kept.
-        let ticket = match tracking {
-            Ok(_) => ticket,
-            Err(error) => {
-                tracing::warn!(%error, "Redis refused CLIENT TRACKING; session not cached");
-                None
-            }
-        };
+        cache.tracking_answered(tracking.as_ref().err());
+        let ticket = ticket.filter(|_| tracking.is_ok());
         let hash = hash.and_then(|hash| Ok(Vec::<(Vec<u8>, Vec<u8>)>::from_redis_value(hash)?));
         let Some(entries) = readable(hash)? else {
             return Ok(None);

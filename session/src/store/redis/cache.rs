@@ -37,11 +37,11 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use ::redis::{PushInfo, PushKind, Value};
+use ::redis::{PushInfo, PushKind, RedisError, Value};
 
 use crate::record::{Record, millis_since_epoch};
 
@@ -74,6 +74,9 @@ pub(super) struct ClientCache {
     misses: AtomicU64,
     invalidations: AtomicU64,
     resets: AtomicU64,
+    /// Whether Redis refused `CLIENT TRACKING` last time it was asked: the refusal is logged as
+    /// a warning when it starts, not on every load after it.
+    tracking_refused: AtomicBool,
 }
 
 #[derive(Default)]
@@ -118,7 +121,27 @@ impl ClientCache {
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            tracking_refused: AtomicBool::new(false),
         })
+    }
+
+    /// Notes what Redis answered to `CLIENT TRACKING` before a load, logging a refusal once
+    /// when it starts (and again at debug level for each load while it lasts) and the end of
+    /// one.
+    pub(super) fn tracking_answered(&self, refusal: Option<&RedisError>) {
+        let was_refused = self.tracking_refused.swap(refusal.is_some(), Relaxed);
+        match (refusal, was_refused) {
+            (Some(error), false) => {
+                tracing::warn!(%error, "Redis refused CLIENT TRACKING; sessions are served uncached until it allows it again");
+            }
+            (Some(error), true) => {
+                tracing::debug!(%error, "CLIENT TRACKING still refused; session not cached")
+            }
+            (None, true) => {
+                tracing::info!("Redis allows CLIENT TRACKING again; sessions are cached")
+            }
+            (None, false) => {}
+        }
     }
 
     fn slots(&self) -> MutexGuard<'_, Slots> {
