@@ -81,7 +81,9 @@ pub(super) struct ClientCache {
 
 #[derive(Default)]
 struct Slots {
-    by_key: HashMap<Vec<u8>, Slot>,
+    /// foldhash rather than SipHash: a cached increment hashes its key five times, and keys
+    /// are ids this process signed or Redis sent, not chosen by a client.
+    by_key: HashMap<Vec<u8>, Slot, foldhash::quality::RandomState>,
     /// Sessions in the Ready state (what `capacity` bounds).
     ready: usize,
     /// Keys in the order they became Ready, oldest first, for eviction; may hold keys whose
@@ -185,16 +187,22 @@ impl ClientCache {
     pub(super) fn writing(self: &Arc<Self>, key: &[u8], patch: bool) -> WriteTicket {
         let mut slots = self.slots();
         let ticket = slots.ticket();
-        let base = match slots.by_key.remove(key) {
-            Some(Slot::Ready { record, expires_ms }) => {
-                slots.ready -= 1;
-                patch.then_some((record, expires_ms))
+        let slots = &mut *slots;
+        let writing = Slot::Writing { ticket, base: None };
+        // In place when the slot exists: one lookup, and no copy of the key.
+        match slots.by_key.get_mut(key) {
+            Some(slot) => {
+                if let Slot::Ready { record, expires_ms } = std::mem::replace(slot, writing) {
+                    slots.ready -= 1;
+                    if let (true, Slot::Writing { base, .. }) = (patch, slot) {
+                        *base = Some((record, expires_ms));
+                    }
+                }
             }
-            _ => None,
-        };
-        slots
-            .by_key
-            .insert(key.to_vec(), Slot::Writing { ticket, base });
+            None => {
+                slots.by_key.insert(key.to_vec(), writing);
+            }
+        }
         WriteTicket {
             cache: Arc::clone(self),
             key: key.to_vec(),
