@@ -200,41 +200,13 @@ fn store_errors_are_counted_by_kind() {
     );
 }
 
-/// A writer that keeps what the subscriber prints.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs `f` under a subscriber that prints events of `level` and above; what `f` returned and
 /// the text printed so far, read by `f` through the `Captured` it is given.
 fn with_logs<T>(level: LevelFilter, f: impl FnOnce(&Captured) -> T) -> (T, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let result = {
-        let _default = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
-        f(&captured)
-    };
+    let (captured, default) = capture_logs(level);
+    let result = f(&captured);
+    drop(default);
     (result, captured.text())
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
 }
 
 #[test]

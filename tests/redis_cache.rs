@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
 use sessionly::{Changed, RedisCacheStats, RedisStore, Store};
+use tracing_subscriber::filter::LevelFilter;
 
 fn prefix(test: &str) -> String {
     format!("test:cache:{test}:{}:", std::process::id())
@@ -470,14 +471,39 @@ async fn a_server_that_stops_allowing_tracking_still_serves_sessions() {
         .unwrap();
     // Say a failover lands on a server whose rules forbid CLIENT for this user.
     acl(&["-client"]).query_async::<()>(&mut raw).await.unwrap();
+    let (logs, logging) = capture_logs(LevelFilter::DEBUG);
+    for _ in 0..3 {
+        assert_eq!(
+            field(&store.get("s").await.unwrap(), "a").as_deref(),
+            Some("1")
+        );
+    }
+    let refused = stats(&store);
+    assert_eq!((refused.hits, refused.entries), (0, 0), "served, not kept");
+    // And back on a server that allows it: cached again.
+    acl(&["+client"]).query_async::<()>(&mut raw).await.unwrap();
     for _ in 0..2 {
         assert_eq!(
             field(&store.get("s").await.unwrap(), "a").as_deref(),
             Some("1")
         );
     }
-    let stats = stats(&store);
-    assert_eq!((stats.hits, stats.entries), (0, 0), "served, not kept");
+    drop(logging);
+    let allowed = stats(&store);
+    assert_eq!(
+        (allowed.hits - refused.hits, allowed.entries),
+        (1, 1),
+        "kept by the first load, served by the second"
+    );
+    let logs = logs.text();
+    let lines = |level: &str, text: &str| {
+        logs.lines()
+            .filter(|line| line.contains(level) && line.contains(text))
+            .count()
+    };
+    assert_eq!(lines("WARN", "refused CLIENT TRACKING"), 1, "{logs}");
+    assert_eq!(lines("DEBUG", "still refused"), 2, "{logs}");
+    assert_eq!(lines("INFO", "allows CLIENT TRACKING again"), 1, "{logs}");
     ::redis::cmd("ACL")
         .arg("DELUSER")
         .arg(&user)

@@ -575,3 +575,38 @@ pub async fn raw() -> ::redis::aio::MultiplexedConnection {
         .await
         .unwrap()
 }
+
+/// What a `tracing` subscriber printed, kept for a test to read.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The text printed so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Prints events of `level` and above into the returned `Captured`, on this thread, until the
+/// guard is dropped.
+pub fn capture_logs(level: tracing_subscriber::filter::LevelFilter) -> (Captured, impl Sized) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+    (captured, guard)
+}
