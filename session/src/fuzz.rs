@@ -52,6 +52,72 @@ pub fn memory_entry(bytes: &[u8]) {
     let _ = entry.record();
 }
 
+/// A memory store entry as the store writes it: at most one field of each name.
+#[derive(Debug)]
+pub struct MemoryEntry {
+    pub expires_ms: u64,
+    pub owner: Option<String>,
+    pub cookie: Vec<u8>,
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+/// A patch of a memory store entry: the fields it names (`None`: removed), the owner if it
+/// writes one, the new cookie state and expiry.
+#[derive(Debug)]
+pub struct MemoryPatch {
+    pub fields: Vec<(String, Option<Vec<u8>>)>,
+    pub owner: Option<Option<String>>,
+    pub cookie: Vec<u8>,
+    pub expires_ms: u64,
+}
+
+/// A patch applied to an entry in place, where the store does that, gives the record, owner
+/// and expiry that rebuilding the entry gives, and marks the session as come back; where it is
+/// not applied in place, the entry is untouched.
+pub fn memory_patch(entry: &MemoryEntry, patch: &MemoryPatch) {
+    use crate::store::memory::{Entry, assemble};
+    let mut names = std::collections::BTreeSet::new();
+    if !entry.fields.iter().all(|(name, _)| names.insert(name)) {
+        return; // duplicate names: not an entry the store writes
+    }
+    // Below the "come back" bit, as the store keeps expiries.
+    let expires_ms = patch.expires_ms & (u64::MAX >> 1);
+    let stored = assemble(
+        entry.expires_ms & (u64::MAX >> 1),
+        entry.owner.as_deref(),
+        &entry.cookie,
+        entry.fields.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+    );
+    let mut record = Record {
+        owner: patch.owner.clone().flatten(),
+        ..Record::default()
+    };
+    for (name, value) in &patch.fields {
+        if let Some(value) = value {
+            record.fields.insert(name.clone(), value.clone().into());
+        }
+    }
+    let named = patch.fields.iter().map(|(name, _)| name.clone()).collect();
+    let owner = patch.owner.is_some();
+    let rebuilt = stored
+        .patched(&record, &named, owner, &patch.cookie, expires_ms)
+        .expect("the store's own entry patches");
+    let mut in_place = Entry::from_bytes(stored.bytes());
+    let applied = in_place
+        .patch_in_place(&record, &named, owner, &patch.cookie, expires_ms)
+        .expect("the store's own entry patches in place or declines");
+    if !applied {
+        assert_eq!(in_place.bytes(), stored.bytes(), "untouched when declined");
+        return;
+    }
+    assert_eq!(
+        in_place.parts().expect("the store's own entry reads"),
+        rebuilt.parts().expect("the store's own entry reads")
+    );
+    assert_eq!(in_place.expires_ms(), rebuilt.expires_ms());
+    assert!(in_place.returned());
+}
+
 /// A Redis hash of any fields and values, as `HGETALL` answers it.
 #[cfg(feature = "redis")]
 pub fn redis_hash(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {

@@ -67,6 +67,14 @@ struct Sessions {
 /// field as length-prefixed name and value. Lengths are LEB128.
 pub(crate) struct Entry(Box<[u8]>);
 
+/// An entry's owner, encoded cookie state and fields by name.
+#[cfg(feature = "fuzzing")]
+pub(crate) type EntryParts<'a> = (
+    Option<&'a str>,
+    &'a [u8],
+    std::collections::BTreeMap<&'a str, &'a [u8]>,
+);
+
 /// The parts of an entry after the expiry.
 struct Sections<'a> {
     owner: Option<&'a str>,
@@ -310,7 +318,7 @@ fn encode(record: &Record, expires_ms: u64) -> Result<Entry, StoreError> {
     ))
 }
 
-fn assemble<'a>(
+pub(crate) fn assemble<'a>(
     expires_ms: u64,
     owner: Option<&str>,
     cookie: &[u8],
@@ -349,6 +357,20 @@ impl Entry {
         Self(bytes.into())
     }
 
+    /// The entry's bytes, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The owner, the encoded cookie state and the fields by name, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn parts(&self) -> Result<EntryParts<'_>, StoreError> {
+        let sections = self.sections()?;
+        let fields = Self::fields(sections.fields).collect::<Result<_, _>>()?;
+        Ok((sections.owner, sections.cookie, fields))
+    }
+
     /// The first eight bytes: the expiry, with the [`RETURNED`] bit.
     fn head(&self) -> u64 {
         self.0
@@ -362,7 +384,7 @@ impl Entry {
     }
 
     /// Whether a request came back for the session after it was created.
-    fn returned(&self) -> bool {
+    pub(crate) fn returned(&self) -> bool {
         self.head() & RETURNED != 0
     }
 
@@ -450,7 +472,7 @@ impl Entry {
 
     /// This entry with the cookie state of `record`, its owner if `owner` says so, and, of its
     /// fields, those named in `names` (removed where `record` lacks them).
-    fn patched(
+    pub(crate) fn patched(
         &self,
         record: &Record,
         names: &std::collections::BTreeSet<String>,
@@ -490,7 +512,7 @@ impl Entry {
     /// `names` keep their length, and every such field is there before and after. Answers
     /// whether it did; the entry is untouched if not. An increment of a counter beside a large
     /// cart then rewrites a few bytes instead of copying the cart into a new entry.
-    fn patch_in_place(
+    pub(crate) fn patch_in_place(
         &mut self,
         record: &Record,
         names: &std::collections::BTreeSet<String>,
