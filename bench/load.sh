@@ -15,7 +15,10 @@
 # ours-turns-redis (ours-redis with store_turns: same-session requests take turns across
 # processes through a lease in Redis), ours-cached-redis (ours-redis on
 # RedisStore::open_cached: loads served from a client-side cache that Redis invalidates),
-# tower-memory / tower-redis, express-memory / express-redis.
+# tower-memory / tower-redis, express-memory / express-redis. Not in the default list, for a
+# look at express's `rolling: true`: ours-rolling-memory, ours-rolling-redis and
+# ours-rolling-cached-redis (ours-memory / ours-redis / ours-cached-redis with rolling and a
+# max age: every response that loaded the session resends its cookie and touches it).
 #
 # Routes (ROUTES), each measured on every system: none (no session access, cookie sent), read
 # (reads the small session's counter), incr (increments it), large (increments the counter of
@@ -144,6 +147,9 @@ declare -A SERVE=(
   [ours-cookie]="ours cookie"
   [ours-turns-redis]="ours-turns redis"
   [ours-cached-redis]="ours-cached redis"
+  [ours-rolling-memory]="ours-rolling memory"
+  [ours-rolling-redis]="ours-rolling redis"
+  [ours-rolling-cached-redis]="ours-rolling-cached redis"
   [ours-default-redis]="ours-default redis"
   [tower-redis]="tower redis"
   [ours-memory-count]="ours memory --count-bytes"

@@ -83,6 +83,23 @@ pub fn ours_turns(store: impl Store) -> Router {
     ours_routes().layer(layer)
 }
 
+/// This project as an express app with `rolling: true` and a `maxAge` would run it: [`layer`]'s
+/// options, plus the cookie resent with a new expiry (and the session touched in the store) on
+/// every response that loaded the session.
+pub fn ours_rolling(store: impl Store) -> Router {
+    let layer = SessionLayer::builder()
+        .secret(SECRET)
+        .resave(false)
+        .save_uninitialized(false)
+        .lazy_load(true)
+        .rolling(true)
+        .cookie(sessionly::CookieOptions::new().max_age(std::time::Duration::from_secs(24 * 3600)))
+        .store(store)
+        .build()
+        .expect("valid benchmark configuration");
+    ours_routes().layer(layer)
+}
+
 /// This project on its default options: the routes over [`default_layer`].
 pub fn ours_default(store: impl Store) -> Router {
     ours_routes().layer(default_layer(store))

@@ -1,7 +1,8 @@
 //! The load benchmark's server and report.
 //!
 //! ```text
-//! load serve --system bare|ours|ours-default|ours-turns|tower --store memory|redis|cookie
+//! load serve --system bare|ours|ours-default|ours-turns|ours-rolling|ours-rolling-cached|tower
+//!            --store memory|redis|cookie
 //!            [--port 8090]
 //!            [--redis redis://127.0.0.1:6390] [--count-bytes] [--max-seconds 1800]
 //! load report RESULTS.tsv
@@ -9,7 +10,8 @@
 //!
 //! `serve` answers the routes of `session_bench::apps` on 127.0.0.1 for one system and store
 //! (`ours-default` is this project's layer on its default options, `apps::ours_default`;
-//! `ours-turns` adds `store_turns`, `apps::ours_turns`; the
+//! `ours-turns` adds `store_turns`, `apps::ours_turns`; `ours-rolling` adds `rolling` and a
+//! max age, `apps::ours_rolling`, and `ours-rolling-cached` runs it on `open_cached`; the
 //! store `cookie` is this project's `CookieStore`, sessions sealed in their cookies),
 //! plus `/__stats` (outside any session layer): `<bytes> <writes>` written to the memory store
 //! so far when `--count-bytes` wraps it in a counting store, `0 0` otherwise. It stops on
@@ -43,7 +45,8 @@ fn main() -> Result<(), Error> {
     }
 }
 
-const USAGE: &str = "usage: load serve --system bare|ours|ours-default|ours-turns|tower \
+const USAGE: &str = "usage: load serve --system \
+                     bare|ours|ours-default|ours-turns|ours-rolling|ours-rolling-cached|tower \
                      --store memory|redis|cookie \
                      [--port N] [--redis URL] [--count-bytes] [--max-seconds N]\n       \
                      load report RESULTS.tsv";
@@ -100,6 +103,11 @@ async fn serve(options: Options) -> Result<(), Error> {
         ("ours", "memory") => apps::ours(MemoryStore::new()),
         ("ours", "redis") => apps::ours(RedisStore::open(&options.redis).await?),
         ("ours", "cookie") => apps::ours(CookieStore::new()),
+        ("ours-rolling", "memory") => apps::ours_rolling(MemoryStore::new()),
+        ("ours-rolling", "redis") => apps::ours_rolling(RedisStore::open(&options.redis).await?),
+        ("ours-rolling-cached", "redis") => {
+            apps::ours_rolling(RedisStore::open_cached(&options.redis, 100_000).await?)
+        }
         ("ours-turns", "redis") => apps::ours_turns(RedisStore::open(&options.redis).await?),
         ("ours-cached", "redis") => {
             apps::ours(RedisStore::open_cached(&options.redis, 100_000).await?)
