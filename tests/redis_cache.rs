@@ -155,7 +155,7 @@ async fn own_writes_are_seen_at_once() {
         );
     }
 
-    // Whole writes, touches and destroys empty the slot; the next load reads Redis again.
+    // Whole writes and destroys empty the slot; the next load reads Redis again.
     let whole = owned("bo", HOUR);
     store.set("s", &whole, Changed::All).await.unwrap();
     let before = hits(&store);
@@ -165,13 +165,21 @@ async fn own_writes_are_seen_at_once() {
         before,
         "a whole write is read back from Redis"
     );
+    // A touch keeps the entry, with the new cookie state.
     let mut touched = whole.clone();
     touched
         .cookie
         .touch(std::time::SystemTime::now() + Duration::from_secs(60));
     store.touch("s", &touched).await.unwrap();
-    assert_eq!(store.get("s").await.unwrap(), redis.get("s").await.unwrap());
-    assert_eq!(store.get("s").await.unwrap(), Some(touched), "touched");
+    let before = hits(&store);
+    let seen = store.get("s").await.unwrap();
+    assert_eq!(hits(&store), before + 1, "a touch: served from memory");
+    assert_eq!(seen, Some(touched), "touched");
+    assert_eq!(
+        seen,
+        redis.get("s").await.unwrap(),
+        "a touch: what Redis holds"
+    );
     store.destroy("s").await.unwrap();
     assert_eq!(store.get("s").await.unwrap(), None, "destroyed");
     store.clear().await.unwrap();
@@ -197,6 +205,27 @@ async fn another_process_write_is_seen_once_its_invalidation_arrives() {
         .unwrap();
     until("invalidation", || invalidations(&a) > before).await;
     assert_eq!(field(&a.get("s").await.unwrap(), "x").as_deref(), Some("b"));
+
+    // a touches the session it holds (a rolling request), and still hears of b's next write.
+    let mut touched = a.get("s").await.unwrap().unwrap();
+    touched
+        .cookie
+        .touch(std::time::SystemTime::now() + Duration::from_secs(60));
+    a.touch("s", &touched).await.unwrap();
+    let hits = stats(&a).hits;
+    assert_eq!(a.get("s").await.unwrap(), Some(touched.clone()));
+    assert_eq!(stats(&a).hits, hits + 1, "the touched entry is held");
+    let mut by_b = touched.clone();
+    by_b.fields.insert("x".into(), "b after touch".into());
+    let before = invalidations(&a);
+    b.set("s", &by_b, Changed::Fields(&names(&["x"])))
+        .await
+        .unwrap();
+    until("invalidation after a touch", || invalidations(&a) > before).await;
+    assert_eq!(
+        field(&a.get("s").await.unwrap(), "x").as_deref(),
+        Some("b after touch")
+    );
 
     // Another program (a Node app on the same sessions) writes the hash itself.
     let key = format!("{}s", prefix(test));

@@ -141,6 +141,8 @@ return hash
 
 /// Moves a live session's expiry and cookie state, if its stored owner is the expected one.
 /// Answers 0 when the session is not there, 2 when it has another owner (nothing written), 1.
+/// It ends with a read of the key: Redis tracks the keys a script reads for the connection
+/// that ran it, so a cached store keeps being told of other clients' writes after its touch.
 ///
 /// ARGV: expiry, cookie state, expected owner, `1` if one is expected (else `0`).
 const TOUCH: &str = r"
@@ -149,6 +151,7 @@ local expected = ARGV[4] == '1' and ARGV[3]
 if redis.call('HGET', KEYS[1], 'o') ~= expected then return 2 end
 redis.call('HSET', KEYS[1], 'c', ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+redis.call('EXISTS', KEYS[1])
 return 1
 ";
 
@@ -304,7 +307,8 @@ impl RedisStore<ConnectionManager> {
     /// changed them (server-assisted client-side caching; Redis 6 or later, over RESP3).
     ///
     /// A request whose session is held makes no round trip to load it, and a request that
-    /// changes a field makes one (its patch), which keeps the entry up to date.
+    /// changes a field or touches the session makes one (its patch or its touch), which keeps
+    /// the entry up to date.
     ///
     /// What changes: a write by another process (another instance of the app, a Node app on
     /// the same sessions, a script) is seen here once Redis's invalidation has arrived, well
@@ -1272,8 +1276,10 @@ where
         let expiry = self.expiry_ms(record, now);
         let cookie = record.cookie.encode().map_err(backend)?;
         let key = self.key(id);
-        // The script writes after its reads: Redis stops tracking the key, so the slot empties.
-        let _ticket = self.cache.as_ref().map(|cache| cache.writing(&key, false));
+        // A touch that lands keeps the cached entry, with the new cookie state and expiry: the
+        // script ends with a read, so Redis tracks the key again. Otherwise the slot empties
+        // (when the ticket drops).
+        let ticket = self.cache.as_ref().map(|cache| cache.writing(&key, true));
         let mut invocation = self.touch.key(&key);
         invocation
             .arg(expiry)
@@ -1315,7 +1321,15 @@ where
                 tracing::debug!("session owner changed meanwhile; touch skipped");
                 Ok(())
             }
-            _ => Ok(()),
+            _ => {
+                if let Some(ticket) = ticket {
+                    ticket.patched(expiry, |mut base| {
+                        base.cookie = record.cookie.clone();
+                        base
+                    });
+                }
+                Ok(())
+            }
         }
     }
 

@@ -16,10 +16,11 @@
 //! - **Ready**: the session as Redis holds it, with the expiry Redis enforces. A request served
 //!   from here makes no round trip.
 //! - **Writing**: a write of this process is in flight. Reads meanwhile go to Redis and keep
-//!   nothing. A patch of a Ready session that lands while the slot is still its own becomes the
-//!   new entry (the entry it started from with the changed fields applied): the patch ends with
-//!   a read of the key, so Redis tracks it again. Any other write (whole, touch, destroy, fenced,
-//!   overlapping) leaves the slot empty for the next read to fill.
+//!   nothing. A patch or a touch of a Ready session that lands while the slot is still its own
+//!   becomes the new entry (the entry it started from with the changed fields, or the new
+//!   cookie state, applied): each ends with a read of the key, so Redis tracks it again. Any
+//!   other write (whole, destroy, fenced, overlapping) leaves the slot empty for the next read
+//!   to fill.
 //!
 //! Losing the connection loses its tracking: the client library reports the disconnection, or
 //! one of the store's commands fails on the connection itself, and every slot goes. Every read
@@ -182,8 +183,8 @@ impl ClientCache {
         }))
     }
 
-    /// Marks a write of the session at `key` in flight. With `patch`, a Ready entry is kept
-    /// aside for [`WriteTicket::patched`] to build on.
+    /// Marks a write of the session at `key` in flight. With `patch` (a patch or a touch), a
+    /// Ready entry is kept aside for [`WriteTicket::patched`] to build on.
     pub(super) fn writing(self: &Arc<Self>, key: &[u8], patch: bool) -> WriteTicket {
         let mut slots = self.slots();
         let ticket = slots.ticket();
