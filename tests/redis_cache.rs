@@ -155,31 +155,15 @@ async fn own_writes_are_seen_at_once() {
         );
     }
 
-    // A whole write keeps what it wrote, as Redis holds it.
+    // Whole writes and destroys empty the slot; the next load reads Redis again.
     let whole = owned("bo", HOUR);
     store.set("s", &whole, Changed::All).await.unwrap();
     let before = hits(&store);
-    let seen = store.get("s").await.unwrap();
+    assert_eq!(store.get("s").await.unwrap(), Some(whole.clone()));
     assert_eq!(
         hits(&store),
-        before + 1,
-        "a whole write: served from memory"
-    );
-    assert_eq!(seen, Some(whole.clone()), "a whole write: what was written");
-    assert_eq!(
-        seen,
-        redis.get("s").await.unwrap(),
-        "a whole write: what Redis holds"
-    );
-    // So does a whole write of an id the cache has never seen (a new session).
-    let fresh = record(&[("a", b"new")], HOUR);
-    store.set("new", &fresh, Changed::All).await.unwrap();
-    let before = hits(&store);
-    assert_eq!(store.get("new").await.unwrap(), Some(fresh));
-    assert_eq!(
-        hits(&store),
-        before + 1,
-        "a new session: served from memory"
+        before,
+        "a whole write is read back from Redis"
     );
     // A touch keeps the entry, with the new cookie state.
     let mut touched = whole.clone();
@@ -196,7 +180,6 @@ async fn own_writes_are_seen_at_once() {
         redis.get("s").await.unwrap(),
         "a touch: what Redis holds"
     );
-    // A destroy empties the slot.
     store.destroy("s").await.unwrap();
     assert_eq!(store.get("s").await.unwrap(), None, "destroyed");
     store.clear().await.unwrap();
@@ -242,28 +225,6 @@ async fn another_process_write_is_seen_once_its_invalidation_arrives() {
     assert_eq!(
         field(&a.get("s").await.unwrap(), "x").as_deref(),
         Some("b after touch")
-    );
-
-    // a writes a new session whole and keeps it, and still hears of b's write to it.
-    let fresh = record(&[("x", b"new")], HOUR);
-    a.set("new", &fresh, Changed::All).await.unwrap();
-    let hits = stats(&a).hits;
-    assert_eq!(a.get("new").await.unwrap(), Some(fresh.clone()));
-    assert_eq!(stats(&a).hits, hits + 1, "the new session is held");
-    let mut by_b = fresh.clone();
-    by_b.fields
-        .insert("x".into(), "b after a's whole write".into());
-    let before = invalidations(&a);
-    b.set("new", &by_b, Changed::Fields(&names(&["x"])))
-        .await
-        .unwrap();
-    until("invalidation after a whole write", || {
-        invalidations(&a) > before
-    })
-    .await;
-    assert_eq!(
-        field(&a.get("new").await.unwrap(), "x").as_deref(),
-        Some("b after a's whole write")
     );
 
     // Another program (a Node app on the same sessions) writes the hash itself.
@@ -533,14 +494,13 @@ async fn a_server_that_stops_allowing_tracking_still_serves_sessions() {
         .await
         .unwrap()
         .with_prefix(prefix(test));
-    // Say a failover lands on a server whose rules forbid CLIENT for this user: a new
-    // session is written, and read, but not kept.
-    acl(&["-client"]).query_async::<()>(&mut raw).await.unwrap();
-    let (logs, logging) = capture_logs(LevelFilter::DEBUG);
     store
         .set("s", &record(&[("a", b"1")], HOUR), Changed::All)
         .await
         .unwrap();
+    // Say a failover lands on a server whose rules forbid CLIENT for this user.
+    acl(&["-client"]).query_async::<()>(&mut raw).await.unwrap();
+    let (logs, logging) = capture_logs(LevelFilter::DEBUG);
     for _ in 0..3 {
         assert_eq!(
             field(&store.get("s").await.unwrap(), "a").as_deref(),
@@ -571,7 +531,7 @@ async fn a_server_that_stops_allowing_tracking_still_serves_sessions() {
             .count()
     };
     assert_eq!(lines("WARN", "refused CLIENT TRACKING"), 1, "{logs}");
-    assert_eq!(lines("DEBUG", "still refused"), 3, "{logs}");
+    assert_eq!(lines("DEBUG", "still refused"), 2, "{logs}");
     assert_eq!(lines("INFO", "allows CLIENT TRACKING again"), 1, "{logs}");
     ::redis::cmd("ACL")
         .arg("DELUSER")

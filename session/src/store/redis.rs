@@ -81,7 +81,6 @@ use std::future::{Future, poll_fn};
 use std::io::Write as _;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
@@ -304,13 +303,12 @@ impl RedisStore<ConnectionManager> {
     }
 
     /// Connects to `url` as [`open`](RedisStore::open) does, and keeps the sessions this
-    /// process reads or writes in memory, up to `capacity` of them, until Redis says another
-    /// client changed them (server-assisted client-side caching; Redis 6 or later, over RESP3).
+    /// process reads in memory, up to `capacity` of them, until Redis says another client
+    /// changed them (server-assisted client-side caching; Redis 6 or later, over RESP3).
     ///
     /// A request whose session is held makes no round trip to load it, and a request that
     /// changes a field or touches the session makes one (its patch or its touch), which keeps
-    /// the entry up to date. A new session (or a regenerated one) is held from its first
-    /// write, so the visitor's next request needs no load either.
+    /// the entry up to date.
     ///
     /// What changes: a write by another process (another instance of the app, a Node app on
     /// the same sessions, a script) is seen here once Redis's invalidation has arrived, well
@@ -662,11 +660,10 @@ where
         let expiry = self.expiry_ms(record, now);
         let key = self.key(id);
         let cookie = record.cookie.encode().map_err(backend)?;
-        // Only unfenced writes end with a read, which keeps the key tracked: the cache may
-        // keep what they wrote. A fenced write empties the slot (when the ticket drops).
+        // Only an unfenced patch ends with a read, which keeps the key tracked: the cache may
+        // keep what it wrote. Any other write empties the slot (when the ticket drops).
         let patch = fence.is_none() && changed.fields().is_some();
         let ticket = self.cache.as_ref().map(|cache| cache.writing(&key, patch));
-        let tracked = AtomicBool::new(false);
         let index = record
             .owner
             .as_deref()
@@ -681,10 +678,7 @@ where
                     .await;
             }
             match changed {
-                Changed::All => {
-                    self.write_all(&key, record, &cookie, expiry, &tracked)
-                        .await
-                }
+                Changed::All => self.write_all(&key, record, &cookie, expiry).await,
                 Changed::Fields(names) | Changed::FieldsAndOwner(names) => {
                     let owner = changed.writes_owner();
                     self.write_fields(&key, record, names, owner, &cookie, expiry)
@@ -709,16 +703,12 @@ where
                 previous
             }
         };
-        match (ticket, changed.fields()) {
-            (Some(ticket), Some(names)) => {
-                let owner = match changed.writes_owner() {
-                    true => record.owner.clone(),
-                    false => previous.clone(),
-                };
-                ticket.patched(expiry, |base| patched(base, record, names, owner));
-            }
-            (Some(ticket), None) if tracked.load(Relaxed) => ticket.written(expiry, record),
-            _ => {}
+        if let (Some(ticket), Some(names)) = (ticket, changed.fields()) {
+            let owner = match changed.writes_owner() {
+                true => record.owner.clone(),
+                false => previous.clone(),
+            };
+            ticket.patched(expiry, |base| patched(base, record, names, owner));
         }
         if previous == record.owner {
             return Ok(());
@@ -775,16 +765,13 @@ where
             .min(MAX_EXPIRY_MS)
     }
 
-    /// Replaces the session; answers the owner it had. With the client-side cache, the write
-    /// turns tracking on first and ends with a read of the key, and `tracked` says whether
-    /// Redis now tracks the key for this connection (so the cache may keep what was written).
+    /// Replaces the session; answers the owner it had.
     async fn write_all(
         &self,
         key: &[u8],
         record: &Record,
         cookie: &[u8],
         expiry: u64,
-        tracked: &AtomicBool,
     ) -> Result<Option<String>, StoreError> {
         let fields = record.fields.iter();
         let mut hset = command(
@@ -816,62 +803,22 @@ where
             field_arg(&mut hset, name);
             hset.arg(value.as_ref());
         }
+        let mut pipe = Pipeline::with_capacity(4);
+        pipe.atomic()
+            .add_command(command_with("HGET", [key, OWNER_FIELD]))
+            .add_command(command_with("DEL", [key]))
+            .ignore()
+            .add_command(hset)
+            .ignore()
+            .add_command(pexpireat(key, expiry))
+            .ignore();
         // A whole write is for a new id, which no other request knows: repeating it writes
         // the same session again. (Patches are not repeated: a patch that landed before the
         // connection dropped could, repeated, undo another process's write of the same field.)
-        let Some(cache) = &self.cache else {
-            let mut pipe = Pipeline::with_capacity(4);
-            pipe.atomic()
-                .add_command(command_with("HGET", [key, OWNER_FIELD]))
-                .add_command(command_with("DEL", [key]))
-                .ignore()
-                .add_command(hset)
-                .ignore()
-                .add_command(pexpireat(key, expiry))
-                .ignore();
-            let (previous,): (Bulk,) = self
-                .retried(|| async { pipe.query_async(&mut self.connection.clone()).await })
-                .await
-                .map_err(|error| self.failed(error))?;
-            return Ok(previous.and_then(owner_of));
-        };
-        // With the cache: tracking on (as before a load, outside the transaction, whose
-        // refusal must not abort the write), then the same transaction ending with a read.
-        let mut pipe = Pipeline::with_capacity(8);
-        pipe.add_command(tracking_on())
-            .cmd("MULTI")
-            .add_command(command_with("HGET", [key, OWNER_FIELD]))
-            .add_command(command_with("DEL", [key]))
-            .add_command(hset)
-            .add_command(pexpireat(key, expiry))
-            .add_command(command_with("EXISTS", [key]))
-            .cmd("EXEC")
-            .ignore_errors();
-        let replies = self
-            .retried(|| async {
-                pipe.query_async::<Vec<Result<::redis::Value, RedisError>>>(
-                    &mut self.connection.clone(),
-                )
-                .await
-            })
+        let (previous,): (Bulk,) = self
+            .retried(|| async { pipe.query_async(&mut self.connection.clone()).await })
             .await
             .map_err(|error| self.failed(error))?;
-        let (Some(tracking), Some(exec)) = (replies.first(), replies.last()) else {
-            return Err(backend("no replies to a whole write"));
-        };
-        let exec = exec.clone().map_err(|error| self.failed(error))?;
-        let previous = match exec {
-            ::redis::Value::Array(mut replies) if replies.len() == 5 => {
-                Bulk::from_redis_value(replies.swap_remove(0)).map_err(backend)?
-            }
-            other => {
-                return Err(backend(format!(
-                    "a whole write's transaction answered {other:?}"
-                )));
-            }
-        };
-        cache.tracking_answered(tracking.as_ref().err());
-        tracked.store(tracking.is_ok(), Relaxed);
         Ok(previous.and_then(owner_of))
     }
 

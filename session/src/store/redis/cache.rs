@@ -1,5 +1,5 @@
 //! The client-side cache of [`RedisStore::open_cached`](super::RedisStore::open_cached):
-//! sessions this process has read or written, kept until Redis says they changed.
+//! sessions this process has read, kept until Redis says they changed.
 //!
 //! # How it stays true
 //!
@@ -16,17 +16,16 @@
 //! - **Ready**: the session as Redis holds it, with the expiry Redis enforces. A request served
 //!   from here makes no round trip.
 //! - **Writing**: a write of this process is in flight. Reads meanwhile go to Redis and keep
-//!   nothing. A whole write that lands while the slot is still its own becomes the entry; a
-//!   patch or a touch of a Ready session does too, as the entry it started from with the
-//!   changed fields, or the new cookie state, applied. Each ends with a read of the key, so
-//!   Redis tracks it again. Any other write (destroy, fenced, overlapping) leaves the slot
-//!   empty for the next read to fill.
+//!   nothing. A patch or a touch of a Ready session that lands while the slot is still its own
+//!   becomes the new entry (the entry it started from with the changed fields, or the new
+//!   cookie state, applied): each ends with a read of the key, so Redis tracks it again. Any
+//!   other write (whole, destroy, fenced, overlapping) leaves the slot empty for the next read
+//!   to fill.
 //!
 //! Losing the connection loses its tracking: the client library reports the disconnection, or
 //! one of the store's commands fails on the connection itself, and every slot goes. Every read
-//! or whole write that fills a slot turns tracking on first, in the same pipeline, so one on a
-//! new connection is tracked before what it read or wrote is kept. (A patch or a touch only
-//! builds on an entry already held, which a reset since would have emptied.)
+//! that fills a slot turns tracking on first, in the same pipeline, so a read on a new
+//! connection is tracked before its reply is kept.
 //!
 //! `NOLOOP` has one blind spot: Redis skips this connection's invalidation for a key it evicts
 //! (`maxmemory`) or drops from its tracking table (`tracking-table-max-keys`) while running a
@@ -267,20 +266,18 @@ impl ClientCache {
     }
 
     /// Makes `record` the entry at `key` if the slot still holds `ticket`, evicting another
-    /// entry if the cache is full. `fresh`: the record is the whole session as Redis now holds
-    /// it (a whole write), not an earlier entry with a write applied.
-    fn fill(&self, key: &[u8], ticket: u64, filled: Option<(Record, u64)>, fresh: bool) {
+    /// entry if the cache is full.
+    fn fill(&self, key: &[u8], ticket: u64, filled: Option<(Record, u64)>) {
         let mut slots = self.slots();
         let slots = &mut *slots;
         let Some(slot) = slots.by_key.get_mut(key) else {
             return;
         };
-        // A load's reply or a whole write starts the entry's max age and its place in the
-        // eviction order; a write-through keeps both (its key is still queued: eviction
-        // requeues Writing slots).
+        // A load's reply starts the entry's max age and its place in the eviction order; a
+        // write-through keeps both (its key is still queued: eviction requeues Writing slots).
         let loaded = match slot {
             Slot::Loading(t) if *t == ticket => true,
-            Slot::Writing { ticket: t, .. } if *t == ticket => fresh,
+            Slot::Writing { ticket: t, .. } if *t == ticket => false,
             _ => return,
         };
         match filled {
@@ -363,7 +360,6 @@ impl LoadTicket {
             &self.key,
             self.ticket,
             loaded.map(|(record, at)| (record.clone(), at)),
-            true,
         );
     }
 }
@@ -400,18 +396,7 @@ impl WriteTicket {
         };
         // Applied outside the lock; the slot stays Writing (without its base) meanwhile.
         let filled = base.map(|(base, until)| (apply(base), expires_ms.min(until)));
-        self.cache.fill(&self.key, self.ticket, filled, false);
-    }
-
-    /// A whole write of `record` landed, which Redis expires at `expires_ms`, and ended with
-    /// a read of the key: if the slot is still this write's, `record` becomes the entry.
-    pub(super) fn written(self, expires_ms: u64, record: &Record) {
-        self.cache.fill(
-            &self.key,
-            self.ticket,
-            Some((record.clone(), expires_ms)),
-            true,
-        );
+        self.cache.fill(&self.key, self.ticket, filled);
     }
 }
 
