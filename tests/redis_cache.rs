@@ -197,14 +197,7 @@ async fn another_process_write_is_seen_once_its_invalidation_arrives() {
     b.get("s").await.unwrap();
 
     // b patches; a sees it once told.
-    let mut by_b = session.clone();
-    by_b.fields.insert("x".into(), "b".into());
-    let before = invalidations(&a);
-    b.set("s", &by_b, Changed::Fields(&names(&["x"])))
-        .await
-        .unwrap();
-    until("invalidation", || invalidations(&a) > before).await;
-    assert_eq!(field(&a.get("s").await.unwrap(), "x").as_deref(), Some("b"));
+    b_writes_x_and_a_hears_of_it(&a, &b, &session, "b").await;
 
     // a touches the session it holds (a rolling request), and still hears of b's next write.
     let mut touched = a.get("s").await.unwrap().unwrap();
@@ -215,17 +208,7 @@ async fn another_process_write_is_seen_once_its_invalidation_arrives() {
     let hits = stats(&a).hits;
     assert_eq!(a.get("s").await.unwrap(), Some(touched.clone()));
     assert_eq!(stats(&a).hits, hits + 1, "the touched entry is held");
-    let mut by_b = touched.clone();
-    by_b.fields.insert("x".into(), "b after touch".into());
-    let before = invalidations(&a);
-    b.set("s", &by_b, Changed::Fields(&names(&["x"])))
-        .await
-        .unwrap();
-    until("invalidation after a touch", || invalidations(&a) > before).await;
-    assert_eq!(
-        field(&a.get("s").await.unwrap(), "x").as_deref(),
-        Some("b after touch")
-    );
+    b_writes_x_and_a_hears_of_it(&a, &b, &touched, "b after a touch").await;
 
     // Another program (a Node app on the same sessions) writes the hash itself.
     let key = format!("{}s", prefix(test));
@@ -277,6 +260,27 @@ async fn another_process_write_is_seen_once_its_invalidation_arrives() {
     until("invalidation", || invalidations(&a) > before).await;
     assert_eq!(a.get("s").await.unwrap(), None);
     redis.clear().await.unwrap();
+}
+
+/// `b` patches field `x` of session `s` (as `held`, with `x` = `value`); `a` is told, and its
+/// next load sees the value.
+async fn b_writes_x_and_a_hears_of_it(
+    a: &RedisStore,
+    b: &RedisStore,
+    held: &sessionly::Record,
+    value: &str,
+) {
+    let mut by_b = held.clone();
+    by_b.fields.insert("x".into(), value.to_owned().into());
+    let before = stats(a).invalidations;
+    b.set("s", &by_b, Changed::Fields(&names(&["x"])))
+        .await
+        .unwrap();
+    until(value, || stats(a).invalidations > before).await;
+    assert_eq!(
+        field(&a.get("s").await.unwrap(), "x").as_deref(),
+        Some(value)
+    );
 }
 
 #[tokio::test]
