@@ -222,7 +222,7 @@ impl Sessions {
 
     /// A live session a request came back for: marked so that eviction spares it.
     fn returning(&mut self, id: &str, now: u64) -> Option<&Entry> {
-        let entry = self.by_id.get_mut(id).filter(|e| e.expires_ms() > now)?;
+        let entry = self.live_mut(id, now)?;
         entry.mark_returned();
         Some(entry)
     }
@@ -787,23 +787,22 @@ mod tests {
             edit(&mut record);
             record
         };
+        // The base with field `name` set to `value`.
+        let set = |name: &str, value: &'static [u8]| {
+            with(&|r| {
+                r.fields.insert(name.into(), Bytes::from_static(value));
+            })
+        };
         let longer_cookie = with(&|r| {
             r.cookie.set_max_age(
                 Some(Duration::from_secs(u64::from(u32::MAX))),
                 SystemTime::now(),
             );
         });
+        let other_owner = with(&|r| r.owner = Some("other".into()));
         // (case, record written, fields named, owner written, in place)
         let cases: Vec<(&str, Record, &[&str], bool, bool)> = vec![
-            (
-                "same length",
-                with(&|r| {
-                    r.fields.insert("a".into(), Bytes::from_static(&[9]));
-                }),
-                &["a"],
-                false,
-                true,
-            ),
+            ("same length", set("a", &[9]), &["a"], false, true),
             (
                 "two fields",
                 with(&|r| {
@@ -816,33 +815,9 @@ mod tests {
             ),
             ("nothing named", base.clone(), &[], false, true),
             ("owner written, same", base.clone(), &[], true, true),
-            (
-                "longer value",
-                with(&|r| {
-                    r.fields.insert("a".into(), Bytes::from_static(&[1, 2]));
-                }),
-                &["a"],
-                false,
-                false,
-            ),
-            (
-                "shorter value",
-                with(&|r| {
-                    r.fields.insert("b".into(), Bytes::from_static(&[1]));
-                }),
-                &["b"],
-                false,
-                false,
-            ),
-            (
-                "new field",
-                with(&|r| {
-                    r.fields.insert("new".into(), Bytes::from_static(&[1]));
-                }),
-                &["new"],
-                false,
-                false,
-            ),
+            ("longer value", set("a", &[1, 2]), &["a"], false, false),
+            ("shorter value", set("b", &[1]), &["b"], false, false),
+            ("new field", set("new", &[1]), &["new"], false, false),
             (
                 "removed field",
                 with(&|r| {
@@ -852,20 +827,8 @@ mod tests {
                 false,
                 false,
             ),
-            (
-                "owner changed",
-                with(&|r| r.owner = Some("other".into())),
-                &[],
-                true,
-                false,
-            ),
-            (
-                "owner not written",
-                with(&|r| r.owner = Some("other".into())),
-                &[],
-                false,
-                true,
-            ),
+            ("owner changed", other_owner.clone(), &[], true, false),
+            ("owner not written", other_owner, &[], false, true),
             (
                 "cookie length changed",
                 longer_cookie.clone(),
