@@ -16,7 +16,7 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use sessionly::{SessionLayer, Store, TypedSession};
+use sessionly::{IntoBackend, SessionLayer, TypedSession};
 use tower_sessions::{Session, SessionManagerLayer, SessionStore};
 
 use crate::schema::{self, Large, Small};
@@ -42,7 +42,7 @@ pub fn bare() -> Router {
 /// This project's layer, configured like tower-sessions' defaults: unmodified sessions are
 /// not saved back, new sessions nobody wrote to are not stored, a session is loaded only by a
 /// handler that extracts it, browser-session cookie.
-pub fn layer(store: impl Store) -> SessionLayer {
+pub fn layer(store: impl IntoBackend) -> SessionLayer {
     SessionLayer::builder()
         .secret(SECRET)
         .resave(false)
@@ -57,7 +57,7 @@ pub fn layer(store: impl Store) -> SessionLayer {
 /// from [`layer`] in `lazy_load` (off, as express-session works): every request that carries
 /// a session cookie loads its session, and keeps it alive, whether or not the handler extracts
 /// it.
-pub fn default_layer(store: impl Store) -> SessionLayer {
+pub fn default_layer(store: impl IntoBackend) -> SessionLayer {
     SessionLayer::builder()
         .secret(SECRET)
         .store(store)
@@ -66,13 +66,13 @@ pub fn default_layer(store: impl Store) -> SessionLayer {
 }
 
 /// This project: the routes over [`layer`].
-pub fn ours(store: impl Store) -> Router {
+pub fn ours(store: impl IntoBackend) -> Router {
     ours_routes().layer(layer(store))
 }
 
 /// This project with same-session requests taking turns through the store, across processes
 /// (`store_turns`): [`layer`]'s options plus that one.
-pub fn ours_turns(store: impl Store) -> Router {
+pub fn ours_turns(store: impl IntoBackend) -> Router {
     let layer = SessionLayer::builder()
         .secret(SECRET)
         .store(store)
@@ -86,7 +86,7 @@ pub fn ours_turns(store: impl Store) -> Router {
 /// This project as an express app with `rolling: true` and a `maxAge` would run it: [`layer`]'s
 /// options, plus the cookie resent with a new expiry (and the session touched in the store) on
 /// every response that loaded the session.
-pub fn ours_rolling(store: impl Store) -> Router {
+pub fn ours_rolling(store: impl IntoBackend) -> Router {
     let layer = SessionLayer::builder()
         .secret(SECRET)
         .resave(false)
@@ -101,7 +101,7 @@ pub fn ours_rolling(store: impl Store) -> Router {
 }
 
 /// This project on its default options: the routes over [`default_layer`].
-pub fn ours_default(store: impl Store) -> Router {
+pub fn ours_default(store: impl IntoBackend) -> Router {
     ours_routes().layer(default_layer(store))
 }
 

@@ -10,7 +10,7 @@ use syn::ext::IdentExt as _;
 use syn::{Data, DeriveInput, Fields, GenericParam, Generics, Ident, Path, Type, Visibility};
 
 use crate::attr::{self, ContainerAttrs, FieldAttrs};
-use crate::valid::Errors;
+use crate::ctxt::Errors;
 
 /// The struct `#[derive(SessionData)]` is applied to.
 pub(crate) struct Input<'a> {

@@ -10,7 +10,7 @@ use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
 use syn::{Attribute, LitStr, Path, Token};
 
-use crate::valid::Errors;
+use crate::ctxt::Errors;
 
 /// The keys accepted in a field's `#[session(...)]`, as the error messages spell them.
 const FIELD_KEYS: &str =

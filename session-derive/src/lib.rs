@@ -11,9 +11,11 @@
 //!
 //! The derive works in three steps: `ast` reads the input (with `attr` for the attributes),
 //! `valid` turns every misuse into an error on the offending token, and `expand` writes the code.
+//! Errors from every phase are collected in `ctxt`.
 
 mod ast;
 mod attr;
+mod ctxt;
 mod expand;
 mod valid;
 
@@ -23,7 +25,7 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(SessionData, attributes(session))]
 pub fn derive_session_data(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    let mut errors = valid::Errors::default();
+    let mut errors = ctxt::Errors::default();
     let input = ast::Input::from_syn(&input, &mut errors);
     valid::check(&input, &mut errors);
     match errors.finish() {

@@ -1,6 +1,6 @@
 //! Every misuse of the derive becomes a `syn::Error` here, pointing at the token to change.
 //!
-//! Checks never stop at the first problem: all errors are collected in [`Errors`] and
+//! Checks never stop at the first problem: all errors are collected in [`Errors`](crate::ctxt::Errors) and
 //! reported together, so one compile shows every mistake.
 
 use std::collections::HashMap;
@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use syn::{GenericArgument, Ident, PathArguments, Type};
 
 use crate::ast::{Field, Input, Shape};
+use crate::ctxt::Errors;
 
 /// The methods of the runtime's extractor `sessionly::TypedSession<T>`.
 ///
@@ -39,24 +40,6 @@ pub(crate) const RESERVED_METHODS: &[&str] = &[
     "destroy_other_sessions",
     "destroy_all_sessions",
 ];
-
-/// The errors found so far, in the order they were found.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    /// `Err` with every error collected, if there was any.
-    pub fn finish(self) -> syn::Result<()> {
-        self.0.map_or(Ok(()), Err)
-    }
-}
 
 /// Checks what the attributes could not check on their own: the shape of the item, how the
 /// attributes of a field combine, and whether the fields' names clash.

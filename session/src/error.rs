@@ -49,7 +49,7 @@ pub enum SessionError {
     },
     /// The session does not fit in its cookie (a [`CookieStore`](crate::CookieStore) session):
     /// sealed, with the cookie's name, it would be `size` bytes, over the `limit` browsers keep
-    /// ([`MAX_COOKIE_LEN`](crate::store::MAX_COOKIE_LEN)). Nothing was sent; the client keeps
+    /// ([`MAX_COOKIE_LEN`](crate::MAX_COOKIE_LEN)). Nothing was sent; the client keeps
     /// the cookie it had.
     #[error(
         "the session would make a {size}-byte cookie, over the {limit} bytes browsers keep; not saved"

@@ -148,7 +148,7 @@ pub fn postgres_row(row: PostgresRow) -> Option<(String, Record)> {
 /// panics, and a payload that decodes seals into a value that opens to the same session.
 #[cfg(feature = "cookie-store")]
 pub fn sealed_cookie(bytes: &[u8]) {
-    use crate::store::sealed::{Sealer, decode_payload, encode_payload};
+    use crate::backend::sealed::{Sealer, decode_payload, encode_payload};
     let sealer = Sealer::new(
         &[b"fuzz secret".to_vec()],
         "connect.sid",

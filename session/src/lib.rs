@@ -42,35 +42,38 @@
 #[cfg(feature = "testing")]
 extern crate self as sessionly;
 
+mod backend;
 mod codec;
 mod config;
 pub mod cookie;
-mod detach;
 mod error;
 #[cfg(feature = "json")]
 pub mod express;
-mod extract;
 mod id;
-mod middleware;
+mod layer;
 pub mod observe;
 mod record;
+mod request;
 mod schema;
 mod shape;
-mod state;
 mod store;
 
+#[cfg(feature = "cookie-store")]
+pub use backend::sealed::{CookieStore, MAX_COOKIE_LEN};
+pub use backend::{IntoBackend, StoreTurns};
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
-pub use config::{
-    ConfigError, CookieOptions, DEFAULT_MAX_SESSION_SIZE, SessionLayerBuilder, StoreTurns, Unset,
-};
-pub use detach::DetachedSession;
+pub use config::{ConfigError, CookieOptions, Unset};
 pub use error::SessionError;
-pub use extract::TypedSession;
 pub use id::generate_id;
-pub use middleware::{AppSecure, DirectTls, SessionLayer, SessionService};
+pub use layer::{
+    AppSecure, DEFAULT_MAX_SESSION_SIZE, DirectTls, SessionLayer, SessionLayerBuilder,
+    SessionService,
+};
 pub use record::{CookieOverrides, CookieState, Fields, Record};
+pub use request::detach::DetachedSession;
+pub use request::extract::TypedSession;
 pub use schema::SessionData;
 pub use sessionly_derive::SessionData;
 #[cfg(feature = "connect-pg")]
@@ -84,8 +87,6 @@ pub use store::SqliteStore;
 #[cfg(feature = "connect-redis")]
 pub use store::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use store::{Changed, MemoryStore, Store, StoreError};
-#[cfg(feature = "cookie-store")]
-pub use store::{CookieStore, MAX_COOKIE_LEN};
 #[cfg(feature = "redis")]
 pub use store::{RedisCacheStats, RedisStore};
 

@@ -7,10 +7,7 @@
 //! cached flag, and no clock is read; without the `metrics` feature no metric call is compiled.
 //! (`bench/RESULTS.md` counts the instructions.)
 
-use std::future::Future;
 use std::time::{Duration, Instant};
-
-use crate::store::{BoxFuture, StoreError};
 
 /// The `tracing` names: the span around each request, and the targets of the events.
 pub mod span {
@@ -50,7 +47,7 @@ pub mod metric {
 
 /// Whether timings are wanted: by the `metrics` feature, or by a subscriber of store events.
 #[inline]
-fn timing() -> bool {
+pub(crate) fn timing() -> bool {
     cfg!(feature = "metrics")
         || tracing::enabled!(target: "sessionly::store", tracing::Level::DEBUG)
         || tracing::enabled!(target: "sessionly::turn", tracing::Level::DEBUG)
@@ -63,34 +60,10 @@ pub(crate) fn request_span() -> Option<tracing::Span> {
     (!span.is_disabled()).then_some(span)
 }
 
-/// One store call, boxed as the middleware holds it: reported (outcome, latency, errors) when
-/// anyone listens, and left as it is otherwise, so that nobody listening costs nothing.
-pub(crate) fn store_call<'a, T: 'a>(
-    op: &'static str,
-    call: impl Future<Output = Result<T, StoreError>> + Send + 'a,
-) -> BoxFuture<'a, Result<T, StoreError>> {
-    if timing() {
-        Box::pin(observed(op, call))
-    } else {
-        Box::pin(call)
-    }
-}
-
-/// Runs one store call, and reports its outcome and latency.
-async fn observed<T>(
-    op: &'static str,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    let started = timing().then(Instant::now);
-    let result = call.await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(StoreError::Gone) => "gone",
-        Err(StoreError::Unsupported { .. }) => "unsupported",
-        Err(_) => "backend",
-    };
-    if let Some(started) = started {
-        let elapsed = started.elapsed();
+/// Reports one store call's `outcome` and, when it was timed, how long it took.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn store_call(op: &'static str, outcome: &'static str, elapsed: Option<Duration>) {
+    if let Some(elapsed) = elapsed {
         tracing::debug!(
             target: "sessionly::store",
             op,
@@ -102,10 +75,9 @@ async fn observed<T>(
         metrics::histogram!(metric::STORE_SECONDS, "op" => op).record(elapsed.as_secs_f64());
     }
     #[cfg(feature = "metrics")]
-    if result.is_err() {
+    if outcome != "ok" {
         metrics::counter!(metric::STORE_ERRORS, "op" => op, "kind" => outcome).increment(1);
     }
-    result
 }
 
 /// The start of a wait that [`turn_waited`] reports: `None` when nobody listens.
@@ -120,15 +92,6 @@ pub(crate) fn turn_waited(started: Option<Instant>) {
         tracing::debug!(target: "sessionly::turn", wait_us = micros(waited), "session turn");
         #[cfg(feature = "metrics")]
         metrics::histogram!(metric::TURN_WAIT_SECONDS).record(waited.as_secs_f64());
-    }
-}
-
-/// The `outcome` label of a save or touch.
-pub(crate) fn outcome(result: &Result<(), StoreError>) -> &'static str {
-    match result {
-        Ok(()) => "ok",
-        Err(StoreError::Gone) => "gone",
-        Err(_) => "error",
     }
 }
 

@@ -277,7 +277,7 @@ pub fn app(layer: SessionLayer) -> Router {
 
 /// A layer with the given store and the secret, other options from `configure`.
 pub fn layer_with(
-    store: impl Store,
+    store: impl sessionly::IntoBackend,
     configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) -> SessionLayer {
     configure(SessionLayer::builder().secret(SECRET).store(store))

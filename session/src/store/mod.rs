@@ -19,7 +19,6 @@
 use std::collections::BTreeSet;
 use std::error::Error as StdError;
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use crate::observe;
@@ -34,42 +33,6 @@ pub(crate) mod memory;
 mod mysql;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
-#[cfg(feature = "cookie-store")]
-pub(crate) mod sealed;
-/// Without the `cookie-store` feature no layer has a sealer: the type has no values.
-#[cfg(not(feature = "cookie-store"))]
-pub(crate) mod sealed {
-    use std::time::SystemTime;
-
-    use crate::record::Record;
-
-    pub(crate) const MAX_COOKIE_LEN: usize = 4096;
-
-    pub(crate) enum Sealer {}
-
-    #[derive(Debug)]
-    #[allow(dead_code)] // Matched on, never made: there is no sealer.
-    pub(crate) enum SealError {
-        TooLarge { size: usize },
-        Encode(String),
-    }
-
-    impl Sealer {
-        pub(crate) fn seal(&self, _: &str, _: &Record) -> Result<String, SealError> {
-            match *self {}
-        }
-
-        pub(crate) fn open(&self, _: &str, _: SystemTime) -> Option<(String, Option<Record>)> {
-            match *self {}
-        }
-    }
-
-    impl std::fmt::Debug for Sealer {
-        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            match *self {}
-        }
-    }
-}
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
@@ -88,8 +51,6 @@ pub use mysql::MySqlStore;
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisCacheStats, RedisStore};
-#[cfg(feature = "cookie-store")]
-pub use sealed::{CookieStore, MAX_COOKIE_LEN};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -388,151 +349,5 @@ impl StoreError {
             store,
             source: source.into(),
         }
-    }
-}
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// [`Store`] as the middleware holds it: behind one pointer, whatever the store's type.
-/// Native `async fn` in traits cannot be called through `dyn`, so this boxes each call; a store
-/// call is a round trip (or a map lookup), next to which the box costs nothing.
-pub(crate) trait DynStore: Send + Sync + 'static {
-    fn get_within<'a>(
-        &'a self,
-        id: &'a str,
-        max_size: usize,
-    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
-    fn set<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a Record,
-        changed: Changed<'a>,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn touch<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn idle_ttl(&self) -> Option<Duration>;
-    fn keeps_cookie_attributes(&self) -> bool;
-    /// The store as `Any`, for the layer to recognise a [`CookieStore`].
-    #[cfg(feature = "cookie-store")]
-    fn as_any(&self) -> &dyn std::any::Any;
-    fn sessions_of<'a>(
-        &'a self,
-        owner: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>>;
-    fn destroy_sessions_of<'a>(
-        &'a self,
-        owner: &'a str,
-        keep: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<usize, StoreError>>;
-    fn has_leases(&self) -> bool;
-    fn lease<'a>(
-        &'a self,
-        id: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<Option<String>, StoreError>>;
-    fn release<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn set_within_lease<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a Record,
-        changed: Changed<'a>,
-        token: &'a str,
-        release: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-}
-
-impl<S: Store> DynStore for S {
-    fn get_within<'a>(
-        &'a self,
-        id: &'a str,
-        max_size: usize,
-    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        observe::store_call("get", Store::get_within(self, id, max_size))
-    }
-
-    fn set<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a Record,
-        changed: Changed<'a>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        observe::store_call("set", Store::set(self, id, record, changed))
-    }
-
-    fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        observe::store_call("destroy", Store::destroy(self, id))
-    }
-
-    fn touch<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        observe::store_call("touch", Store::touch(self, id, record))
-    }
-
-    fn idle_ttl(&self) -> Option<Duration> {
-        Store::idle_ttl(self)
-    }
-
-    fn keeps_cookie_attributes(&self) -> bool {
-        Store::keeps_cookie_attributes(self)
-    }
-
-    #[cfg(feature = "cookie-store")]
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn sessions_of<'a>(
-        &'a self,
-        owner: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>> {
-        observe::store_call("sessions_of", Store::sessions_of(self, owner))
-    }
-
-    fn destroy_sessions_of<'a>(
-        &'a self,
-        owner: &'a str,
-        keep: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        observe::store_call(
-            "destroy_sessions_of",
-            Store::destroy_sessions_of(self, owner, keep),
-        )
-    }
-
-    fn has_leases(&self) -> bool {
-        Store::has_leases(self)
-    }
-
-    fn lease<'a>(
-        &'a self,
-        id: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
-        observe::store_call("lease", Store::lease(self, id, ttl))
-    }
-
-    fn release<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        observe::store_call("release", Store::release(self, id, token))
-    }
-
-    fn set_within_lease<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a Record,
-        changed: Changed<'a>,
-        token: &'a str,
-        release: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        observe::store_call(
-            "set",
-            Store::set_within_lease(self, id, record, changed, token, release),
-        )
     }
 }

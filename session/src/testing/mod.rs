@@ -60,11 +60,10 @@ use tower_service::Service as _;
 use crate::SessionLayer;
 use crate::config::Config;
 use crate::error::SessionError;
-use crate::extract::TypedSession;
 use crate::record::Record;
+use crate::request::extract::TypedSession;
+use crate::request::{Handle, RequestInfo, new_session};
 use crate::schema::{SessionData, Sink, Tracked};
-use crate::state::{Handle, RequestInfo, new_session, within_limit};
-use crate::store::Changed;
 
 /// What `application/x-www-form-urlencoded` leaves as is: ASCII letters, digits and `*-._`.
 const FORM: &AsciiSet = &NON_ALPHANUMERIC
@@ -330,12 +329,12 @@ impl Sessions {
 
     /// The cookie value that names session `id`, signed with the layer's first secret.
     pub fn cookie_value(&self, id: &str) -> String {
-        self.config.signer.sign(id)
+        self.config.backend.signer().sign(id)
     }
 
     /// The session id in a cookie value, if its signature is good.
     pub fn id_in(&self, cookie_value: &str) -> Option<String> {
-        self.config.signer.verify(cookie_value)
+        self.config.backend.signer().verify(cookie_value)
     }
 
     /// Stores a new session holding `data`, as a request that set every field would, and
@@ -349,11 +348,9 @@ impl Sessions {
             log: &mut session.log,
             owner: &mut session.record.owner,
         });
-        within_limit(&self.config, &session.record)?;
-        self.config
-            .store
-            .set(&session.id, &session.record, Changed::All)
-            .await?;
+        let backend = &self.config.backend;
+        backend.check_size(&session.record)?;
+        backend.create(&session.id, &session.record).await?;
         Ok(session.id)
     }
 
@@ -369,11 +366,7 @@ impl Sessions {
     /// The record of session `id` as the store has it (fields by stored name, the cookie
     /// state, the owner); `None` if it is not there or has expired.
     pub async fn record(&self, id: &str) -> Result<Option<Record>, SessionError> {
-        let record = self
-            .config
-            .store
-            .get_within(id, self.config.max_session_size)
-            .await?;
+        let record = self.config.backend.get(id).await?;
         Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
     }
 

@@ -1,10 +1,10 @@
-//! The tower [`Layer`] and [`Service`]: load the session before the handler (with `lazy_load`,
-//! the extractor loads it), then decide what to save and which cookie to send once the handler
+//! The tower [`Layer`] and [`Service`]: open the session before the handler (with `lazy_load`,
+//! the extractor opens it), then decide what to save and which cookie to send once the handler
 //! is done.
 //!
 //! Read top to bottom, [`SessionService::call`] is the whole life of a request: match the cookie
-//! path, verify the cookie, load (or create) the session, run the handler, then
-//! [`finish`] carries out what [`decide`](decide::decide) chose.
+//! path, read the cookie, open (or create) the session, run the handler, then [`finish`] has
+//! the backend carry out what [`decide`](decide::decide) chose and sends the cookie.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,20 +20,18 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument as _;
 
-use crate::config::{Config, SessionLayerBuilder};
+use crate::backend::Incoming;
+use crate::config::Config;
 use crate::cookie::{self, Attributes, SameSite, Secure};
-use crate::observe::{
-    self,
-    metric::{DESTROYS, SAVES, TOUCHES},
-};
-use crate::record::{CookieOverrides, Record};
-use crate::state::{Handle, RequestInfo, Session, Slot, seal, within_limit};
+use crate::observe::{self, metric::DESTROYS};
+use crate::record::CookieOverrides;
+use crate::request::{Handle, OutsidePath, RequestInfo, Session, Slot};
 use crate::store::StoreError;
 
+mod builder;
 mod decide;
-mod lock;
 
-pub(crate) use lock::{Locks, SessionLock};
+pub use builder::{DEFAULT_MAX_SESSION_SIZE, SessionLayerBuilder};
 
 use decide::{CookieAction, Decision, Ending, Facts, Options, StoreAction, decide};
 
@@ -46,10 +44,6 @@ pub struct DirectTls;
 /// under its "trust proxy" setting. Used when the `proxy` option is not set.
 #[derive(Debug, Clone, Copy)]
 pub struct AppSecure(pub bool);
-
-/// Marks, for the extractor, a request outside the cookie's path.
-#[derive(Debug, Clone)]
-pub(crate) struct OutsidePath(pub(crate) String);
 
 /// Adds sessions to a service. Build it with [`SessionLayer::builder`].
 ///
@@ -146,10 +140,8 @@ where
                 parts.extensions.insert(OutsidePath(path.clone()));
                 return inner.call(Request::from_parts(parts, body)).await;
             }
-            let (cookie_id, sealed) = read_cookie(&config, &parts);
             let request = RequestInfo {
-                cookie_id,
-                sealed,
+                incoming: read_cookie(&config, &parts),
                 secure: is_secure(&parts, config.proxy),
                 own_options,
                 parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
@@ -196,25 +188,12 @@ fn request_path(parts: &Parts) -> &str {
         .map_or(parts.uri.path(), |original| original.0.path())
 }
 
-/// The session id in the request's cookie, if a configured secret signed it. For a cookie
-/// session, the id and the session itself (unless it has expired) if one of the secrets' keys
-/// sealed it for this cookie.
-fn read_cookie(config: &Config, parts: &Parts) -> (Option<String>, Option<Box<Record>>) {
-    let Some(raw) = cookie::find(&parts.headers, &config.name) else {
-        return (None, None);
-    };
-    if let Some(sealer) = &config.sealer {
-        let Some((id, record)) = sealer.open(raw, SystemTime::now()) else {
-            tracing::debug!("session cookie does not open with any key; ignoring it");
-            return (None, None);
-        };
-        return (Some(id), record.map(Box::new));
+/// What the request's session cookie carries, verified by the backend.
+fn read_cookie(config: &Config, parts: &Parts) -> Incoming {
+    match cookie::find(&parts.headers, &config.name) {
+        Some(raw) => config.backend.read_cookie(raw),
+        None => Incoming::default(),
     }
-    let id = config.signer.verify(raw);
-    if id.is_none() {
-        tracing::debug!("session cookie unsigned or signature invalid; ignoring it");
-    }
-    (id, None)
 }
 
 /// Whether the request came over a secure connection, trusting `X-Forwarded-Proto` only
@@ -256,18 +235,17 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         save_on_error: config.save_on_error,
     };
     let server_error = response.status().is_server_error();
-    let sendable = |secure: bool| !secure || request.secure;
     let default_secure = resolve_secure(config, &CookieOverrides::default(), request);
     let ended = |ending| Facts {
         ending,
         cookie_id_matches: false,
-        had_cookie: request.cookie_id.is_some(),
+        had_cookie: request.incoming.id.is_some(),
         modified: false,
         cookie_changed: false,
         ever_saved: false,
         saved: false,
         has_expires: false,
-        can_send_cookie: sendable(default_secure),
+        can_send_cookie: !default_secure || request.secure,
         server_error,
         touch_due: false,
     };
@@ -275,132 +253,121 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         Slot::Loading | Slot::Unavailable(_) | Slot::Finished => {}
         Slot::Destroyed => {
             let decision = decide(options, ended(Ending::Destroyed));
-            apply_cookie(decision, handle, None, None, response);
+            if decision.cookie == CookieAction::Clear {
+                apply_cookie(Cookie::Clear, handle, None, response);
+            }
         }
         Slot::Unset(how, id) => {
             let decision = decide(options, ended(Ending::Unset(how)));
             if decision.store == StoreAction::Destroy {
-                if let Err(error) = config.store.destroy(&id).await {
+                if let Err(error) = config.backend.destroy(&id).await {
                     tracing::error!(%error, "could not destroy the unset session");
                     fail(response);
                     return;
                 }
                 observe::count_one(DESTROYS);
             }
-            apply_cookie(decision, handle, None, None, response);
+            if decision.cookie == CookieAction::Clear {
+                apply_cookie(Cookie::Clear, handle, None, response);
+            }
         }
         Slot::Active(mut session) => {
-            let now = SystemTime::now();
-            session.record.cookie.touch(now);
-            let secure = resolve_secure(config, &session.record.cookie.overrides, request);
-            let facts = Facts {
-                ending: Ending::Active,
-                cookie_id_matches: request.cookie_id.as_deref() == Some(session.id.as_str()),
-                had_cookie: request.cookie_id.is_some(),
-                modified: session.modified(),
-                cookie_changed: session.cookie_changed,
-                ever_saved: session.saved_generation.is_some(),
-                saved: session.saved(),
-                has_expires: session.record.cookie.expires_ms.is_some(),
-                can_send_cookie: sendable(secure),
-                server_error,
-                touch_due: touch_due(&session, config.store_idle_ttl),
-            };
+            session.record.cookie.touch(SystemTime::now());
+            let facts = active_facts(handle, &session, server_error);
             let decision = decide(options, facts);
             tracing::debug!(store = ?decision.store, cookie = ?decision.cookie, "end of request");
-            if decision.store == StoreAction::Save
-                && let Err(error) = within_limit(config, &session.record)
-            {
-                // Nothing is written: the stored session stays as it was.
-                tracing::error!(%error, "session not saved");
-                *response = Response::default();
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                return;
+            if let Some(cookie) = commit(handle, decision, facts, &session, response).await {
+                apply_cookie(cookie, handle, Some(&session), response);
             }
-            if let Some(sealer) = &config.sealer {
-                finish_sealed(sealer, decision, facts, handle, &session, response);
-                return;
-            }
-            let written = match decision.store {
-                StoreAction::Save => {
-                    tracing::debug!("saving session");
-                    handle
-                        .write(&session.id, &session.record, session.changed(), true)
-                        .await
-                }
-                StoreAction::Touch => config.store.touch(&session.id, &session.record).await,
-                StoreAction::Destroy | StoreAction::Nothing => Ok(()),
-            };
-            match decision.store {
-                StoreAction::Save => observe::count(SAVES, observe::outcome(&written)),
-                StoreAction::Touch => observe::count(TOUCHES, observe::outcome(&written)),
-                StoreAction::Destroy | StoreAction::Nothing => {}
-            }
-            match written {
-                Ok(()) => {}
-                Err(StoreError::Unsupported { .. }) if decision.store == StoreAction::Touch => {}
-                Err(StoreError::Gone) => {
-                    // Destroyed or regenerated by another request since this one loaded it:
-                    // that request's outcome stands, and this response must not hand the
-                    // client the dead id again.
-                    tracing::debug!("session ended meanwhile; not written back");
-                    return;
-                }
-                Err(error) if decision.store == StoreAction::Touch => {
-                    tracing::warn!(%error, "could not touch the session");
-                }
-                Err(error) => {
-                    tracing::error!(%error, "could not save the session");
-                    // Losing a write the handler made must show; losing a housekeeping
-                    // save (an untouched new session, a resave) only costs the cookie.
-                    if facts.modified {
-                        fail(response);
-                    }
-                    return;
-                }
-            }
-            apply_cookie(decision, handle, Some(&session), None, response);
         }
     }
 }
 
-/// The end of a cookie session's request: what a server-side store would save goes out in a
-/// new cookie instead, and so does a due touch of a browser-session cookie (whose idle expiry
-/// is inside the cookie). A touch of a session with an expiry writes nothing: its sealed expiry
-/// is the browser's, which only `rolling` moves.
-fn finish_sealed<B: Default>(
-    sealer: &crate::store::sealed::Sealer,
-    mut decision: Decision,
-    facts: Facts,
+/// What the decision needs to know about a request that ends with a live session.
+fn active_facts(handle: &Handle, session: &Session, server_error: bool) -> Facts {
+    let shared = handle.shared();
+    let (config, request) = (&shared.config, &shared.request);
+    let secure = resolve_secure(config, &session.record.cookie.overrides, request);
+    Facts {
+        ending: Ending::Active,
+        cookie_id_matches: request.incoming.id.as_deref() == Some(session.id.as_str()),
+        had_cookie: request.incoming.id.is_some(),
+        modified: session.modified(),
+        cookie_changed: session.cookie_changed,
+        ever_saved: session.saved_generation.is_some(),
+        saved: session.saved(),
+        has_expires: session.record.cookie.expires_ms.is_some(),
+        can_send_cookie: !secure || request.secure,
+        server_error,
+        touch_due: touch_due(session, config.backend.idle_ttl()),
+    }
+}
+
+/// Has the backend carry out the store's part of `decision` for a live session, and answers
+/// the cookie to send: `None` when the response must not carry one (the session ended
+/// meanwhile, or the save failed and the response says so).
+async fn commit<B: Default>(
     handle: &Handle,
+    decision: Decision,
+    facts: Facts,
     session: &Session,
     response: &mut Response<B>,
-) {
-    let reseal = match decision.store {
-        StoreAction::Save => true,
-        StoreAction::Touch => session.record.cookie.expires_ms.is_none(),
-        StoreAction::Destroy | StoreAction::Nothing => false,
-    };
-    if reseal && facts.can_send_cookie {
-        decision.cookie = CookieAction::Set;
+) -> Option<Cookie> {
+    let backend = &handle.config().backend;
+    let save = decision.store == StoreAction::Save;
+    if save && let Err(error) = backend.check_size(&session.record) {
+        // Nothing is written: the stored session stays as it was.
+        tracing::error!(%error, "session not saved");
+        internal_error(response);
+        return None;
     }
-    if decision.cookie != CookieAction::Set {
-        apply_cookie(decision, handle, Some(session), None, response);
-        return;
-    }
-    match seal(sealer, session) {
-        Ok(value) => {
-            if decision.store == StoreAction::Save {
-                observe::count(SAVES, "ok");
+    if matches!(decision.store, StoreAction::Save | StoreAction::Touch) {
+        let (id, record) = (&session.id, &session.record);
+        let written = backend
+            .commit(handle.turn(), save, id, record, session.changed())
+            .await;
+        match written {
+            Ok(()) => {}
+            Err(StoreError::Unsupported { .. }) if !save => {}
+            Err(StoreError::Gone) => {
+                // Destroyed or regenerated by another request since this one loaded it:
+                // that request's outcome stands, and this response must not hand the
+                // client the dead id again.
+                tracing::debug!("session ended meanwhile; not written back");
+                return None;
             }
-            apply_cookie(decision, handle, Some(session), Some(value), response);
+            Err(error) if !save => tracing::warn!(%error, "could not touch the session"),
+            Err(error) => {
+                tracing::error!(%error, "could not save the session");
+                // Losing a write the handler made must show; losing a housekeeping save (an
+                // untouched new session, a resave) only costs the cookie.
+                if facts.modified {
+                    fail(response);
+                }
+                return None;
+            }
         }
-        Err(error) => {
-            // No cookie: the client keeps the one it had.
-            tracing::error!(%error, "session not saved");
-            *response = Response::default();
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        }
+    }
+    let mut cookie = decision.cookie;
+    if facts.can_send_cookie
+        && matches!(decision.store, StoreAction::Save | StoreAction::Touch)
+        && backend.resends(save, &session.record)
+    {
+        // A cookie session's cookie is where it is saved (or touched).
+        cookie = CookieAction::Set;
+    }
+    match cookie {
+        CookieAction::Set => match backend.cookie_value(&session.id, &session.record, save) {
+            Ok(value) => Some(Cookie::Set(value)),
+            Err(error) => {
+                // No cookie: the client keeps the one it had.
+                tracing::error!(%error, "session not saved");
+                internal_error(response);
+                None
+            }
+        },
+        CookieAction::Clear => Some(Cookie::Clear),
+        CookieAction::Nothing => None,
     }
 }
 
@@ -438,6 +405,12 @@ fn fail<B: Default>(response: &mut Response<B>) {
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
 }
 
+/// Replaces the handler's response: the session could not be saved at all (over a size limit).
+fn internal_error<B: Default>(response: &mut Response<B>) {
+    *response = Response::default();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+}
+
 fn resolve_secure(config: &Config, overrides: &CookieOverrides, request: &RequestInfo) -> bool {
     overrides
         .secure
@@ -448,13 +421,18 @@ fn resolve_secure(config: &Config, overrides: &CookieOverrides, request: &Reques
         })
 }
 
-/// Adds the `Set-Cookie` the decision asks for: the session's signed id, or `sealed`, a cookie
-/// session's sealed value.
+/// The session cookie a response carries: the session's value, or a cleared cookie.
+enum Cookie {
+    Set(String),
+    Clear,
+}
+
+/// Adds the `Set-Cookie` the decision asks for (`Set` needs the session's value, see
+/// [`commit`]): a session's cookie with its attributes, or a cleared one.
 fn apply_cookie<B>(
-    decision: Decision,
+    cookie: Cookie,
     handle: &Handle,
     session: Option<&Session>,
-    sealed: Option<String>,
     response: &mut Response<B>,
 ) {
     let shared = handle.shared();
@@ -476,12 +454,12 @@ fn apply_cookie<B>(
         partitioned: overrides.partitioned.unwrap_or(options.partitioned),
         priority: overrides.priority.or(options.priority),
     };
-    let value = match (decision.cookie, session) {
-        (CookieAction::Set, Some(session)) => {
+    let value = match (cookie, session) {
+        (Cookie::Set(value), Some(session)) => {
             attributes.expires = session.record.cookie.expires();
-            sealed.unwrap_or_else(|| config.signer.sign(&session.id))
+            value
         }
-        (CookieAction::Clear, _) => {
+        (Cookie::Clear, _) => {
             attributes.expires = Some(SystemTime::UNIX_EPOCH);
             String::new()
         }

@@ -3,11 +3,11 @@
 
 use std::ops::{Deref, DerefMut};
 
+use super::Handle;
+use super::extract::TypedSession;
+use crate::backend::Turn;
 use crate::error::SessionError;
-use crate::extract::TypedSession;
-use crate::middleware::SessionLock;
 use crate::schema::{SessionData, Tracked};
-use crate::state::Handle;
 
 /// A session taken out of its request, for work that outlives the response: a websocket
 /// handler that reads the session at the upgrade and writes it later (a last-seen time, a
@@ -112,10 +112,13 @@ impl<T: SessionData> DetachedSession<T> {
         Ok(())
     }
 
-    /// The session's turn, when the layer gives same-session requests turns.
-    async fn turn(&self) -> Option<SessionLock> {
-        let locks = self.handle.config().locks.as_ref()?;
-        Some(locks.acquire(&self.id()).await)
+    /// The session's turn in this process, when the layer gives same-session requests turns;
+    /// given back when dropped.
+    async fn turn(&self) -> Turn {
+        let turn = Turn::default();
+        turn.take_local(&self.handle.config().backend, &self.id())
+            .await;
+        turn
     }
 }
 

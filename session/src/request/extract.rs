@@ -8,11 +8,10 @@ use std::convert::Infallible;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
+use super::{Handle, OutsidePath};
 use crate::error::SessionError;
-use crate::middleware::OutsidePath;
 use crate::record::{CookieOverrides, Record};
 use crate::schema::{SessionData, Tracked};
-use crate::state::Handle;
 
 /// The request's session, with data of type `T`.
 ///

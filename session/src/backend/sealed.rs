@@ -1,7 +1,8 @@
 //! Sessions with no server-side store: the whole session sealed into its cookie.
 //!
 //! [`CookieStore`] is what a layer is given (`.store(CookieStore::new())`); it keeps nothing.
-//! The layer sees it and, instead of a signed id, sends a cookie that holds the session itself:
+//! It is not a [`Store`](crate::store::Store): the backend keeps its sessions in their cookies
+//! (the `Sealed` kind), and instead of a signed id sends a cookie that holds the session itself:
 //! its id, cookie state, fields and owner, encoded as a store record is (postcard, the fields'
 //! own bytes), then encrypted and authenticated with XChaCha20-Poly1305 under a key derived
 //! from the layer's first secret; every secret's key opens, so rotation works as for signed
@@ -9,7 +10,7 @@
 //! another name. The expiry travels inside the sealed payload and is checked on every request:
 //! a cookie kept past its end (by a client that ignores `Expires`) opens as no session.
 //!
-//! The [`Sealer`] does the sealing; the middleware calls it where it would otherwise sign an id
+//! The [`Sealer`] does the sealing; the backend calls it where it would otherwise sign an id
 //! and call the store.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,7 +23,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::DEFAULT_IDLE_TTL;
 
 /// The most a browser keeps of one cookie, its name and value together (RFC 6265 asks browsers
 /// for at least this; Chromium and Firefox drop a larger cookie without a word). A session
@@ -64,7 +65,7 @@ const TAG_LEN: usize = 16;
 ///   cleared or new cookie, but a copy of the old cookie (kept by an attacker, or by another
 ///   tab's request in flight) still opens until its expiry; "log out other devices" and the
 ///   owner index ([`owner_sessions`](crate::TypedSession::owner_sessions)) answer
-///   [`StoreError::Unsupported`]. Give sessions a short lifetime, and keep what must be
+///   [`StoreError::Unsupported`](crate::StoreError::Unsupported). Give sessions a short lifetime, and keep what must be
 ///   revocable (a sign-in that an administrator may end) in a server-side store.
 /// - Two requests of one session in flight at once each answer with their own cookie; the
 ///   browser keeps the last one it receives, so one of the two changes is lost even when they
@@ -73,7 +74,7 @@ const TAG_LEN: usize = 16;
 ///   older copy back. Do not keep anything there whose replay matters (a balance, a one-time
 ///   token).
 /// - A session saved by a [`DetachedSession`](crate::DetachedSession) after its response has no
-///   cookie to go to: `save` and `reload` answer [`StoreError::Unsupported`].
+///   cookie to go to: `save` and `reload` answer [`StoreError::Unsupported`](crate::StoreError::Unsupported).
 /// - The secrets are encryption keys: each must be long and random (32 bytes or more from a
 ///   CSPRNG). A guessable secret lets anyone read and forge every session.
 #[derive(Debug, Clone)]
@@ -103,30 +104,9 @@ impl CookieStore {
         self.idle_ttl = ttl;
         self
     }
-}
 
-/// The layer never calls the store of a cookie session: it reads and writes the cookie. What
-/// calls it directly (a detached session, the testing kit) learns that there is nothing here.
-impl Store for CookieStore {
-    async fn get(&self, _id: &str) -> Result<Option<Record>, StoreError> {
-        Err(StoreError::unsupported(
-            "get (the session is in its cookie)",
-        ))
-    }
-
-    async fn set(&self, _id: &str, _: &Record, _: Changed<'_>) -> Result<(), StoreError> {
-        Err(StoreError::unsupported(
-            "set (the session is in its cookie)",
-        ))
-    }
-
-    /// Nothing to delete: the layer clears or replaces the cookie.
-    async fn destroy(&self, _id: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn idle_ttl(&self) -> Option<Duration> {
-        Some(self.idle_ttl)
+    pub(crate) fn idle_ttl(&self) -> Duration {
+        self.idle_ttl
     }
 }
 

@@ -1,0 +1,501 @@
+//! The one place that touches storage for a request.
+//!
+//! A layer keeps its sessions either in a server-side [`Store`] (the cookie holds the signed
+//! id) or, with [`CookieStore`](crate::CookieStore), sealed into the cookie itself. The request
+//! code asks this module to read the cookie, open the session it names, write, touch, destroy
+//! or reload it, and to make the cookie value; which kind of storage serves the call is decided
+//! here and nowhere else. Same-session requests take turns through [`turns`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::cookie::Signer;
+use crate::error::SessionError;
+use crate::observe::{
+    self,
+    metric::{LOADS, SAVES, TOUCHES},
+};
+use crate::record::Record;
+use crate::store::{Changed, Store, StoreError, fits};
+
+mod dyn_store;
+#[cfg(feature = "cookie-store")]
+pub(crate) mod sealed;
+pub(crate) mod turns;
+
+use dyn_store::DynStore;
+pub use turns::StoreTurns;
+pub(crate) use turns::{Turn, Turns};
+
+/// What a layer keeps its sessions in: any [`Store`], or a [`CookieStore`](crate::CookieStore).
+/// [`SessionLayerBuilder::store`](crate::SessionLayerBuilder::store) takes either.
+pub trait IntoBackend {
+    /// The storage, as the layer holds it.
+    #[doc(hidden)]
+    fn into_storage(self) -> Storage;
+}
+
+/// A layer's storage before the layer is built. Not part of the public API.
+#[doc(hidden)]
+pub struct Storage(Chosen);
+
+enum Chosen {
+    Server(Arc<dyn DynStore>),
+    #[cfg_attr(not(feature = "cookie-store"), allow(dead_code))]
+    Cookies(CookieStore),
+}
+
+#[cfg(feature = "cookie-store")]
+use crate::CookieStore;
+#[cfg(feature = "cookie-store")]
+use sealed::Sealer;
+// Without the `cookie-store` feature, sessions cannot be kept in cookies: these types have no
+// values, so the `Cookies` and `Sealed` variants are never made.
+#[cfg(not(feature = "cookie-store"))]
+type CookieStore = std::convert::Infallible;
+#[cfg(not(feature = "cookie-store"))]
+type Sealer = std::convert::Infallible;
+
+impl<S: Store> IntoBackend for S {
+    fn into_storage(self) -> Storage {
+        Storage(Chosen::Server(Arc::new(self)))
+    }
+}
+
+#[cfg(feature = "cookie-store")]
+impl IntoBackend for CookieStore {
+    fn into_storage(self) -> Storage {
+        Storage(Chosen::Cookies(self))
+    }
+}
+
+impl Storage {
+    /// Whether the storage has the store-side turn that `store_turns` needs.
+    pub(crate) fn has_leases(&self) -> bool {
+        match &self.0 {
+            Chosen::Server(store) => store.has_leases(),
+            Chosen::Cookies(_) => false,
+        }
+    }
+}
+
+/// Where a layer's sessions live: a server-side store, or their cookies.
+enum Kind {
+    Server(Arc<dyn DynStore>),
+    #[cfg_attr(not(feature = "cookie-store"), allow(dead_code))]
+    Sealed(Sealer),
+}
+
+/// The session id (and, for a cookie session, the session) a request's cookie carried, once
+/// its signature was checked or its seal opened.
+#[derive(Default)]
+pub(crate) struct Incoming {
+    /// The id, if a configured secret signed it (or, for a cookie session, if it opened).
+    pub(crate) id: Option<String>,
+    /// The session a cookie session's cookie held, opened and unexpired.
+    sealed: Option<Box<Record>>,
+}
+
+/// A session the backend found for a request.
+pub(crate) enum Loaded {
+    Found(String, Record),
+    /// None to be had: no id, an unknown or expired one, or one too large to take.
+    Missing,
+    Failed(StoreError),
+}
+
+/// What an explicit save did with the session.
+pub(crate) enum Saved {
+    /// It is in the store now.
+    Stored,
+    /// It goes out in the response's cookie; it was checked to fit there.
+    InCookie,
+}
+
+/// A layer's storage, with the keys that sign or seal its cookie and its turns.
+pub(crate) struct Backend {
+    signer: Signer,
+    kind: Kind,
+    max_session_size: usize,
+    idle_ttl: Option<Duration>,
+    keeps_cookie_attributes: bool,
+    pub(crate) turns: Turns,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("signer", &self.signer)
+            .field("sessions_in_cookies", &self.in_cookies())
+            .field("max_session_size", &self.max_session_size)
+            .field("lock_sessions", &self.turns.locks.is_some())
+            .field("store_turns", &self.turns.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// The backend of a layer whose cookie is `name`, signed (or sealed) with `secrets`.
+    #[cfg_attr(not(feature = "cookie-store"), allow(unused_variables))]
+    pub(crate) fn new(
+        storage: Storage,
+        signer: Signer,
+        secrets: &[Vec<u8>],
+        name: &str,
+        max_session_size: usize,
+        turns: Turns,
+    ) -> Self {
+        let (kind, idle_ttl, keeps_cookie_attributes) = match storage.0 {
+            Chosen::Server(store) => {
+                let (idle, keeps) = (store.idle_ttl(), store.keeps_cookie_attributes());
+                (Kind::Server(store), idle, keeps)
+            }
+            #[cfg(feature = "cookie-store")]
+            Chosen::Cookies(cookie_store) => {
+                let idle = Some(cookie_store.idle_ttl());
+                let sealer = Sealer::new(secrets, name, &cookie_store);
+                (Kind::Sealed(sealer), idle, false)
+            }
+            #[cfg(not(feature = "cookie-store"))]
+            Chosen::Cookies(never) => match never {},
+        };
+        Self {
+            signer,
+            kind,
+            max_session_size,
+            idle_ttl,
+            keeps_cookie_attributes,
+            turns,
+        }
+    }
+
+    fn in_cookies(&self) -> bool {
+        matches!(self.kind, Kind::Sealed(_))
+    }
+
+    /// The server-side store, or `Unsupported` for `operation` on sessions kept in cookies.
+    fn store(&self, operation: &'static str) -> Result<&Arc<dyn DynStore>, StoreError> {
+        match &self.kind {
+            Kind::Server(store) => Ok(store),
+            Kind::Sealed(_) => Err(StoreError::unsupported(operation)),
+        }
+    }
+
+    /// The key that signs and verifies session ids.
+    #[cfg(feature = "testing")]
+    pub(crate) fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// How long a session without expiry is kept after its last write or touch, if the
+    /// storage says.
+    pub(crate) fn idle_ttl(&self) -> Option<Duration> {
+        self.idle_ttl
+    }
+
+    /// Whether new sessions keep their cookie attributes, as express stores them.
+    pub(crate) fn keeps_cookie_attributes(&self) -> bool {
+        self.keeps_cookie_attributes
+    }
+
+    /// What the request's session cookie value `raw` carries: a signed id, or for a cookie
+    /// session the id and the session, if one of the secrets' keys sealed it for this cookie.
+    pub(crate) fn read_cookie(&self, raw: &str) -> Incoming {
+        match &self.kind {
+            Kind::Server(_) => {
+                let id = self.signer.verify(raw);
+                if id.is_none() {
+                    tracing::debug!("session cookie unsigned or signature invalid; ignoring it");
+                }
+                Incoming { id, sealed: None }
+            }
+            #[cfg(feature = "cookie-store")]
+            Kind::Sealed(sealer) => match sealer.open(raw, SystemTime::now()) {
+                Some((id, record)) => Incoming {
+                    id: Some(id),
+                    sealed: record.map(Box::new),
+                },
+                None => {
+                    tracing::debug!("session cookie does not open with any key; ignoring it");
+                    Incoming::default()
+                }
+            },
+            #[cfg(not(feature = "cookie-store"))]
+            Kind::Sealed(never) => match *never {},
+        }
+    }
+
+    /// The session the request's cookie names, if it is there, live and within the size limit.
+    pub(crate) async fn load(&self, incoming: &Incoming, now: SystemTime) -> Loaded {
+        let store = match &self.kind {
+            Kind::Server(store) => store,
+            Kind::Sealed(_) => return self.load_sealed(incoming),
+        };
+        let Some(id) = &incoming.id else {
+            tracing::debug!("no session id sent; generating a session");
+            return Loaded::Missing;
+        };
+        let limit = self.max_session_size;
+        match store.get_within(id, limit).await {
+            // The store's check again, for a store that overrides `get_within` and skips it.
+            Ok(Some(record)) if !fits(&record, limit) => Loaded::Missing,
+            Ok(Some(record)) if !record.is_expired(now) => {
+                observe::count(LOADS, "found");
+                tracing::debug!("session loaded");
+                Loaded::Found(id.clone(), record)
+            }
+            Ok(_) => {
+                observe::count(LOADS, "missing");
+                tracing::debug!("session not found or expired; generating a session");
+                Loaded::Missing
+            }
+            Err(error) => {
+                observe::count(LOADS, "error");
+                tracing::error!(%error, "session store unavailable; the request has no session");
+                Loaded::Failed(error)
+            }
+        }
+    }
+
+    /// A cookie session: the one the request's cookie held (opened, authenticated and
+    /// unexpired when the cookie was read).
+    fn load_sealed(&self, incoming: &Incoming) -> Loaded {
+        match (&incoming.id, &incoming.sealed) {
+            (Some(id), Some(record)) if fits(record, self.max_session_size) => {
+                observe::count(LOADS, "found");
+                Loaded::Found(id.clone(), Record::clone(record))
+            }
+            _ => {
+                observe::count(LOADS, "missing");
+                Loaded::Missing
+            }
+        }
+    }
+
+    /// The stored copy of session `id` (express's `reload()`); for a cookie session, the one
+    /// the request's cookie held.
+    pub(crate) async fn reload(
+        &self,
+        id: &str,
+        incoming: &Incoming,
+    ) -> Result<Option<Record>, StoreError> {
+        match &self.kind {
+            Kind::Server(store) => store.get_within(id, self.max_session_size).await,
+            Kind::Sealed(_) => {
+                let same = incoming.id.as_deref() == Some(id);
+                Ok(incoming.sealed.as_deref().filter(|_| same).cloned())
+            }
+        }
+    }
+
+    /// `TooLarge` (and counted) when `record` is over `max_session_size`: a save must not
+    /// write it.
+    pub(crate) fn check_size(&self, record: &Record) -> Result<(), SessionError> {
+        let (size, limit) = (record.encoded_size(), self.max_session_size);
+        if size > limit {
+            observe::count(SAVES, "too_large");
+            return Err(SessionError::TooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    /// Saves session `id` now (express's `save()`): writes it to the store, under `turn`'s
+    /// lease when it holds one; a cookie session is only checked, as it goes out in the
+    /// response's cookie.
+    pub(crate) async fn save(
+        &self,
+        turn: &Turn,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+    ) -> Result<Saved, SessionError> {
+        self.check_size(record)?;
+        if self.in_cookies() {
+            self.seal(id, record)?;
+            return Ok(Saved::InCookie);
+        }
+        let saved = self.write(turn, id, record, changed, false).await;
+        observe::count(SAVES, outcome(&saved));
+        saved?;
+        Ok(Saved::Stored)
+    }
+
+    /// Writes `record` of session `id` to the store: under `turn`'s lease when it holds one on
+    /// `id` (giving it back with the write if `release`), else plainly.
+    pub(crate) async fn write(
+        &self,
+        turn: &Turn,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let store = self.store("set (the session is in its cookie)")?;
+        match turn.lease_on(id) {
+            Some(token) => {
+                let written = store
+                    .set_within_lease(id, record, changed, &token, release)
+                    .await;
+                if release && !matches!(written, Err(StoreError::Backend { .. })) {
+                    // Given back with the write, or lost: nothing left to give back.
+                    turn.lease_returned();
+                }
+                written
+            }
+            None => store.set(id, record, changed).await,
+        }
+    }
+
+    /// Carries out the store's part of the end-of-request decision: a save (giving `turn`'s
+    /// lease back with it) or a touch. Sessions in cookies store nothing: their cookie is the
+    /// save (see [`Backend::resends`]).
+    pub(crate) async fn commit(
+        &self,
+        turn: &Turn,
+        save: bool,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+    ) -> Result<(), StoreError> {
+        let Kind::Server(store) = &self.kind else {
+            return Ok(());
+        };
+        if save {
+            tracing::debug!("saving session");
+            let written = self.write(turn, id, record, changed, true).await;
+            observe::count(SAVES, outcome(&written));
+            written
+        } else {
+            let touched = store.touch(id, record).await;
+            observe::count(TOUCHES, outcome(&touched));
+            touched
+        }
+    }
+
+    /// Whether the session's cookie must go out for a save (`save`) or a touch: a cookie
+    /// session's cookie is its save, and its touch when it has no expiry of its own (its idle
+    /// expiry is inside the cookie). A touch of a session with an expiry sends nothing: its
+    /// sealed expiry is the browser's, which only `rolling` moves.
+    pub(crate) fn resends(&self, save: bool, record: &Record) -> bool {
+        self.in_cookies() && (save || record.cookie.expires_ms.is_none())
+    }
+
+    /// The cookie value for session `id`: its signed id, or for a cookie session the session
+    /// sealed (`CookieTooLarge` when it would not fit; counted as a save when `saving`).
+    #[cfg_attr(not(feature = "cookie-store"), allow(unused_variables))]
+    pub(crate) fn cookie_value(
+        &self,
+        id: &str,
+        record: &Record,
+        saving: bool,
+    ) -> Result<String, SessionError> {
+        if !self.in_cookies() {
+            return Ok(self.signer.sign(id));
+        }
+        let value = self.seal(id, record)?;
+        if saving {
+            observe::count(SAVES, "ok");
+        }
+        Ok(value)
+    }
+
+    /// Seals a cookie session into its cookie value; `CookieTooLarge` (and counted) when it
+    /// would not fit.
+    #[cfg_attr(not(feature = "cookie-store"), allow(unused_variables))]
+    fn seal(&self, id: &str, record: &Record) -> Result<String, SessionError> {
+        match &self.kind {
+            Kind::Server(_) => Ok(self.signer.sign(id)),
+            #[cfg(feature = "cookie-store")]
+            Kind::Sealed(sealer) => sealer.seal(id, record).map_err(|error| match error {
+                sealed::SealError::TooLarge { size } => {
+                    observe::count(SAVES, "too_large");
+                    SessionError::CookieTooLarge {
+                        size,
+                        limit: sealed::MAX_COOKIE_LEN,
+                    }
+                }
+                sealed::SealError::Encode(error) => {
+                    SessionError::Store(Arc::new(StoreError::backend("cookie", error)))
+                }
+            }),
+            #[cfg(not(feature = "cookie-store"))]
+            Kind::Sealed(never) => match *never {},
+        }
+    }
+
+    /// Deletes session `id`. A cookie session has nothing stored: its cookie is cleared or
+    /// replaced.
+    pub(crate) async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        match &self.kind {
+            Kind::Server(store) => store.destroy(id).await,
+            Kind::Sealed(_) => Ok(()),
+        }
+    }
+
+    /// The sessions of `owner`, from the store's per-owner index.
+    pub(crate) async fn sessions_of(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        self.store("sessions_of")?.sessions_of(owner).await
+    }
+
+    /// Deletes the sessions of `owner` but `keep`; answers how many.
+    pub(crate) async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        self.store("sessions_of")?
+            .destroy_sessions_of(owner, keep)
+            .await
+    }
+
+    /// Writes a whole new session outside any request (the testing kit's seeding).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn create(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+        self.store("set (the session is in its cookie)")?
+            .set(id, record, Changed::All)
+            .await
+    }
+
+    /// Reads session `id` outside any request (the testing kit).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        self.store("get (the session is in its cookie)")?
+            .get_within(id, self.max_session_size)
+            .await
+    }
+
+    /// Takes the store-side turn on `id` for at most `ttl`; `None` while another holds it.
+    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        self.store("lease")?.lease(id, ttl).await
+    }
+
+    /// Gives the store-side turn on `id` back, if `token` still holds it.
+    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
+        self.store("release")?.release(id, token).await
+    }
+
+    /// Gives the store-side turn back from a task of its own, for a request that ended
+    /// without awaiting it (dropped midway).
+    fn release_later(&self, id: String, token: String) {
+        if let (Kind::Server(store), Ok(runtime)) =
+            (&self.kind, tokio::runtime::Handle::try_current())
+        {
+            let store = Arc::clone(store);
+            runtime.spawn(async move {
+                let _ = store.release(&id, &token).await;
+            });
+        }
+    }
+}
+
+/// The `outcome` label of a save or touch.
+fn outcome(result: &Result<(), StoreError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(StoreError::Gone) => "gone",
+        Err(_) => "error",
+    }
+}
