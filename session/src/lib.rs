@@ -31,10 +31,29 @@
 //! # }
 //! ```
 //!
-//! The request's path through the crate: [`cookie`] (read and verify the signed id) → id
-//! generation ([`generate_id`]) → [`Store`] (load) → [`Codec`] (decode fields on extraction) →
-//! [`SessionLayer`] (decide what to save and which cookie to send) → [`TypedSession`] (the
-//! handler's view) → the options ([`SessionLayerBuilder`], [`CookieOptions`]).
+//! # One request's path through the crate
+//!
+//! In the order the code runs; each step calls only the ones below it (layer → request →
+//! backend → store):
+//!
+//! 1. **layer** ([`SessionService`], its `call`): the request is outside the cookie's `Path`, or it
+//!    goes on; its session cookie, if any, is handed to the backend to verify (a signed id, or
+//!    with [`CookieStore`] a sealed session).
+//! 2. **request**: a handle on the request's session goes into the request's extensions. Unless
+//!    [`lazy_load`](SessionLayerBuilder::lazy_load) leaves it to the first extractor, the
+//!    handle opens the session now: it takes the session's turn (`lock_sessions`, and with
+//!    [`store_turns`](SessionLayerBuilder::store_turns) the store's lease), then has the
+//!    backend load it, or starts a new one.
+//! 3. **the handler**: [`TypedSession`] decodes fields on first access ([`Codec`]), tracks what
+//!    changes, and hands the changes to the handle. `save`, `reload`, `regenerate`, `destroy`
+//!    and the owner's sessions go through the handle to the backend.
+//! 4. **layer** again: a pure function of the options and what happened to the session decides
+//!    whether to save, touch or destroy and which cookie to send; the backend carries out the
+//!    store's part and makes the cookie's value; the layer sets the cookie, and the turn goes
+//!    back.
+//! 5. **backend → store**: the backend is the only caller of a [`Store`]: `get_within`, `set`,
+//!    `touch`, `destroy`, and the optional leases and owner index. Everything a store
+//!    implementer needs is in [`Store`]'s module; an app only picks a store.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
