@@ -249,9 +249,10 @@ pub enum ConfigError {
     #[error("`{0}` is not a valid cookie name")]
     InvalidName(String),
     /// [`store_turns`](crate::SessionLayerBuilder::store_turns) was asked of a store that has no
-    /// store-side turn ([`Store::has_leases`](crate::Store::has_leases)).
+    /// store-side turn (it does not declare [`Leases`](crate::store::Leases) in
+    /// [`Store::capabilities`](crate::store::Store::capabilities)).
     #[error(
-        "the session store has no store-side turn (`store_turns`); see the README for the stores that do"
+        "the session store has no store-side turn (`store_turns`): use RedisStore, PostgresStore or MySqlStore, or implement `sessionly::store::Leases` and declare it in `Store::capabilities`"
     )]
     StoreTurnsUnsupported,
 }

@@ -75,7 +75,7 @@ mod record;
 mod request;
 mod schema;
 mod shape;
-mod store;
+pub mod store;
 
 #[cfg(feature = "cookie-store")]
 pub use backend::sealed::{CookieStore, MAX_COOKIE_LEN};

@@ -11,10 +11,8 @@ use axum::routing::get;
 use http::{Request, header};
 use serde::{Deserialize, Serialize};
 use sessionly::__private::{Fields, Tracked};
-use sessionly::{
-    Changed, Codec, MemoryStore, Postcard, Record, SessionData, SessionLayer, Store, StoreError,
-    TypedSession,
-};
+use sessionly::store::{Changed, Listing, Record, Store, StoreError};
+use sessionly::{Codec, MemoryStore, Postcard, SessionData, SessionLayer, TypedSession};
 use tower::ServiceExt as _;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

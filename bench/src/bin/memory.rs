@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use sessionly::{Changed, Codec, CookieState, Fields, MemoryStore, Postcard, Record, Store};
+use sessionly::store::{Changed, CookieState, Fields, Listing, Record, Store};
+use sessionly::{Codec, MemoryStore, Postcard};
 
 /// The system allocator, counting the bytes currently allocated.
 struct Counting;

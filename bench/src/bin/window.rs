@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use sessionly::{Changed, CookieState, Record, RedisStore, Store};
+use sessionly::RedisStore;
+use sessionly::store::{Changed, CookieState, Listing, Record, Store};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -2,14 +2,11 @@
 //! reported (outcome, latency, errors) when anyone listens.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use crate::observe;
 use crate::record::Record;
-use crate::store::{Changed, Store, StoreError};
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::store::{BoxFuture, Capabilities, Changed, Store, StoreError};
 
 /// [`Store`] as the middleware holds it: behind one pointer, whatever the store's type.
 /// Native `async fn` in traits cannot be called through `dyn`, so this boxes each call; a store
@@ -102,7 +99,10 @@ impl<S: Store> DynStore for S {
         &'a self,
         owner: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, Record)>, StoreError>> {
-        observed("sessions_of", Store::sessions_of(self, owner))
+        match capabilities::<S>().owner_index {
+            Some(index) => observed_boxed("sessions_of", (index.sessions_of)(self, owner)),
+            None => unsupported("sessions_of"),
+        }
     }
 
     fn destroy_sessions_of<'a>(
@@ -110,14 +110,18 @@ impl<S: Store> DynStore for S {
         owner: &'a str,
         keep: Option<&'a str>,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        observed(
-            "destroy_sessions_of",
-            Store::destroy_sessions_of(self, owner, keep),
-        )
+        match capabilities::<S>().owner_index {
+            Some(index) => observed_boxed(
+                "destroy_sessions_of",
+                (index.destroy_sessions_of)(self, owner, keep),
+            ),
+            // As the index's own default would: it starts by listing.
+            None => unsupported("sessions_of"),
+        }
     }
 
     fn has_leases(&self) -> bool {
-        Store::has_leases(self)
+        capabilities::<S>().has_leases()
     }
 
     fn lease<'a>(
@@ -125,11 +129,17 @@ impl<S: Store> DynStore for S {
         id: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
-        observed("lease", Store::lease(self, id, ttl))
+        match capabilities::<S>().leases {
+            Some(leases) => observed_boxed("lease", (leases.lease)(self, id, ttl)),
+            None => unsupported("lease"),
+        }
     }
 
     fn release<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        observed("release", Store::release(self, id, token))
+        match capabilities::<S>().leases {
+            Some(leases) => observed_boxed("release", (leases.release)(self, id, token)),
+            None => unsupported("release"),
+        }
     }
 
     fn set_within_lease<'a>(
@@ -140,10 +150,35 @@ impl<S: Store> DynStore for S {
         token: &'a str,
         release: bool,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        observed(
-            "set",
-            Store::set_within_lease(self, id, record, changed, token, release),
-        )
+        match capabilities::<S>().leases {
+            Some(leases) => observed_boxed(
+                "set",
+                (leases.set_within_lease)(self, id, record, changed, token, release),
+            ),
+            None => unsupported("set_within_lease"),
+        }
+    }
+}
+
+fn capabilities<S: Store>() -> Capabilities<S> {
+    S::capabilities()
+}
+
+/// A call to an operation the store did not declare.
+fn unsupported<'a, T: Send + 'a>(operation: &'static str) -> BoxFuture<'a, Result<T, StoreError>> {
+    Box::pin(std::future::ready(Err(StoreError::unsupported(operation))))
+}
+
+/// [`observed`] for a call the store's capabilities boxed already: boxed again only when
+/// someone listens.
+fn observed_boxed<'a, T: 'a>(
+    op: &'static str,
+    call: BoxFuture<'a, Result<T, StoreError>>,
+) -> BoxFuture<'a, Result<T, StoreError>> {
+    if observe::timing() {
+        Box::pin(reported(op, call))
+    } else {
+        call
     }
 }
 

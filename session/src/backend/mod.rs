@@ -7,6 +7,7 @@
 //! here and nowhere else. Same-session requests take turns through [`turns`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::cookie::Signer;
@@ -16,7 +17,7 @@ use crate::observe::{
     metric::{LOADS, SAVES, TOUCHES},
 };
 use crate::record::Record;
-use crate::store::{Changed, Store, StoreError, fits};
+use crate::store::{Changed, NO_FIELDS, Store, StoreError, fits};
 
 mod dyn_store;
 #[cfg(feature = "cookie-store")]
@@ -120,6 +121,8 @@ pub(crate) struct Backend {
     idle_ttl: Option<Duration>,
     keeps_cookie_attributes: bool,
     pub(crate) turns: Turns,
+    /// Set once the store has answered `Unsupported` to a touch (and that was logged).
+    touch_refused: AtomicBool,
 }
 
 impl std::fmt::Debug for Backend {
@@ -166,6 +169,7 @@ impl Backend {
             idle_ttl,
             keeps_cookie_attributes,
             turns,
+            touch_refused: AtomicBool::new(false),
         }
     }
 
@@ -366,7 +370,19 @@ impl Backend {
             observe::count(SAVES, outcome(&written));
             written
         } else {
-            let touched = store.touch(id, record).await;
+            let mut touched = store.touch(id, record).await;
+            if matches!(touched, Err(StoreError::Unsupported { .. })) {
+                // Left alone, the stored expiry would fall behind the cookie's and the session
+                // would end while still in use: a patch of no fields does what a touch does.
+                if !self.touch_refused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the session store answers `Unsupported` to `touch`; touching sessions \
+                         with a patch of no fields instead (remove the store's `touch` to get \
+                         this as its default, or implement it)"
+                    );
+                }
+                touched = store.set(id, record, Changed::Fields(&NO_FIELDS)).await;
+            }
             observe::count(TOUCHES, outcome(&touched));
             touched
         }

@@ -182,8 +182,9 @@ impl SessionLayerBuilder {
     /// a script. Only requests that load a session take part: with
     /// [`lazy_load`](SessionLayerBuilder::lazy_load), those whose handler extracts it.
     ///
-    /// The store must have the turn ([`Store::has_leases`](crate::Store::has_leases):
-    /// `RedisStore`, single node or Cluster, `PostgresStore` and `MySqlStore`, whose save
+    /// The store must have the turn (implement [`Leases`](crate::store::Leases) and declare
+    /// it in [`Store::capabilities`](crate::store::Store::capabilities): `RedisStore`, single
+    /// node or Cluster, `PostgresStore` and `MySqlStore`, whose save
     /// under the turn is a transaction of five round trips); with any other,
     /// [`build`](Self::build) answers [`ConfigError::StoreTurnsUnsupported`].
     pub fn store_turns(mut self, turns: StoreTurns) -> Self {

@@ -32,7 +32,7 @@ use crate::express;
 use crate::record::{Record, millis_since_epoch};
 use crate::store::postgres::pool;
 use crate::store::sql::{sql, table_name, within};
-use crate::store::{Changed, Store, StoreError};
+use crate::store::{Capabilities, Changed, Listing, Store, StoreError};
 
 /// connect-pg-simple's table name.
 const DEFAULT_TABLE: &str = "session";
@@ -327,6 +327,12 @@ impl Store for ConnectPgStore {
         true
     }
 
+    fn capabilities() -> Capabilities<Self> {
+        Capabilities::none().listing()
+    }
+}
+
+impl Listing for ConnectPgStore {
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
         let rows: Vec<(String, String, i64)> = self
             .timed(

@@ -18,7 +18,9 @@ use indexmap::IndexMap;
 
 use crate::observe::{self, metric::MEMORY_EVICTIONS};
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{
+    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Listing, OwnerIndex, Store, StoreError,
+};
 
 /// Entries checked for expiry by each write (two by each read): enough to keep up with the
 /// sessions a steady load creates, without a pause for a long sweep.
@@ -696,32 +698,12 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let now = millis_since_epoch(SystemTime::now());
-        let mut sessions = lock(&self.sessions);
-        sessions.sweep(now);
-        sessions
-            .by_id
-            .iter()
-            .map(|(id, e)| Ok((id.to_string(), e.record()?)))
-            .collect()
+    fn capabilities() -> Capabilities<Self> {
+        Capabilities::none().owner_index().listing()
     }
+}
 
-    async fn clear(&self) -> Result<(), StoreError> {
-        *lock(&self.sessions) = Sessions::default();
-        Ok(())
-    }
-
-    async fn length(&self) -> Result<usize, StoreError> {
-        let now = millis_since_epoch(SystemTime::now());
-        let sessions = lock(&self.sessions);
-        Ok(sessions
-            .by_id
-            .values()
-            .filter(|e| e.expires_ms() > now)
-            .count())
-    }
-
+impl OwnerIndex for MemoryStore {
     async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
         let now = millis_since_epoch(SystemTime::now());
         let sessions = lock(&self.sessions);
@@ -755,6 +737,34 @@ impl Store for MemoryStore {
             .iter()
             .filter_map(|id| sessions.remove(id))
             .filter(|entry| entry.expires_ms() > now)
+            .count())
+    }
+}
+
+impl Listing for MemoryStore {
+    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        let now = millis_since_epoch(SystemTime::now());
+        let mut sessions = lock(&self.sessions);
+        sessions.sweep(now);
+        sessions
+            .by_id
+            .iter()
+            .map(|(id, e)| Ok((id.to_string(), e.record()?)))
+            .collect()
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        *lock(&self.sessions) = Sessions::default();
+        Ok(())
+    }
+
+    async fn length(&self) -> Result<usize, StoreError> {
+        let now = millis_since_epoch(SystemTime::now());
+        let sessions = lock(&self.sessions);
+        Ok(sessions
+            .by_id
+            .values()
+            .filter(|e| e.expires_ms() > now)
             .count())
     }
 }

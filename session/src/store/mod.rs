@@ -1,10 +1,14 @@
 //! Where sessions live between requests: the [`Store`] contract and its implementations.
 //!
-//! The contract is express-session's: `get`, `set` and `destroy` are required; `touch` is
-//! recommended (the middleware calls it for sessions that were used but not changed); `all`,
-//! `clear` and `length` are optional conveniences, and `sessions_of` / `destroy_sessions_of`
-//! the optional per-owner index. An operation a store lacks answers
-//! [`StoreError::Unsupported`] instead of being faked.
+//! The contract is express-session's, split by what every store has and what only some do:
+//! - [`Store`], the core the layer calls on every request: `get`, `set` and `destroy` are
+//!   required; `touch` (for sessions that were used but not changed) has a default that writes
+//!   a patch of no fields, so no store is left without one.
+//! - Capabilities, each a trait of its own that a store implements and declares in
+//!   [`Store::capabilities`]: [`Leases`] (the store-side turn of `store_turns`), [`OwnerIndex`]
+//!   ("my sessions", "log out other devices"), [`Listing`] (`all`, `length`, `clear`). An
+//!   operation of a capability the store does not declare answers [`StoreError::Unsupported`]
+//!   where the layer would call it; the builder refuses `store_turns` without [`Leases`].
 //!
 //! Two rules go beyond express's contract:
 //! - Expiry is the store's job: a store drops a record at
@@ -21,9 +25,11 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::time::Duration;
 
+pub use crate::backend::IntoBackend;
 use crate::observe;
-use crate::record::Record;
+pub use crate::record::{CookieOverrides, CookieState, Fields, Record};
 
+pub(crate) mod capability;
 #[cfg(feature = "connect-pg")]
 mod connect_pg;
 #[cfg(feature = "connect-redis")]
@@ -40,6 +46,10 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
+#[cfg(feature = "cookie-store")]
+pub use crate::backend::sealed::{CookieStore, MAX_COOKIE_LEN};
+pub(crate) use capability::BoxFuture;
+pub use capability::Capabilities;
 #[cfg(feature = "connect-pg")]
 pub use connect_pg::ConnectPgStore;
 #[cfg(feature = "connect-redis")]
@@ -156,21 +166,21 @@ pub trait Store: Send + Sync + 'static {
     fn destroy(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Refreshes a session's expiry and cookie state from `record.cookie` without writing its
-    /// fields; answers [`StoreError::Gone`] if it is not there. Recommended; the default
-    /// answers [`StoreError::Unsupported`].
+    /// fields; answers [`StoreError::Gone`] if it is not there. The default is a patch of no
+    /// fields ([`Changed::Fields`] with an empty set), which writes just that through
+    /// [`set`](Store::set); a store with a cheaper way (an `EXPIRE`, one column) overrides it.
     fn touch(
         &self,
         id: &str,
         record: &Record,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (id, record);
-        async { Err(StoreError::unsupported("touch")) }
+        self.set(id, record, Changed::Fields(&NO_FIELDS))
     }
 
     /// How long the store keeps a session without expiry (a browser-session cookie) after its
-    /// last write or touch, if it has such a limit. The middleware uses it to skip a touch
-    /// that would move that limit by less than 1 % (at most a minute); `None`, the default,
-    /// means every such touch is sent.
+    /// last write or touch, if it has such a limit. The layer uses it to skip a touch that
+    /// would move that limit by less than 1 % (at most a minute); `None`, the default, means
+    /// every such touch is sent.
     fn idle_ttl(&self) -> Option<Duration> {
         None
     }
@@ -183,40 +193,65 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
-    /// Whether the store has the store-side turn ([`lease`](Store::lease),
-    /// [`release`](Store::release), [`set_within_lease`](Store::set_within_lease)) that
-    /// [`store_turns`](crate::SessionLayerBuilder::store_turns) needs. `false` by default.
-    fn has_leases(&self) -> bool {
-        false
+    /// The optional capabilities the store has: the store-side turn ([`Leases`]), the
+    /// per-owner index ([`OwnerIndex`]), listing ([`Listing`]). None by default. Each one
+    /// named here must be implemented (the compiler checks), and only those named here are
+    /// used: the layer's
+    /// [`store_turns`](crate::SessionLayerBuilder::store_turns) needs [`Leases`], and
+    /// [`TypedSession::owner_sessions`](crate::TypedSession::owner_sessions) and "log out other
+    /// devices" need [`OwnerIndex`].
+    ///
+    /// ```
+    /// # use sessionly::store::{Capabilities, Changed, Listing, Record, Store, StoreError};
+    /// # struct Mine;
+    /// impl Store for Mine {
+    ///     fn capabilities() -> Capabilities<Self> {
+    ///         Capabilities::none().listing()
+    ///     }
+    ///     // get, set, destroy ...
+    /// #   async fn get(&self, _: &str) -> Result<Option<Record>, StoreError> { Ok(None) }
+    /// #   async fn set(&self, _: &str, _: &Record, _: Changed<'_>) -> Result<(), StoreError> { Ok(()) }
+    /// #   async fn destroy(&self, _: &str) -> Result<(), StoreError> { Ok(()) }
+    /// }
+    ///
+    /// impl Listing for Mine {
+    ///     // all, clear, length ...
+    /// #   async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> { Ok(Vec::new()) }
+    /// #   async fn clear(&self) -> Result<(), StoreError> { Ok(()) }
+    /// #   async fn length(&self) -> Result<usize, StoreError> { Ok(0) }
+    /// }
+    /// ```
+    fn capabilities() -> Capabilities<Self>
+    where
+        Self: Sized,
+    {
+        Capabilities::none()
     }
+}
 
+/// The changed fields of a touch: none.
+pub(crate) static NO_FIELDS: BTreeSet<String> = BTreeSet::new();
+
+/// The store-side turn that
+/// [`store_turns`](crate::SessionLayerBuilder::store_turns) needs: a lease per session, and
+/// writes fenced by it. Declare it in [`Store::capabilities`].
+pub trait Leases: Store {
     /// Takes the store-side turn on session `id` for at most `ttl`, if no one holds it:
     /// answers the lease's token, or `None` while another holder has it. A holder that dies
-    /// keeps the turn until `ttl` has passed, no longer. Optional.
+    /// keeps the turn until `ttl` has passed, no longer.
     fn lease(
         &self,
         id: &str,
         ttl: Duration,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
-        let _ = (id, ttl);
-        async { Err(StoreError::unsupported("lease")) }
-    }
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Gives back the turn on session `id` if `token` still holds it (else does nothing).
-    /// Optional.
-    fn release(
-        &self,
-        id: &str,
-        token: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (id, token);
-        async { Err(StoreError::unsupported("release")) }
-    }
+    fn release(&self, id: &str, token: &str)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Writes as [`set`](Store::set) does, only while `token` holds session `id`'s turn, in
-    /// one atomic step with that check (fencing): a holder whose lease ran out writes nothing
-    /// and gets [`StoreError::LeaseLost`]. With `release`, gives the turn back in the same
-    /// step. Optional.
+    /// Writes as [`Store::set`] does, only while `token` holds session `id`'s turn, in one
+    /// atomic step with that check (fencing): a holder whose lease ran out writes nothing and
+    /// gets [`StoreError::LeaseLost`]. With `release`, gives the turn back in the same step.
     fn set_within_lease(
         &self,
         id: &str,
@@ -224,39 +259,22 @@ pub trait Store: Send + Sync + 'static {
         changed: Changed<'_>,
         token: &str,
         release: bool,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (id, record, changed, token, release);
-        async { Err(StoreError::unsupported("set_within_lease")) }
-    }
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
-    /// Every live session. Optional.
-    fn all(&self) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
-        async { Err(StoreError::unsupported("all")) }
-    }
-
-    /// Deletes every session. Optional.
-    fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async { Err(StoreError::unsupported("clear")) }
-    }
-
-    /// The number of live sessions. Optional.
-    fn length(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
-        async { Err(StoreError::unsupported("length")) }
-    }
-
-    /// Every live session whose [`Record::owner`] is `owner`. Optional: the per-owner index,
-    /// which a store keeps in step with `set`, `destroy` and expiry.
+/// The per-owner index ([`Record::owner`]), which a store keeps in step with `set`, `destroy`
+/// and expiry: "my sessions" and "log out other devices". Declare it in
+/// [`Store::capabilities`].
+pub trait OwnerIndex: Store {
+    /// Every live session whose [`Record::owner`] is `owner`.
     fn sessions_of(
         &self,
         owner: &str,
-    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
-        let _ = owner;
-        async { Err(StoreError::unsupported("sessions_of")) }
-    }
+    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
 
     /// Deletes every session of `owner` except the one with id `keep`, and answers how many it
-    /// deleted. The default lists them with [`sessions_of`](Store::sessions_of) and destroys
-    /// them one by one; a store that can do it in one step should.
+    /// deleted. The default lists them with [`sessions_of`](OwnerIndex::sessions_of) and
+    /// destroys them one by one; a store that can do it in one step should.
     fn destroy_sessions_of(
         &self,
         owner: &str,
@@ -273,6 +291,19 @@ pub trait Store: Send + Sync + 'static {
             Ok(destroyed)
         }
     }
+}
+
+/// Listing and clearing every session, express's optional `all`, `length` and `clear`: for
+/// tools and tests, never called by the layer. Declare it in [`Store::capabilities`].
+pub trait Listing: Store {
+    /// Every live session.
+    fn all(&self) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    /// Deletes every session.
+    fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The number of live sessions.
+    fn length(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
 
 /// Whether `record` is within `max_size`; one that is not is logged (and counted) as a load

@@ -32,7 +32,9 @@ use crate::store::sql::{
     self, DEFAULT_TABLE, OwnerUpgrade, Statements, TurnStatements, Whole, count, expires_ms,
     now_ms, read_cookie, read_field, sql, table_name, updated, within,
 };
-use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{
+    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Leases, Listing, OwnerIndex, Store, StoreError,
+};
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "PostgreSQL";
@@ -388,10 +390,47 @@ impl Store for PostgresStore {
         self.write(&mut connection, id, record, changed).await
     }
 
-    fn has_leases(&self) -> bool {
-        self.sql.turns.is_some()
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        if !storable(id) {
+            return Ok(());
+        }
+        self.timed(
+            sqlx::query(sql(&self.sql.destroy))
+                .bind(id)
+                .execute(&self.pool),
+        )
+        .await
+        .map(drop)
     }
 
+    fn idle_ttl(&self) -> Option<Duration> {
+        Some(self.idle_ttl)
+    }
+
+    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+        if !storable(id) {
+            return Err(StoreError::Gone);
+        }
+        let cookie = record.cookie.encode().map_err(backend)?;
+        let touched = self
+            .timed(
+                sqlx::query(sql(&self.sql.touch))
+                    .bind(id)
+                    .bind(cookie)
+                    .bind(expires_ms(&record.cookie, self.idle_ttl))
+                    .bind(now_ms())
+                    .execute(&self.pool),
+            )
+            .await?;
+        updated(touched.rows_affected())
+    }
+
+    fn capabilities() -> Capabilities<Self> {
+        Capabilities::none().leases().owner_index().listing()
+    }
+}
+
+impl Leases for PostgresStore {
     /// One statement: an upsert of the lease row that only replaces a lease that has ended.
     async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
         let token = crate::id::generate_id();
@@ -472,70 +511,9 @@ impl Store for PostgresStore {
         self.timed(transaction.commit()).await?;
         written
     }
+}
 
-    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        if !storable(id) {
-            return Ok(());
-        }
-        self.timed(
-            sqlx::query(sql(&self.sql.destroy))
-                .bind(id)
-                .execute(&self.pool),
-        )
-        .await
-        .map(drop)
-    }
-
-    fn idle_ttl(&self) -> Option<Duration> {
-        Some(self.idle_ttl)
-    }
-
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        if !storable(id) {
-            return Err(StoreError::Gone);
-        }
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let touched = self
-            .timed(
-                sqlx::query(sql(&self.sql.touch))
-                    .bind(id)
-                    .bind(cookie)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        updated(touched.rows_affected())
-    }
-
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.all))
-                    .bind(now_ms())
-                    .fetch_all(&self.pool),
-            )
-            .await?;
-        Ok(rows.into_iter().filter_map(parse).collect())
-    }
-
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool))
-            .await
-            .map(drop)
-    }
-
-    async fn length(&self) -> Result<usize, StoreError> {
-        let live: i64 = self
-            .timed(
-                sqlx::query_scalar(sql(&self.sql.length))
-                    .bind(now_ms())
-                    .fetch_one(&self.pool),
-            )
-            .await?;
-        Ok(count(live))
-    }
-
+impl OwnerIndex for PostgresStore {
     async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
         if !storable(owner) {
             return Ok(Vec::new());
@@ -568,6 +546,36 @@ impl Store for PostgresStore {
         )
         .await
         .map(|done| count(done.rows_affected()))
+    }
+}
+
+impl Listing for PostgresStore {
+    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows: Vec<Row> = self
+            .timed(
+                sqlx::query_as(sql(&self.sql.all))
+                    .bind(now_ms())
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        Ok(rows.into_iter().filter_map(parse).collect())
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool))
+            .await
+            .map(drop)
+    }
+
+    async fn length(&self) -> Result<usize, StoreError> {
+        let live: i64 = self
+            .timed(
+                sqlx::query_scalar(sql(&self.sql.length))
+                    .bind(now_ms())
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        Ok(count(live))
     }
 }
 

@@ -90,7 +90,9 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisWrite as _, Script};
 
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
-use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{
+    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Leases, Listing, OwnerIndex, Store, StoreError,
+};
 
 mod cache;
 
@@ -1190,64 +1192,6 @@ where
         self.write(id, record, changed, None)
     }
 
-    fn has_leases(&self) -> bool {
-        true
-    }
-
-    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
-        let Some(key) = self.lease_key(id) else {
-            return Err(StoreError::unsupported("lease (a session id with `}`)"));
-        };
-        let token = crate::id::generate_id();
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        // Repeating a `SET NX` whose first try landed finds the key taken, by this very token:
-        // the token is read back to tell.
-        let taken: Option<String> = ::redis::cmd("SET")
-            .arg(key)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ms)
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(|error| self.failed(error))?;
-        if taken.is_some()
-            && let Some(cache) = &self.cache
-        {
-            // The turn promises the last holder's write, which may not have been heard of yet.
-            cache.forget(&self.key(id));
-        }
-        Ok(taken.map(|_| token))
-    }
-
-    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
-        let Some(key) = self.lease_key(id) else {
-            return Ok(());
-        };
-        self.retried(|| async {
-            self.release
-                .key(&key)
-                .arg(token)
-                .invoke_async::<i64>(&mut self.connection.clone())
-                .await
-        })
-        .await
-        .map(drop)
-        .map_err(|error| self.failed(error))
-    }
-
-    async fn set_within_lease(
-        &self,
-        id: &str,
-        record: &Record,
-        changed: Changed<'_>,
-        token: &str,
-        release: bool,
-    ) -> Result<(), StoreError> {
-        self.write(id, record, changed, Some((token, release)))
-            .await
-    }
-
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
         // Repeating a destroy deletes nothing more. (If the first try landed, the repeat finds
         // no owner, and the owner index keeps a stale member until its next listing drops it.)
@@ -1333,37 +1277,74 @@ where
         }
     }
 
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let now = SystemTime::now();
-        let mut sessions = Vec::new();
-        for key in self.keys("all", &self.prefix).await? {
-            let loaded = self.load_key(&key).await?;
-            let id = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
-            if let Some(record) = loaded.filter(|record| !record.is_expired(now)) {
-                sessions.push((id, record));
-            }
+    fn capabilities() -> Capabilities<Self> {
+        Capabilities::none().leases().owner_index().listing()
+    }
+}
+
+impl<C> Leases for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let Some(key) = self.lease_key(id) else {
+            return Err(StoreError::unsupported("lease (a session id with `}`)"));
+        };
+        let token = crate::id::generate_id();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Repeating a `SET NX` whose first try landed finds the key taken, by this very token:
+        // the token is read back to tell.
+        let taken: Option<String> = ::redis::cmd("SET")
+            .arg(key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(|error| self.failed(error))?;
+        if taken.is_some()
+            && let Some(cache) = &self.cache
+        {
+            // The turn promises the last holder's write, which may not have been heard of yet.
+            cache.forget(&self.key(id));
         }
-        Ok(sessions)
+        Ok(taken.map(|_| token))
     }
 
-    async fn clear(&self) -> Result<(), StoreError> {
-        // Emptied before (loads in flight keep nothing) and after, even on an error (nor do loads
-        // that ran between).
-        let _emptied = Emptied(self.cache.as_deref());
-        _emptied.empty();
-        self.unlink(&self.keys("clear", &self.prefix).await?)
-            .await?;
-        if let Some(owner_prefix) = &self.owner_prefix {
-            self.unlink(&self.keys("clear", owner_prefix).await?)
-                .await?;
-        }
-        Ok(())
+    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
+        let Some(key) = self.lease_key(id) else {
+            return Ok(());
+        };
+        self.retried(|| async {
+            self.release
+                .key(&key)
+                .arg(token)
+                .invoke_async::<i64>(&mut self.connection.clone())
+                .await
+        })
+        .await
+        .map(drop)
+        .map_err(|error| self.failed(error))
     }
 
-    async fn length(&self) -> Result<usize, StoreError> {
-        Ok(self.keys("length", &self.prefix).await?.len())
+    async fn set_within_lease(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        token: &str,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        self.write(id, record, changed, Some((token, release)))
+            .await
     }
+}
 
+impl<C> OwnerIndex for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
     async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
         let index = self
             .owner_key(owner)
@@ -1449,6 +1430,42 @@ where
             self.unindex(owner, &index, &id).await?;
         }
         Ok(destroyed)
+    }
+}
+
+impl<C> Listing for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        let now = SystemTime::now();
+        let mut sessions = Vec::new();
+        for key in self.keys("all", &self.prefix).await? {
+            let loaded = self.load_key(&key).await?;
+            let id = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+            if let Some(record) = loaded.filter(|record| !record.is_expired(now)) {
+                sessions.push((id, record));
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        // Emptied before (loads in flight keep nothing) and after, even on an error (nor do loads
+        // that ran between).
+        let _emptied = Emptied(self.cache.as_deref());
+        _emptied.empty();
+        self.unlink(&self.keys("clear", &self.prefix).await?)
+            .await?;
+        if let Some(owner_prefix) = &self.owner_prefix {
+            self.unlink(&self.keys("clear", owner_prefix).await?)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn length(&self) -> Result<usize, StoreError> {
+        Ok(self.keys("length", &self.prefix).await?.len())
     }
 }
 

@@ -28,7 +28,9 @@ use crate::store::sql::{
     self, DEFAULT_TABLE, OwnerUpgrade, Statements, Whole, count, expires_ms, json_object, now_ms,
     read_cookie, read_field, read_owner, sql, table_name, updated,
 };
-use crate::store::{self, Changed, DEFAULT_IDLE_TTL, Store, StoreError};
+use crate::store::{
+    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Listing, OwnerIndex, Store, StoreError,
+};
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "SQLite";
@@ -370,6 +372,39 @@ impl Store for SqliteStore {
         updated(touched.rows_affected())
     }
 
+    fn capabilities() -> Capabilities<Self> {
+        Capabilities::none().owner_index().listing()
+    }
+}
+
+impl OwnerIndex for SqliteStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.sessions_of))
+            .bind(owner)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(readable(rows))
+    }
+
+    async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        sqlx::query(sql(&self.sql.destroy_sessions_of))
+            .bind(owner)
+            .bind(keep)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(|done| count(done.rows_affected()))
+            .map_err(backend)
+    }
+}
+
+impl Listing for SqliteStore {
     async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.all))
             .bind(now_ms())
@@ -394,31 +429,6 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(count(live))
-    }
-
-    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.sessions_of))
-            .bind(owner)
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(readable(rows))
-    }
-
-    async fn destroy_sessions_of(
-        &self,
-        owner: &str,
-        keep: Option<&str>,
-    ) -> Result<usize, StoreError> {
-        sqlx::query(sql(&self.sql.destroy_sessions_of))
-            .bind(owner)
-            .bind(keep)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map(|done| count(done.rows_affected()))
-            .map_err(backend)
     }
 }
 

@@ -4,7 +4,9 @@
 //! - [`conformance`] (or [`conformance_without_listing`] for a store that cannot list its
 //!   sessions): the store calls themselves — round trips, expiry and touch, field patches that
 //!   keep other writers' fields, binary values and odd ids, the size limit of `get_within`, no
-//!   resurrection, the absolute expiry, the per-owner index, `all` / `length` / `clear`.
+//!   resurrection, the absolute expiry, and each capability the store declares
+//!   ([`Store::capabilities`]): the per-owner index, `all` / `length` / `clear`, the store-side
+//!   turn's leases.
 //! - [`races`]: the store behind a [`SessionLayer`](crate::SessionLayer), over HTTP, with
 //!   requests that race: no lost update between concurrent requests of one session, different
 //!   fields written through two layers (two processes) at once, a slow request that cannot
@@ -17,7 +19,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::{Changed, CookieState, Record, Store, StoreError};
+use crate::store::capability::LeaseCalls;
+use crate::store::{Capabilities, Changed, CookieState, Record, Store, StoreError};
 
 mod races;
 pub use races::{
@@ -27,6 +30,64 @@ pub use races::{
 
 /// What a failed store call in the checks says.
 const STORE: &str = "a store call failed";
+
+/// The optional operations of `store`, through the capabilities it declares: an undeclared one
+/// answers `Unsupported`, as the layer sees it.
+pub(crate) fn optional<S: Store>(store: &S) -> Optional<'_, S> {
+    Optional {
+        store,
+        capabilities: S::capabilities(),
+    }
+}
+
+pub(crate) struct Optional<'a, S> {
+    store: &'a S,
+    capabilities: Capabilities<S>,
+}
+
+impl<S: Store> Optional<'_, S> {
+    pub(crate) async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+        match &self.capabilities.listing {
+            Some(calls) => (calls.all)(self.store).await,
+            None => Err(StoreError::unsupported("all")),
+        }
+    }
+
+    pub(crate) async fn clear(&self) -> Result<(), StoreError> {
+        match &self.capabilities.listing {
+            Some(calls) => (calls.clear)(self.store).await,
+            None => Err(StoreError::unsupported("clear")),
+        }
+    }
+
+    pub(crate) async fn length(&self) -> Result<usize, StoreError> {
+        match &self.capabilities.listing {
+            Some(calls) => (calls.length)(self.store).await,
+            None => Err(StoreError::unsupported("length")),
+        }
+    }
+
+    pub(crate) async fn sessions_of(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        match &self.capabilities.owner_index {
+            Some(calls) => (calls.sessions_of)(self.store, owner).await,
+            None => Err(StoreError::unsupported("sessions_of")),
+        }
+    }
+
+    pub(crate) async fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        match &self.capabilities.owner_index {
+            Some(calls) => (calls.destroy_sessions_of)(self.store, owner, keep).await,
+            None => Err(StoreError::unsupported("sessions_of")),
+        }
+    }
+}
 
 fn record(fields: &[(&str, &[u8])], max_age: Option<Duration>) -> Record {
     Record::new(
@@ -210,29 +271,95 @@ async fn checks<S: Store>(store: &S, lists: bool) {
     no_resurrection(store).await;
     absolute_expiry(store).await;
     owner_index(store).await;
+    if let Some(calls) = &S::capabilities().leases {
+        leases(store, calls).await;
+    }
 
     // all / length / clear, where the store has them; a store without them must say so.
-    match store.length().await {
+    match optional(store).length().await {
         Ok(count) if lists => {
-            let all = store.all().await.expect(STORE);
+            let all = optional(store).all().await.expect(STORE);
             assert_eq!(all.len(), count);
             assert!(all.iter().any(|(id, _)| id == "patch"));
-            store.clear().await.expect(STORE);
-            assert_eq!(store.length().await.expect(STORE), 0);
+            optional(store).clear().await.expect(STORE);
+            assert_eq!(optional(store).length().await.expect(STORE), 0);
             assert_eq!(store.get("patch").await.expect(STORE), None);
         }
         Err(StoreError::Unsupported { .. }) if !lists => {
             assert!(matches!(
-                store.all().await,
+                optional(store).all().await,
                 Err(StoreError::Unsupported { .. })
             ));
             assert!(matches!(
-                store.clear().await,
+                optional(store).clear().await,
                 Err(StoreError::Unsupported { .. })
             ));
         }
         other => panic!("length: {other:?} (expected it to be supported: {lists})"),
     }
+}
+
+/// The store-side turn, for a store that declares [`Leases`](crate::store::Leases): one holder
+/// at a time, writes fenced by the holder's token, given back by a write or a release, and
+/// free again once the lease's time is up.
+async fn leases<S: Store>(store: &S, calls: &LeaseCalls<S>) {
+    let second = Duration::from_secs(5);
+    let id = "leased";
+    store
+        .set(id, &record(&[("a", b"1")], HOUR), Changed::All)
+        .await
+        .expect(STORE);
+    let token = (calls.lease)(store, id, second)
+        .await
+        .expect(STORE)
+        .expect("a free turn is taken");
+    assert_eq!(
+        (calls.lease)(store, id, second).await.expect(STORE),
+        None,
+        "a held turn is not taken again"
+    );
+    let changed = record(&[("a", b"2")], HOUR);
+    let a = names(&["a"]);
+    let field = |record: Option<Record>| record.and_then(|r| r.fields.get("a").cloned());
+    let stranger = (calls.set_within_lease)(store, id, &changed, Changed::Fields(&a), "x", true);
+    assert!(
+        matches!(stranger.await, Err(StoreError::LeaseLost)),
+        "a write under a token that does not hold the turn is refused"
+    );
+    assert_eq!(
+        field(store.get(id).await.expect(STORE)).as_deref(),
+        Some(&b"1"[..])
+    );
+    (calls.set_within_lease)(store, id, &changed, Changed::Fields(&a), &token, true)
+        .await
+        .expect("the holder writes under its turn");
+    assert_eq!(
+        field(store.get(id).await.expect(STORE)).as_deref(),
+        Some(&b"2"[..])
+    );
+    let again = (calls.lease)(store, id, second)
+        .await
+        .expect(STORE)
+        .expect("a write with `release` gave the turn back");
+    (calls.release)(store, id, "x").await.expect(STORE);
+    assert_eq!(
+        (calls.lease)(store, id, second).await.expect(STORE),
+        None,
+        "a release under another token does nothing"
+    );
+    (calls.release)(store, id, &again).await.expect(STORE);
+    let short = Duration::from_millis(300);
+    (calls.lease)(store, id, short)
+        .await
+        .expect(STORE)
+        .expect("a released turn is free");
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
+    let next = (calls.lease)(store, id, second)
+        .await
+        .expect(STORE)
+        .expect("a lease ends with its time");
+    (calls.release)(store, id, &next).await.expect(STORE);
+    store.destroy(id).await.expect(STORE);
 }
 
 /// Only `Changed::All` creates: a patch or a touch of a destroyed or expired record writes
@@ -313,8 +440,8 @@ async fn absolute_expiry<S: Store>(store: &S) {
 /// Whether `store` has the optional per-owner index; one without it must say so for both of
 /// its calls.
 pub(crate) async fn has_owner_index<S: Store>(store: &S) -> bool {
-    let listed = store.sessions_of("nobody").await;
-    let destroyed = store.destroy_sessions_of("nobody", None).await;
+    let listed = optional(store).sessions_of("nobody").await;
+    let destroyed = optional(store).destroy_sessions_of("nobody", None).await;
     match (listed, destroyed) {
         (Err(StoreError::Unsupported { .. }), Err(StoreError::Unsupported { .. })) => false,
         (Ok(listed), Ok(0)) if listed.is_empty() => true,
@@ -337,7 +464,10 @@ async fn owner_index<S: Store>(store: &S) {
         return;
     }
     for owner in ["alice", "bob", "carol"] {
-        store.destroy_sessions_of(owner, None).await.expect(STORE);
+        optional(store)
+            .destroy_sessions_of(owner, None)
+            .await
+            .expect(STORE);
     }
     let o1 = owned("alice", HOUR);
     store.set("o1", &o1, Changed::All).await.expect(STORE);
@@ -355,7 +485,7 @@ async fn owner_index<S: Store>(store: &S) {
         .expect(STORE);
     let short = owned("alice", Some(Duration::from_millis(1000)));
     store.set("o5", &short, Changed::All).await.expect(STORE);
-    let alice = store.sessions_of("alice").await.expect(STORE);
+    let alice = optional(store).sessions_of("alice").await.expect(STORE);
     assert!(
         alice.iter().any(|(id, r)| id == "o1" && *r == o1),
         "records come with their ids: {alice:?}"
@@ -373,7 +503,7 @@ async fn owner_index<S: Store>(store: &S) {
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        ids(store.sessions_of("alice").await.expect(STORE)),
+        ids(optional(store).sessions_of("alice").await.expect(STORE)),
         names(&["o1", "o2"]),
         "expired o5"
     );
@@ -389,11 +519,11 @@ async fn owner_index<S: Store>(store: &S) {
         .expect(STORE);
     store.destroy("o1").await.expect(STORE);
     assert_eq!(
-        ids(store.sessions_of("alice").await.expect(STORE)),
+        ids(optional(store).sessions_of("alice").await.expect(STORE)),
         names(&[])
     );
     assert_eq!(
-        ids(store.sessions_of("bob").await.expect(STORE)),
+        ids(optional(store).sessions_of("bob").await.expect(STORE)),
         names(&["o2", "o3"])
     );
     // Signing out without destroying: the owner goes, the session stays.
@@ -404,7 +534,7 @@ async fn owner_index<S: Store>(store: &S) {
         .await
         .expect(STORE);
     assert_eq!(
-        ids(store.sessions_of("bob").await.expect(STORE)),
+        ids(optional(store).sessions_of("bob").await.expect(STORE)),
         names(&["o3"])
     );
     assert_eq!(
@@ -432,7 +562,7 @@ async fn owner_index<S: Store>(store: &S) {
         Some("bob")
     );
     assert_eq!(
-        ids(store.sessions_of("bob").await.expect(STORE)),
+        ids(optional(store).sessions_of("bob").await.expect(STORE)),
         names(&["o2", "o3"])
     );
     store
@@ -445,7 +575,7 @@ async fn owner_index<S: Store>(store: &S) {
         "nobody's stays nobody's"
     );
     assert_eq!(
-        ids(store.sessions_of("carol").await.expect(STORE)),
+        ids(optional(store).sessions_of("carol").await.expect(STORE)),
         names(&[])
     );
 
@@ -459,31 +589,34 @@ async fn owner_index<S: Store>(store: &S) {
         .await
         .expect(STORE);
     assert_eq!(
-        store
+        optional(store)
             .destroy_sessions_of("bob", Some("o3"))
             .await
             .expect(STORE),
         2
     );
     assert_eq!(
-        ids(store.sessions_of("bob").await.expect(STORE)),
+        ids(optional(store).sessions_of("bob").await.expect(STORE)),
         names(&["o3"])
     );
     assert_eq!(store.get("o2").await.expect(STORE), None);
     assert_eq!(
-        store.destroy_sessions_of("bob", None).await.expect(STORE),
+        optional(store)
+            .destroy_sessions_of("bob", None)
+            .await
+            .expect(STORE),
         1
     );
     assert_eq!(store.get("o3").await.expect(STORE), None);
     assert_eq!(
-        store
+        optional(store)
             .destroy_sessions_of("nobody", None)
             .await
             .expect(STORE),
         0
     );
     assert_eq!(
-        ids(store.sessions_of("carol").await.expect(STORE)),
+        ids(optional(store).sessions_of("carol").await.expect(STORE)),
         names(&["o7"])
     );
     assert!(
