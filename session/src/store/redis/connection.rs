@@ -272,6 +272,7 @@ fn client(info: ConnectionInfo, ca_pem: Option<&[u8]>) -> Result<Client, RedisEr
     match ca_pem {
         #[cfg(feature = "redis-tls")]
         Some(ca_pem) => Client::build_with_tls(info, certificates(ca_pem)),
+        // Without `redis-tls`, no constructor has a CA to pass.
         _ => Client::open(info),
     }
 }
