@@ -42,7 +42,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use ::redis::{PushInfo, PushKind, RedisError, Value};
+use ::redis::aio::{AsyncPushSender, SendError};
+use ::redis::{Cmd, PushInfo, PushKind, RedisError, Value};
 
 use crate::record::{Record, millis_since_epoch};
 
@@ -63,6 +64,112 @@ pub struct RedisCacheStats {
     pub resets: u64,
     /// Sessions held now.
     pub entries: u64,
+}
+
+/// The store's side of the client-side cache: every call the store makes into it, each doing
+/// nothing for a store without one. The request path's use of the cache (a lookup, the read
+/// that fills a slot) is the store's read; everything else goes through here.
+#[derive(Clone, Default)]
+pub(super) struct Cache(Option<Arc<ClientCache>>);
+
+impl Cache {
+    /// A cache of up to `capacity` sessions, or none.
+    pub(super) fn new(capacity: Option<usize>) -> Self {
+        Self(capacity.map(ClientCache::new))
+    }
+
+    pub(super) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The cache, for a read that may be served from it or fill it.
+    pub(super) fn get(&self) -> Option<&Arc<ClientCache>> {
+        self.0.as_ref()
+    }
+
+    /// Where the connection sends what Redis pushes (invalidations, a flush) and the library's
+    /// word that the connection dropped, if there is a cache.
+    pub(super) fn pushes(&self) -> Option<Arc<ClientCache>> {
+        self.0.clone()
+    }
+
+    /// Marks a write of the session at `key` in flight (see [`ClientCache::writing`]).
+    pub(super) fn writing(&self, key: &[u8], patch: bool) -> Option<WriteTicket> {
+        self.0.as_ref().map(|cache| cache.writing(key, patch))
+    }
+
+    /// Marks writes (not patches) of the sessions at `keys` in flight; the keys are not even
+    /// made without a cache.
+    pub(super) fn writing_all(&self, keys: impl Iterator<Item = Vec<u8>>) -> Vec<WriteTicket> {
+        match &self.0 {
+            Some(cache) => keys.map(|key| cache.writing(&key, false)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Empties the slot at `key`.
+    pub(super) fn forget(&self, key: &[u8]) {
+        if let Some(cache) = &self.0 {
+            cache.forget(key);
+        }
+    }
+
+    /// Empties the cache, counting a reset.
+    pub(super) fn reset(&self, why: &str) {
+        if let Some(cache) = &self.0 {
+            cache.reset(why);
+        }
+    }
+
+    /// Resets the cache if `error` is a failure of the connection itself (not a reply Redis
+    /// gave): the connection may have been replaced without the library's word, and a new one
+    /// tracks nothing yet.
+    pub(super) fn command_failed(&self, error: &RedisError) {
+        if !matches!(error.kind(), ::redis::ErrorKind::Server(_)) {
+            self.reset("a Redis command failed");
+        }
+    }
+
+    /// Empties the cache now and again when the guard drops.
+    pub(super) fn emptied(&self) -> Emptied<'_> {
+        let emptied = Emptied(self.0.as_deref());
+        emptied.empty();
+        emptied
+    }
+
+    pub(super) fn set_max_age(&self, max_age: Duration) {
+        if let Some(cache) = &self.0 {
+            cache.set_max_age(max_age);
+        }
+    }
+
+    pub(super) fn stats(&self) -> Option<RedisCacheStats> {
+        self.0.as_deref().map(ClientCache::stats)
+    }
+}
+
+/// Empties a client-side cache now and when dropped.
+pub(super) struct Emptied<'a>(Option<&'a ClientCache>);
+
+impl Emptied<'_> {
+    fn empty(&self) {
+        if let Some(cache) = self.0 {
+            cache.clear();
+        }
+    }
+}
+
+impl Drop for Emptied<'_> {
+    fn drop(&mut self) {
+        self.empty();
+    }
+}
+
+/// Tracking of the keys this connection reads, but not of its own writes.
+pub(super) fn tracking_on() -> Cmd {
+    let mut command = ::redis::cmd("CLIENT");
+    command.arg("TRACKING").arg("ON").arg("NOLOOP");
+    command
 }
 
 pub(super) struct ClientCache {
@@ -185,7 +292,7 @@ impl ClientCache {
 
     /// Marks a write of the session at `key` in flight. With `patch` (a patch or a touch), a
     /// Ready entry is kept aside for [`WriteTicket::patched`] to build on.
-    pub(super) fn writing(self: &Arc<Self>, key: &[u8], patch: bool) -> WriteTicket {
+    fn writing(self: &Arc<Self>, key: &[u8], patch: bool) -> WriteTicket {
         let mut slots = self.slots();
         let ticket = slots.ticket();
         let slots = &mut *slots;
@@ -212,25 +319,25 @@ impl ClientCache {
     }
 
     /// Empties the slot at `key`: the next load reads Redis (a load in flight keeps nothing).
-    pub(super) fn forget(&self, key: &[u8]) {
+    fn forget(&self, key: &[u8]) {
         self.slots().remove(key);
     }
 
     /// Empties every slot.
-    pub(super) fn clear(&self) {
+    fn clear(&self) {
         let mut slots = self.slots();
         slots.by_key.clear();
         slots.order.clear();
         slots.ready = 0;
     }
 
-    pub(super) fn set_max_age(&self, max_age: Duration) {
+    fn set_max_age(&self, max_age: Duration) {
         self.max_age_ms.store(millis(max_age), Relaxed);
     }
 
     /// What Redis pushed: invalidated keys, a flush (a nil key list), or the library's word that
     /// the connection dropped.
-    pub(super) fn on_push(&self, push: PushInfo) {
+    fn on_push(&self, push: PushInfo) {
         match push.kind {
             PushKind::Invalidate => match push.data.into_iter().next() {
                 Some(Value::Array(keys)) | Some(Value::Set(keys)) => {
@@ -249,13 +356,13 @@ impl ClientCache {
         }
     }
 
-    pub(super) fn reset(&self, why: &str) {
+    fn reset(&self, why: &str) {
         self.clear();
         self.resets.fetch_add(1, Relaxed);
         tracing::debug!(why, "client-side session cache emptied");
     }
 
-    pub(super) fn stats(&self) -> RedisCacheStats {
+    fn stats(&self) -> RedisCacheStats {
         RedisCacheStats {
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
@@ -310,6 +417,13 @@ impl ClientCache {
                 slots.by_key.remove(key);
             }
         }
+    }
+}
+
+impl AsyncPushSender for ClientCache {
+    fn send(&self, push: PushInfo) -> Result<(), SendError> {
+        self.on_push(push);
+        Ok(())
     }
 }
 

@@ -1,0 +1,394 @@
+//! Reaching Redis: the connection settings every Redis store here uses (2 s timeouts, one
+//! retry), TLS with the system's certificate authorities or your own, the one retry of a command
+//! whose connection dropped, and the constructors, which differ only in data and share one body
+//! ([`connect`]).
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClient;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Client, ConnectionInfo, IntoConnectionInfo as _, RedisError};
+
+use super::cache::{Cache, tracking_on};
+use super::scripts::Scripts;
+use super::{RedisStore, backend};
+use crate::store::{DEFAULT_IDLE_TTL, StoreError};
+
+impl RedisStore<ConnectionManager> {
+    /// Connects to `url` with a [`ConnectionManager`]: one multiplexed connection that
+    /// reconnects by itself, with a 2 s response timeout so an outage is an error, not a hang.
+    ///
+    /// With the `redis-tls` feature a `rediss://` URL connects over TLS, trusting the system's
+    /// certificate authorities (as a managed Redis needs); [`open_with_ca`] trusts your own.
+    ///
+    /// [`open_with_ca`]: RedisStore::open_with_ca
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        connect(url, None, None).await
+    }
+
+    /// Connects to the `rediss://` URL `url` over TLS, trusting the certificate authorities in
+    /// `ca_pem` (PEM; a self-hosted Redis with a CA of its own) instead of the system's.
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_with_ca(url: &str, ca_pem: &[u8]) -> Result<Self, StoreError> {
+        connect(url, Some(ca_pem), None).await
+    }
+
+    /// Connects to `url` as [`open`](RedisStore::open) does, and keeps the sessions this
+    /// process reads in memory, up to `capacity` of them, until Redis says another client
+    /// changed them (server-assisted client-side caching; Redis 6 or later, over RESP3).
+    ///
+    /// A request whose session is held makes no round trip to load it, and a request that
+    /// changes a field or touches the session makes one (its patch or its touch), which keeps
+    /// the entry up to date.
+    ///
+    /// What changes: a write by another process (another instance of the app, a Node app on
+    /// the same sessions, a script) is seen here once Redis's invalidation has arrived, well
+    /// under a millisecond on a quiet network (`bench/RESULTS.md` measures it under load),
+    /// rather than by the very next request. This process's own writes are seen at once, and a
+    /// dropped connection empties the cache. Off by default for that reason, and because some
+    /// proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (this then fails with the
+    /// server's error). Loads that check the size in Redis
+    /// ([`with_size_check_in_redis`](RedisStore::with_size_check_in_redis)) bypass the cache.
+    /// Under [`store_turns`](crate::SessionLayerBuilder::store_turns) every load reads Redis:
+    /// taking the turn empties the session's entry, since the turn promises the last holder's
+    /// write.
+    ///
+    /// An entry is served for at most a minute
+    /// ([`with_cache_max_age`](RedisStore::with_cache_max_age)) before it is read again: Redis
+    /// drops a tracked key without telling this connection if it evicts the key or trims its
+    /// tracking table while running this connection's own command. Give the server
+    /// `tracking-table-max-keys 0` and a `maxmemory-policy` that does not evict sessions to
+    /// keep that from happening at all. A command that fails on the connection itself (not a
+    /// reply from Redis) empties the cache, as a dropped connection does.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sessionly::StoreError> {
+    /// use sessionly::RedisStore;
+    ///
+    /// let store = RedisStore::open_cached("redis://127.0.0.1:6379", 100_000).await?;
+    /// // … after some requests:
+    /// if let Some(stats) = store.cache_stats() {
+    ///     tracing::info!(hits = stats.hits, misses = stats.misses, "session cache");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_cached(url: &str, capacity: usize) -> Result<Self, StoreError> {
+        connect(url, None, Some(capacity)).await
+    }
+
+    /// [`open_cached`](RedisStore::open_cached) over TLS, trusting the certificate authorities
+    /// in `ca_pem` (PEM), as [`open_with_ca`](RedisStore::open_with_ca) does.
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_cached_with_ca(
+        url: &str,
+        ca_pem: &[u8],
+        capacity: usize,
+    ) -> Result<Self, StoreError> {
+        connect(url, Some(ca_pem), Some(capacity)).await
+    }
+}
+
+impl RedisStore<ClusterConnection> {
+    /// Connects to a Redis Cluster through any of its `nodes` (`redis://host:port` each),
+    /// with the same 2 s timeouts as [`open`](RedisStore::open). With the `redis-tls` feature,
+    /// `rediss://` nodes connect over TLS trusting the system's certificate authorities;
+    /// [`open_cluster_with_ca`](RedisStore::open_cluster_with_ca) trusts your own.
+    pub async fn open_cluster(nodes: &[&str]) -> Result<Self, StoreError> {
+        connect(nodes, None, None).await
+    }
+
+    /// Connects to a Redis Cluster over TLS through any of its `rediss://` `nodes`, trusting
+    /// the certificate authorities in `ca_pem` (PEM) instead of the system's, for every node
+    /// the cluster leads it to.
+    #[cfg(feature = "redis-tls")]
+    pub async fn open_cluster_with_ca(nodes: &[&str], ca_pem: &[u8]) -> Result<Self, StoreError> {
+        connect(nodes, Some(ca_pem), None).await
+    }
+
+    /// A store on your own cluster connection.
+    pub fn new_cluster(connection: ClusterConnection) -> Self {
+        Self {
+            single_node: false,
+            ..Self::new(connection)
+        }
+    }
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// A store on your own connection: a `ConnectionManager`, a cluster connection, or any
+    /// cloneable async connection. Keys get the prefix `sess:`, owner indexes `sess#:owner:`.
+    pub fn new(connection: C) -> Self {
+        Self {
+            connection,
+            prefix: String::new(),
+            owner_prefix: None,
+            idle_ttl: DEFAULT_IDLE_TTL,
+            single_node: true,
+            size_check_in_redis: false,
+            scripts: Scripts::new(),
+            cache: Cache::default(),
+        }
+        .with_prefix("sess:")
+    }
+
+    /// A store error for `error`. A failure of the connection itself (not a reply Redis gave)
+    /// may mean the connection was replaced without the library's word, and a new one tracks
+    /// nothing yet: the client-side cache empties.
+    pub(super) fn failed(&self, error: RedisError) -> StoreError {
+        self.cache.command_failed(&error);
+        backend(error)
+    }
+
+    /// [`retried`], emptying the client-side cache if the connection dropped.
+    pub(super) async fn retried<T, F, Fut>(&self, attempt: F) -> Result<T, RedisError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        retried_noting(|| self.cache.reset("the Redis connection dropped"), attempt).await
+    }
+}
+
+/// The one body of the `open*` constructors: connects to `target`, over TLS trusting the
+/// certificate authorities in `ca_pem` (PEM) if given, with a client-side cache of `capacity`
+/// sessions if asked.
+async fn connect<'a, C: Connect>(
+    target: C::Target<'a>,
+    ca_pem: Option<&'a [u8]>,
+    capacity: Option<usize>,
+) -> Result<RedisStore<C>, StoreError> {
+    let cache = Cache::new(capacity);
+    let connection = C::connect(target, ca_pem, cache.clone())
+        .await
+        .map_err(backend)?;
+    if cache.is_on() {
+        // Every load that fills the cache turns tracking on again (a reconnected connection has
+        // it off); this first one says now, not at the first request, if the server refuses it.
+        tracking_on()
+            .query_async::<()>(&mut connection.clone())
+            .await
+            .map_err(backend)?;
+    }
+    Ok(RedisStore {
+        cache,
+        single_node: C::SINGLE_NODE,
+        ..RedisStore::new(connection)
+    })
+}
+
+/// A connection the constructors open: a connection manager on one server, or a connection to
+/// a cluster. What differs between the two is here; everything else is [`connect`]'s.
+trait Connect: ConnectionLike + Clone + Send + Sync + 'static {
+    /// Where to connect: a URL, or some of a cluster's nodes.
+    type Target<'a>;
+    /// One server: `SCAN` sees every session and a pipeline may span keys.
+    const SINGLE_NODE: bool;
+
+    /// Connects with the stores' settings (2 s timeouts, one retry), sending Redis's pushes
+    /// to `cache` if it is on.
+    fn connect<'a>(
+        target: Self::Target<'a>,
+        ca_pem: Option<&'a [u8]>,
+        cache: Cache,
+    ) -> impl Future<Output = Result<Self, RedisError>> + Send + 'a;
+}
+
+impl Connect for ConnectionManager {
+    type Target<'a> = &'a str;
+    const SINGLE_NODE: bool = true;
+
+    async fn connect<'a>(
+        url: &'a str,
+        ca_pem: Option<&'a [u8]>,
+        cache: Cache,
+    ) -> Result<Self, RedisError> {
+        let mut info = url.into_connection_info()?;
+        let mut config = manager_config();
+        if let Some(pushes) = cache.pushes() {
+            // RESP3 carries Redis's invalidations.
+            info = resp3(info);
+            config = config.set_push_sender(pushes);
+        }
+        Self::new_with_config(client(info, ca_pem)?, config).await
+    }
+}
+
+impl Connect for ClusterConnection {
+    type Target<'a> = &'a [&'a str];
+    const SINGLE_NODE: bool = false;
+
+    async fn connect<'a>(
+        nodes: &'a [&'a str],
+        ca_pem: Option<&'a [u8]>,
+        cache: Cache,
+    ) -> Result<Self, RedisError> {
+        // No constructor offers a cache on a cluster: tracking would have to follow each node.
+        debug_assert!(!cache.is_on(), "no client-side cache on a cluster");
+        let builder = ClusterClient::builder(nodes.iter().copied());
+        let builder = match ca_pem {
+            #[cfg(feature = "redis-tls")]
+            Some(ca_pem) => builder.certs(certificates(ca_pem)),
+            _ => builder,
+        };
+        builder
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(2))
+            .retries(1)
+            .build()?
+            .get_async_connection()
+            .await
+    }
+}
+
+/// A connection manager on `url` with the stores' 2 s timeouts: one multiplexed connection that
+/// reconnects by itself.
+#[cfg(feature = "connect-redis")]
+pub(in crate::store) async fn connection_manager(
+    url: &str,
+) -> Result<ConnectionManager, RedisError> {
+    ConnectionManager::connect(url, None, Cache::default()).await
+}
+
+/// A connection manager on the `rediss://` URL `url` that trusts the certificate authorities
+/// in `ca_pem` (PEM) instead of the system's.
+#[cfg(all(feature = "connect-redis", feature = "redis-tls"))]
+pub(in crate::store) async fn connection_manager_with_ca(
+    url: &str,
+    ca_pem: &[u8],
+) -> Result<ConnectionManager, RedisError> {
+    ConnectionManager::connect(url, Some(ca_pem), Cache::default()).await
+}
+
+/// A client for `info`: over TLS trusting the certificate authorities in `ca_pem` if given,
+/// else as the URL says (a `rediss://` URL trusting the system's).
+fn client(info: ConnectionInfo, ca_pem: Option<&[u8]>) -> Result<Client, RedisError> {
+    match ca_pem {
+        #[cfg(feature = "redis-tls")]
+        Some(ca_pem) => Client::build_with_tls(info, certificates(ca_pem)),
+        // Without `redis-tls`, no constructor has a CA to pass.
+        _ => Client::open(info),
+    }
+}
+
+/// Trust in the certificate authorities in `ca_pem` (PEM) instead of the system's.
+#[cfg(feature = "redis-tls")]
+fn certificates(ca_pem: &[u8]) -> ::redis::TlsCertificates {
+    ::redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca_pem.to_vec()),
+    }
+}
+
+/// `info` speaking RESP3 (which carries Redis's invalidations).
+fn resp3(info: ConnectionInfo) -> ConnectionInfo {
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(::redis::ProtocolVersion::RESP3);
+    info.set_redis_settings(settings)
+}
+
+/// The stores' connection settings: 2 s to connect and to answer, one retry.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
+}
+
+/// Runs `attempt` a second time if the first failed because the connection had dropped (a
+/// Redis restart, a failover, an idle connection closed by a proxy): the connection manager
+/// reconnects only after a command has failed, so without this the first request after a
+/// restart would fail. Only for commands that are safe to repeat. Timeouts are not repeated:
+/// a server that does not answer would only make the request wait twice as long.
+#[cfg(feature = "connect-redis")]
+pub(in crate::store) async fn retried<T, F, Fut>(attempt: F) -> Result<T, RedisError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, RedisError>>,
+{
+    retried_noting(|| {}, attempt).await
+}
+
+/// [`retried`], calling `dropped` before the second try (the new connection tracks nothing).
+async fn retried_noting<T, F, Fut>(dropped: impl FnOnce(), attempt: F) -> Result<T, RedisError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, RedisError>>,
+{
+    match attempt().await {
+        Err(error) if error.is_connection_dropped() && !error.is_timeout() => {
+            tracing::debug!(%error, "Redis connection dropped; trying once more");
+            dropped();
+            attempt().await
+        }
+        outcome => outcome,
+    }
+}
+
+/// Runs two futures at once and waits for both: on a multiplexed or cluster connection their
+/// commands are in flight together, so the pair costs one round trip of latency.
+pub(super) async fn both<A: Future, B: Future>(
+    mut a: Pin<&mut A>,
+    mut b: Pin<&mut B>,
+) -> (A::Output, B::Output) {
+    let (mut first, mut second) = (None, None);
+    poll_fn(|cx| {
+        if first.is_none()
+            && let Poll::Ready(output) = a.as_mut().poll(cx)
+        {
+            first = Some(output);
+        }
+        if second.is_none()
+            && let Poll::Ready(output) = b.as_mut().poll(cx)
+        {
+            second = Some(output);
+        }
+        match (first.take(), second.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (first, second) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RedisStore;
+
+    fn send<T: Send>(_: T) {}
+
+    /// An app may connect inside a spawned task: the constructors' futures stay `Send` through
+    /// the body they share (a future of a trait's method, which the compiler must see through).
+    #[test]
+    fn constructors_can_run_in_a_spawned_task() {
+        // Made, never polled: nothing connects.
+        send(RedisStore::open("redis://127.0.0.1:1"));
+        send(RedisStore::open_cached("redis://127.0.0.1:1", 1));
+        send(RedisStore::open_cluster(&["redis://127.0.0.1:1"]));
+        #[cfg(feature = "redis-tls")]
+        {
+            send(RedisStore::open_with_ca("rediss://127.0.0.1:1", b""));
+            send(RedisStore::open_cached_with_ca(
+                "rediss://127.0.0.1:1",
+                b"",
+                1,
+            ));
+            send(RedisStore::open_cluster_with_ca(
+                &["rediss://127.0.0.1:1"],
+                b"",
+            ));
+        }
+    }
+}

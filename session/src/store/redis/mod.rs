@@ -1,0 +1,287 @@
+//! Sessions in Redis ≥ 6.2 (or Valkey): one hash per session (`hash`), and one sorted set per
+//! owner for the per-owner index (`index`).
+//!
+//! The folder reads in the order of a store's life: `connection` (reaching Redis, the
+//! constructors), then the request path, `read` and `write`, on the session hash's layout
+//! (`hash`), with the owner index (`index`), the store-side turn (`lease`), listing by `SCAN`
+//! (`scan`), the client-side cache (`cache`) and the Lua scripts (`scripts`, one `.lua` file
+//! each).
+//!
+//! # Redis Cluster
+//!
+//! Every script and atomic pipeline touches a single key, so it stays in one hash slot: on a
+//! cluster ([`RedisStore::open_cluster`]) a session lives on the node that owns the slot of its
+//! key (CRC16 of `<prefix><id>`, modulo 16384), sessions spread over the nodes, and an owner's
+//! set lives wherever its own key hashes to. `all`, `length` and `clear` need a scan of every
+//! node and answer `Unsupported` on a cluster.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use ::redis::aio::{ConnectionLike, ConnectionManager};
+
+use crate::record::Record;
+use crate::store::{self, Capabilities, Changed, Leases, Listing, OwnerIndex, Store, StoreError};
+
+mod cache;
+mod connection;
+mod hash;
+mod index;
+mod lease;
+mod read;
+mod scan;
+mod scripts;
+mod write;
+
+use cache::Cache;
+pub use cache::RedisCacheStats;
+#[cfg(all(feature = "connect-redis", feature = "redis-tls"))]
+pub(super) use connection::connection_manager_with_ca;
+#[cfg(feature = "connect-redis")]
+pub(super) use connection::{connection_manager, retried};
+#[cfg(feature = "fuzzing")]
+pub(crate) use hash::parse;
+use scripts::Scripts;
+
+/// The latest expiry written, in ms since the epoch (about the year 287,000): a sorted-set
+/// score (a double) holds it exactly, and Redis prints it back without an exponent.
+const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
+
+/// A session store on Redis.
+///
+/// Each session is a hash at `<prefix><id>` (default prefix `sess:`), which Redis deletes at
+/// the session's expiry. A session with an owner is also listed in its owner's sorted set at
+/// `<owner prefix><owner>` (`sess#:owner:<owner>` by default; see
+/// [`with_prefix`](RedisStore::with_prefix)), which [`Store::sessions_of`] and
+/// [`Store::destroy_sessions_of`] read; the set expires with the owner's latest session.
+///
+/// Sessions without an owner cost one round trip per operation, as without the index. For an
+/// owned session, a touch or a write sends one more command (to the owner's set) alongside the
+/// session's; a write that changes the owner (signing in or out on the same id) and a destroy
+/// cost one to three more round trips. Listing an owner's sessions costs two or three round
+/// trips on one server, and one more per session on a cluster.
+///
+/// [`open_cached`](RedisStore::open_cached) adds a client-side cache: a session this process
+/// has read is loaded without a round trip until Redis says another client changed it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sessionly::StoreError> {
+/// use sessionly::{RedisStore, SessionLayer};
+///
+/// let store = RedisStore::open("redis://127.0.0.1:6379").await?;
+/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore<C = ConnectionManager> {
+    connection: C,
+    prefix: String,
+    /// Where the owner index lives; `None` (no index) for an empty `prefix`.
+    owner_prefix: Option<String>,
+    idle_ttl: Duration,
+    /// One server: `SCAN` sees every session and a pipeline may span keys. False on a cluster.
+    single_node: bool,
+    /// Loads check the size in Redis (`with_size_check_in_redis`).
+    size_check_in_redis: bool,
+    scripts: Scripts,
+    /// The client-side cache ([`open_cached`](RedisStore::open_cached)), if any.
+    cache: Cache,
+}
+
+impl<C> std::fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("owner_prefix", &self.owner_prefix)
+            .field("idle_ttl", &self.idle_ttl)
+            .field("cache", &self.cache.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// How long the client-side cache ([`open_cached`](RedisStore::open_cached)) serves an
+    /// entry at most before reading it from Redis again (60 s by default), for this store and
+    /// its clones. Invalidations keep entries true; this bounds how stale one can get if an
+    /// invalidation never comes: Redis drops a tracked key without telling this connection if it
+    /// evicts the key (`maxmemory`) or trims its tracking table (`tracking-table-max-keys`)
+    /// while running one of this connection's own commands. No effect without a cache.
+    pub fn with_cache_max_age(self, max_age: Duration) -> Self {
+        self.cache.set_max_age(max_age);
+        self
+    }
+
+    /// What the client-side cache has done, if this store has one
+    /// ([`open_cached`](RedisStore::open_cached)).
+    pub fn cache_stats(&self) -> Option<RedisCacheStats> {
+        self.cache.stats()
+    }
+
+    /// Changes the key prefix (default `sess:`). The owner indexes follow it: their prefix is
+    /// this one with `#` (`!` if its last character is `#`) put before its last character,
+    /// then `owner:`. An empty prefix turns the owner index off, since every key could then be a
+    /// session's.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self.owner_prefix = index::owner_prefix(&self.prefix);
+        self
+    }
+
+    /// How long a session without expiry is kept after its last write or touch.
+    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
+        self.idle_ttl = ttl;
+        self
+    }
+
+    /// Whether a load checks the session's size in Redis, by a script, so that a session over
+    /// [`max_session_size`](crate::SessionLayerBuilder::max_session_size) never leaves Redis.
+    /// Off by default: the script costs Redis about three times the CPU of the plain `HGETALL`
+    /// a load is otherwise (see `bench/RESULTS.md`), and the layer never writes a session over
+    /// the limit, so only another writer (an older version with a higher limit, another program)
+    /// can have put one there. Off, such a session is read and then dropped by the same check in
+    /// the process.
+    pub fn with_size_check_in_redis(mut self, on: bool) -> Self {
+        self.size_check_in_redis = on;
+        self
+    }
+
+    fn key(&self, id: impl AsRef<[u8]>) -> Vec<u8> {
+        [self.prefix.as_bytes(), id.as_ref()].concat()
+    }
+
+    /// The expiry Redis enforces for `record`, in ms since the epoch.
+    fn expiry_ms(&self, record: &Record, now: SystemTime) -> u64 {
+        record
+            .cookie
+            .store_expiry_ms(self.idle_ttl, now)
+            .min(MAX_EXPIRY_MS)
+    }
+}
+
+// Each operation answers the future of the method that does it, not one around it: every store
+// call is boxed.
+impl<C> Store for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let record = self.read(id).await?;
+        Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
+    }
+
+    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
+        let record = if self.size_check_in_redis {
+            self.load_within(id.as_bytes(), max_size).await?
+        } else {
+            self.read(id)
+                .await?
+                .filter(|record| store::fits(record, max_size))
+        };
+        Ok(record.filter(|record| !record.is_expired(SystemTime::now())))
+    }
+
+    fn set(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.write(id, record, changed, None)
+    }
+
+    fn destroy(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.delete(id)
+    }
+
+    fn idle_ttl(&self) -> Option<Duration> {
+        Some(self.idle_ttl)
+    }
+
+    fn touch(
+        &self,
+        id: &str,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.refresh(id, record)
+    }
+
+    fn capabilities() -> Capabilities<Self> {
+        Capabilities::none().leases().owner_index().listing()
+    }
+}
+
+impl<C> Leases for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn lease(
+        &self,
+        id: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        self.take_lease(id, ttl)
+    }
+
+    fn release(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.release_lease(id, token)
+    }
+
+    fn set_within_lease(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: Changed<'_>,
+        token: &str,
+        release: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.write(id, record, changed, Some((token, release)))
+    }
+}
+
+impl<C> OwnerIndex for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn sessions_of(
+        &self,
+        owner: &str,
+    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
+        self.owned_by(owner)
+    }
+
+    fn destroy_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        self.destroy_owned_by(owner, keep)
+    }
+}
+
+impl<C> Listing for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn all(&self) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send {
+        self.scan_all()
+    }
+
+    fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.delete_all()
+    }
+
+    fn length(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        self.count()
+    }
+}
+
+fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::backend("redis", error)
+}
