@@ -20,9 +20,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sessionly::cookie::{SameSite, Secure};
 use sessionly::{
-    ConfigError, CookieOptions, SessionData, SessionError, SessionLayer, TypedSession,
+    ConfigError, CookieOptions, SameSite, Secure, SessionData, SessionError, SessionLayer,
+    TypedSession,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);

@@ -18,10 +18,8 @@ use session_bench::apps::{self, SECRET};
 use session_bench::schema::{self, Large, Small};
 use sessionly::__private::Tracked;
 use sessionly::cookie::Signer;
-use sessionly::{
-    Codec, CookieState, Fields, MemoryStore, Postcard, Record, SessionData, SessionLayer,
-    TypedSession,
-};
+use sessionly::store::{CookieState, Fields, Record};
+use sessionly::{Codec, MemoryStore, Postcard, SessionData, SessionLayer, TypedSession};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 

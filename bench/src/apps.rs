@@ -16,7 +16,8 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use sessionly::{IntoBackend, SessionLayer, TypedSession};
+use sessionly::store::IntoBackend;
+use sessionly::{SessionLayer, TypedSession};
 use tower_sessions::{Session, SessionManagerLayer, SessionStore};
 
 use crate::schema::{self, Large, Small};

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessionly::{Changed, MemoryStore, Record, Store, StoreError};
+use sessionly::MemoryStore;
+use sessionly::store::{Changed, Record, Store, StoreError};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record as TowerRecord};
 use tower_sessions::session_store;

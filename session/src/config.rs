@@ -19,7 +19,7 @@ use crate::cookie::{Priority, SameSite, Secure};
 /// ```
 /// use std::time::Duration;
 /// use sessionly::CookieOptions;
-/// use sessionly::cookie::{SameSite, Secure};
+/// use sessionly::{SameSite, Secure};
 ///
 /// let cookie = CookieOptions::new()
 ///     .max_age(Duration::from_secs(60 * 60))
@@ -148,7 +148,8 @@ impl CookieOptions {
     ///
     /// ```
     /// use sessionly::CookieOptions;
-    /// use sessionly::cookie::{CookieWarning, SameSite, Secure};
+    /// use sessionly::cookie::CookieWarning;
+    /// use sessionly::{SameSite, Secure};
     ///
     /// let cross_site = CookieOptions::new().same_site(SameSite::None);
     /// assert_eq!(

@@ -77,20 +77,21 @@ mod schema;
 mod shape;
 pub mod store;
 
+pub use backend::StoreTurns;
 #[cfg(feature = "cookie-store")]
 pub use backend::sealed::{CookieStore, MAX_COOKIE_LEN};
-pub use backend::{IntoBackend, StoreTurns};
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
 pub use config::{ConfigError, CookieOptions, Unset};
+pub use cookie::{Priority, SameSite, Secure};
 pub use error::SessionError;
 pub use id::generate_id;
 pub use layer::{
     AppSecure, DEFAULT_MAX_SESSION_SIZE, DirectTls, SessionLayer, SessionLayerBuilder,
     SessionService,
 };
-pub use record::{CookieOverrides, CookieState, Fields, Record};
+pub use record::CookieOverrides;
 pub use request::detach::DetachedSession;
 pub use request::extract::TypedSession;
 pub use schema::SessionData;
@@ -105,7 +106,7 @@ pub use store::PostgresStore;
 pub use store::SqliteStore;
 #[cfg(feature = "connect-redis")]
 pub use store::{CONNECT_REDIS_TTL, ConnectRedisStore};
-pub use store::{Changed, MemoryStore, Store, StoreError};
+pub use store::{MemoryStore, StoreError};
 #[cfg(feature = "redis")]
 pub use store::{RedisCacheStats, RedisStore};
 

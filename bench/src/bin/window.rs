@@ -24,7 +24,7 @@ use sessionly::store::{Changed, CookieState, Listing, Record, Store};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn record(value: &str) -> Record {
-    let mut fields = sessionly::Fields::new();
+    let mut fields = sessionly::store::Fields::new();
     fields.insert("n".to_owned(), Bytes::copy_from_slice(value.as_bytes()));
     Record::new(
         CookieState::new(Some(Duration::from_secs(3600)), SystemTime::now()),

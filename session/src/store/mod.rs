@@ -113,7 +113,7 @@ impl<'a> Changed<'a> {
 /// record gone:
 ///
 /// ```
-/// use sessionly::{Changed, Record, Store, StoreError};
+/// use sessionly::store::{Changed, Record, Store, StoreError};
 ///
 /// struct Nowhere;
 ///

@@ -9,8 +9,9 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::store::Store;
 use crate::testing::{Sessions, TestClient};
-use crate::{CookieOptions, SessionData, SessionError, SessionLayer, Store, TypedSession};
+use crate::{CookieOptions, SessionData, SessionError, SessionLayer, TypedSession};
 
 use super::{STORE, has_owner_index, optional};
 
