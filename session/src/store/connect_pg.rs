@@ -22,7 +22,6 @@
 //! server's `TimeZone` must be UTC for both to agree (PostgreSQL's default when the machine's
 //! is).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -249,6 +248,8 @@ fn now_secs() -> f64 {
     millis_since_epoch(SystemTime::now()).div_ceil(1000) as f64
 }
 
+/// `touch` is the default, a patch of no fields: it moves `expire`, as connect-pg-simple's touch
+/// does, and writes the cookie's new expiry into the JSON with it.
 impl Store for ConnectPgStore {
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
         Ok(self.read(id).await?.and_then(|(_, record)| record))
@@ -310,13 +311,6 @@ impl Store for ConnectPgStore {
         )
         .await
         .map(drop)
-    }
-
-    /// Moves `expire`, as connect-pg-simple's touch, and writes the cookie's new expiry into
-    /// the JSON with it.
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        self.set(id, record, Changed::Fields(&BTreeSet::new()))
-            .await
     }
 
     fn idle_ttl(&self) -> Option<Duration> {

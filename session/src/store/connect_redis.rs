@@ -17,7 +17,6 @@
 //! cannot give: connect-redis itself writes the whole JSON, so a Node write that lands after a
 //! Rust write can undo the Rust change to other keys if Node loaded the session before it.
 
-use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use ::redis::Script;
@@ -242,13 +241,6 @@ where
         retried(|| async { del.query_async::<()>(&mut self.connection.clone()).await })
             .await
             .map_err(backend)
-    }
-
-    /// Moves the key's expiry, as connect-redis's touch, and writes the cookie's new expiry
-    /// into the JSON with it (connect-redis leaves the JSON as it was; Node reads either).
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        self.set(id, record, Changed::Fields(&BTreeSet::new()))
-            .await
     }
 
     fn idle_ttl(&self) -> Option<Duration> {
