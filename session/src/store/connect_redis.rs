@@ -197,6 +197,9 @@ where
     }
 }
 
+/// `touch` is the default, a patch of no fields: it moves the key's expiry, as connect-redis's
+/// touch does, and writes the cookie's new expiry into the JSON with it (connect-redis leaves
+/// the JSON as it was; Node reads either).
 impl<C> Store for ConnectRedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
