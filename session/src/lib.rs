@@ -66,8 +66,6 @@ mod codec;
 mod config;
 pub mod cookie;
 mod error;
-#[cfg(feature = "json")]
-pub mod express;
 mod id;
 mod layer;
 pub mod observe;

@@ -30,13 +30,10 @@ use crate::observe;
 pub use crate::record::{CookieOverrides, CookieState, Fields, Record};
 
 pub(crate) mod capability;
-#[cfg(feature = "connect-pg")]
-mod connect_pg;
-#[cfg(feature = "connect-redis")]
-mod connect_redis;
 pub(crate) mod memory;
 #[cfg(feature = "mysql")]
 mod mysql;
+mod node;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "redis")]
@@ -50,13 +47,15 @@ pub(crate) mod sqlite;
 pub use crate::backend::sealed::{CookieStore, MAX_COOKIE_LEN};
 pub(crate) use capability::BoxFuture;
 pub use capability::Capabilities;
-#[cfg(feature = "connect-pg")]
-pub use connect_pg::ConnectPgStore;
-#[cfg(feature = "connect-redis")]
-pub use connect_redis::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
+#[cfg(feature = "connect-pg")]
+pub use node::ConnectPgStore;
+#[cfg(feature = "json")]
+pub use node::express;
+#[cfg(feature = "connect-redis")]
+pub use node::{CONNECT_REDIS_TTL, ConnectRedisStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]

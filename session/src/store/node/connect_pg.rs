@@ -3,12 +3,12 @@
 //!
 //! The layout is connect-pg-simple's defaults: a table `session (sid varchar PRIMARY KEY,
 //! sess json NOT NULL, expire timestamp(6) NOT NULL)` with an index on `expire`, `sess` holding
-//! express-session's JSON ([`crate::express`]) and `expire` the cookie's expiry rounded up to
+//! express-session's JSON ([`express`](crate::store::express)) and `expire` the cookie's expiry rounded up to
 //! the second (a session without expiry: a day from its last write, `with_ttl`). A row whose
 //! `expire` has passed is not read, and `delete_expired` (connect-pg-simple's pruning) deletes
 //! it. connect-pg-simple's touch moves `expire` alone, so a session Node touched has a cookie
 //! `expires` older than its row: a load takes `expire` then
-//! ([`effective_expiry`](crate::express::effective_expiry)).
+//! ([`effective_expiry`](crate::store::express::effective_expiry)).
 //!
 //! A write of changed fields reads the JSON, merges in the keys this request changed (every
 //! other key is kept byte for byte; `json` keeps the text as written) and updates the row only
@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use sqlx::PgPool;
 
-use crate::express;
+use super::express;
 use crate::record::{Record, millis_since_epoch};
 use crate::store::postgres::pool;
 use crate::store::sql::{sql, table_name, within};
@@ -177,7 +177,7 @@ impl ConnectPgStore {
     /// own (connect-pg-simple prunes every 15 minutes).
     pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
-        super::sql::spawn_cleanup(every, move || {
+        crate::store::sql::spawn_cleanup(every, move || {
             let store = store.clone();
             async move { store.delete_expired().await }
         })

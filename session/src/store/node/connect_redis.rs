@@ -2,11 +2,11 @@
 //! and connect-redis (feature `connect-redis`).
 //!
 //! The layout is connect-redis's defaults: a string key `<prefix><id>` (`sess:` by default)
-//! holding express-session's JSON ([`crate::express`]), expiring after the cookie's time left in
+//! holding express-session's JSON ([`express`](crate::store::express)), expiring after the cookie's time left in
 //! whole seconds, rounded up (a session without expiry: 86400 s, `with_ttl`; one already
 //! expired is deleted). connect-redis's touch is an `EXPIRE` alone, so a session Node touched
 //! has a cookie `expires` older than its key: a load takes the key's expiry then (see
-//! [`effective_expiry`](crate::express::effective_expiry)). This store's touch also writes the
+//! [`effective_expiry`](crate::store::express::effective_expiry)). This store's touch also writes the
 //! cookie's new expiry into the JSON.
 //!
 //! The value is one string, so a write of changed fields is a read-merge-write: read the JSON
@@ -23,7 +23,7 @@ use ::redis::Script;
 use ::redis::aio::{ConnectionLike, ConnectionManager};
 use std::time::Duration;
 
-use crate::express;
+use super::express;
 use crate::record::{Record, millis_since_epoch};
 use crate::store::redis::{connection_manager, retried};
 use crate::store::{Changed, Store, StoreError};

@@ -27,10 +27,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::super::Changed;
 use crate::codec::CodecError;
 use crate::cookie::{Priority, SameSite};
 use crate::record::{CookieOverrides, CookieState, Fields, Record};
-use crate::store::Changed;
 
 /// The key of the cookie object.
 pub const COOKIE_KEY: &str = "cookie";
@@ -334,7 +334,7 @@ fn cookie_state(
 
 /// `ms` since the epoch as JavaScript's `Date.prototype.toJSON` writes it:
 /// `2026-12-02T10:00:00.000Z`.
-pub fn iso_8601(ms: u64) -> String {
+fn iso_8601(ms: u64) -> String {
     let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
     let (year, month, day) = civil_from_days(days as i64);
     format!(
@@ -348,7 +348,7 @@ pub fn iso_8601(ms: u64) -> String {
 
 /// An ISO 8601 UTC time as JavaScript writes and reads it (`YYYY-MM-DDTHH:MM:SS[.sss]Z`), in ms
 /// since the epoch; `None` for anything else or a time before 1970.
-pub fn parse_iso_8601(text: &str) -> Option<u64> {
+fn parse_iso_8601(text: &str) -> Option<u64> {
     let text = text.strip_suffix('Z')?;
     let (date, time) = text.split_once('T')?;
     let mut date = date.split('-');
