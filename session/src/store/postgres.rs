@@ -398,10 +398,13 @@ impl Dialect for PostgresDialect {
                 query.bind(names).bind(values)
             }
             Param::Patch => {
-                let (written, removed): (Vec<&str>, Vec<&str>) = (args.changed.iter())
+                let (written, removed): (Vec<&str>, Vec<&str>) = args
+                    .changed
+                    .iter()
                     .map(String::as_str)
                     .partition(|name| args.fields.contains_key(*name));
-                let values: Vec<String> = (written.iter())
+                let values: Vec<String> = written
+                    .iter()
                     .map(|name| STANDARD.encode(&args.fields[*name]))
                     .collect();
                 query.bind(removed).bind(written).bind(values)

@@ -403,7 +403,8 @@ impl Dialect for SqliteDialect {
     }
 
     fn sessions(rows: Vec<Row>) -> Vec<(String, Record)> {
-        (parse(rows).into_iter())
+        parse(rows)
+            .into_iter()
             .filter_map(|(id, record)| record.map(|record| (id, record)))
             .collect()
     }

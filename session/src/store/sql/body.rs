@@ -122,7 +122,10 @@ where
     /// `statement` with the values of `args` it takes bound, in its order.
     fn query(statement: &Statement, args: &Args<'_>) -> Query<D> {
         let query = sqlx::query(sql(&statement.text));
-        (statement.params.iter()).fold(query, |query, &param| D::bind(query, param, args))
+        statement
+            .params
+            .iter()
+            .fold(query, |query, &param| D::bind(query, param, args))
     }
 
     /// Runs `statement` on `on` (the pool, a connection, a transaction) and answers how many
@@ -159,7 +162,7 @@ where
         let rows = self
             .timed(Self::query(statement, args).fetch_all(&self.pool))
             .await?;
-        (rows.iter())
+        rows.iter()
             .map(D::Row::from_row)
             .collect::<Result<_, _>>()
             .map_err(backend::<D>)
@@ -177,7 +180,9 @@ where
     /// Deletes every expired session now, and the leases that have ended, and answers how many
     /// sessions there were.
     pub(in crate::store) async fn delete_expired(&self) -> Result<u64, StoreError> {
-        let deleted = (self.execute(&self.sql.delete_expired, &Args::now(), &self.pool)).await?;
+        let deleted = self
+            .execute(&self.sql.delete_expired, &Args::now(), &self.pool)
+            .await?;
         if let Some(turns) = &self.sql.turns {
             // Leases whose holder died before giving them back.
             self.execute(&turns.delete_lapsed, &Args::now(), &self.pool)
@@ -258,7 +263,8 @@ where
             ..Args::now()
         };
         let Some(names) = changed.fields() else {
-            return (self.execute(&self.sql.upsert, &args, &mut *connection))
+            return self
+                .execute(&self.sql.upsert, &args, &mut *connection)
                 .await
                 .map(drop);
         };
@@ -362,7 +368,8 @@ where
             return written; // Rolled back; the lease stays until it is given back or ends.
         }
         if release {
-            (self.execute(&turns.release, &args, &mut *transaction)).await?;
+            self.execute(&turns.release, &args, &mut *transaction)
+                .await?;
         }
         self.timed(transaction.commit()).await?;
         written
@@ -373,7 +380,7 @@ where
             return Ok(());
         }
         let args = Args { id, ..Args::now() };
-        (self.execute(&self.sql.destroy, &args, &self.pool))
+        self.execute(&self.sql.destroy, &args, &self.pool)
             .await
             .map(drop)
     }
@@ -402,7 +409,7 @@ where
     }
 
     pub(in crate::store) async fn clear(&self) -> Result<(), StoreError> {
-        (self.execute(&self.sql.clear, &Args::now(), &self.pool))
+        self.execute(&self.sql.clear, &Args::now(), &self.pool)
             .await
             .map(drop)
     }
@@ -438,7 +445,9 @@ where
             keep,
             ..Args::now()
         };
-        let destroyed = (self.execute(&self.sql.destroy_sessions_of, &args, &self.pool)).await?;
+        let destroyed = self
+            .execute(&self.sql.destroy_sessions_of, &args, &self.pool)
+            .await?;
         Ok(count(destroyed))
     }
 }
@@ -451,125 +460,121 @@ pub(in crate::store) fn backend<D: Dialect>(
 }
 
 /// `Debug` and [`Store`](crate::Store) for a public SQL store, a tuple struct around a
-/// [`SqlStore`]: every call goes to the shared body.
+/// [`SqlStore`]: every call goes to the shared body. The impls sit in a `const _` block of
+/// their own, as serde's derives do, so that the names they use need no imports where the
+/// macro is called.
 macro_rules! sql_store {
     ($store:ty) => {
-        impl std::fmt::Debug for $store {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
+        const _: () = {
+            use std::time::Duration;
 
-        impl $crate::store::Store for $store {
-            async fn get(
-                &self,
-                id: &str,
-            ) -> Result<Option<$crate::Record>, $crate::store::StoreError> {
-                self.0.get_within(id, usize::MAX).await
+            use $crate::record::Record;
+            use $crate::store::{Changed, Store, StoreError};
+
+            impl std::fmt::Debug for $store {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    self.0.fmt(f)
+                }
             }
 
-            /// The size is checked in the `SELECT`: an oversized session's fields stay in the
-            /// database.
-            async fn get_within(
-                &self,
-                id: &str,
-                max_size: usize,
-            ) -> Result<Option<$crate::Record>, $crate::store::StoreError> {
-                self.0.get_within(id, max_size).await
-            }
+            impl Store for $store {
+                async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+                    self.0.get_within(id, usize::MAX).await
+                }
 
-            async fn set(
-                &self,
-                id: &str,
-                record: &$crate::Record,
-                changed: $crate::store::Changed<'_>,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.0.set(id, record, changed).await
-            }
+                /// The size is checked in the `SELECT`: an oversized session's fields stay in
+                /// the database.
+                async fn get_within(
+                    &self,
+                    id: &str,
+                    max_size: usize,
+                ) -> Result<Option<Record>, StoreError> {
+                    self.0.get_within(id, max_size).await
+                }
 
-            fn has_leases(&self) -> bool {
-                self.0.has_leases()
-            }
+                async fn set(
+                    &self,
+                    id: &str,
+                    record: &Record,
+                    changed: Changed<'_>,
+                ) -> Result<(), StoreError> {
+                    self.0.set(id, record, changed).await
+                }
 
-            /// An upsert of the lease row that only replaces a lease that has ended (one
-            /// statement; on MySQL, then a read of whose the lease is).
-            async fn lease(
-                &self,
-                id: &str,
-                ttl: std::time::Duration,
-            ) -> Result<Option<String>, $crate::store::StoreError> {
-                self.0.lease(id, ttl).await
-            }
+                fn has_leases(&self) -> bool {
+                    self.0.has_leases()
+                }
 
-            async fn release(
-                &self,
-                id: &str,
-                token: &str,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.0.release(id, token).await
-            }
+                /// An upsert of the lease row that only replaces a lease that has ended (one
+                /// statement; on MySQL, then a read of whose the lease is).
+                async fn lease(
+                    &self,
+                    id: &str,
+                    ttl: Duration,
+                ) -> Result<Option<String>, StoreError> {
+                    self.0.lease(id, ttl).await
+                }
 
-            /// One transaction: lock the lease row if the token still holds it (a holder taking
-            /// the lease over waits for this transaction), write as [`set`](crate::Store::set) does,
-            /// delete the lease if asked, commit.
-            async fn set_within_lease(
-                &self,
-                id: &str,
-                record: &$crate::Record,
-                changed: $crate::store::Changed<'_>,
-                token: &str,
-                release: bool,
-            ) -> Result<(), $crate::store::StoreError> {
-                (self.0)
-                    .set_within_lease(id, record, changed, token, release)
-                    .await
-            }
+                async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
+                    self.0.release(id, token).await
+                }
 
-            async fn destroy(&self, id: &str) -> Result<(), $crate::store::StoreError> {
-                self.0.destroy(id).await
-            }
+                /// One transaction: lock the lease row if the token still holds it (a holder
+                /// taking the lease over waits for this transaction), write as
+                /// [`set`](Store::set) does, delete the lease if asked, commit.
+                async fn set_within_lease(
+                    &self,
+                    id: &str,
+                    record: &Record,
+                    changed: Changed<'_>,
+                    token: &str,
+                    release: bool,
+                ) -> Result<(), StoreError> {
+                    let body = &self.0;
+                    body.set_within_lease(id, record, changed, token, release)
+                        .await
+                }
 
-            fn idle_ttl(&self) -> Option<std::time::Duration> {
-                self.0.idle_ttl()
-            }
+                async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+                    self.0.destroy(id).await
+                }
 
-            async fn touch(
-                &self,
-                id: &str,
-                record: &$crate::Record,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.0.touch(id, record).await
-            }
+                fn idle_ttl(&self) -> Option<Duration> {
+                    self.0.idle_ttl()
+                }
 
-            async fn all(
-                &self,
-            ) -> Result<Vec<(String, $crate::Record)>, $crate::store::StoreError> {
-                self.0.all().await
-            }
+                async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+                    self.0.touch(id, record).await
+                }
 
-            async fn clear(&self) -> Result<(), $crate::store::StoreError> {
-                self.0.clear().await
-            }
+                async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
+                    self.0.all().await
+                }
 
-            async fn length(&self) -> Result<usize, $crate::store::StoreError> {
-                self.0.length().await
-            }
+                async fn clear(&self) -> Result<(), StoreError> {
+                    self.0.clear().await
+                }
 
-            async fn sessions_of(
-                &self,
-                owner: &str,
-            ) -> Result<Vec<(String, $crate::Record)>, $crate::store::StoreError> {
-                self.0.sessions_of(owner).await
-            }
+                async fn length(&self) -> Result<usize, StoreError> {
+                    self.0.length().await
+                }
 
-            async fn destroy_sessions_of(
-                &self,
-                owner: &str,
-                keep: Option<&str>,
-            ) -> Result<usize, $crate::store::StoreError> {
-                self.0.destroy_sessions_of(owner, keep).await
+                async fn sessions_of(
+                    &self,
+                    owner: &str,
+                ) -> Result<Vec<(String, Record)>, StoreError> {
+                    self.0.sessions_of(owner).await
+                }
+
+                async fn destroy_sessions_of(
+                    &self,
+                    owner: &str,
+                    keep: Option<&str>,
+                ) -> Result<usize, StoreError> {
+                    self.0.destroy_sessions_of(owner, keep).await
+                }
             }
-        }
+        };
     };
 }
 
