@@ -23,9 +23,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryRe
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, Args, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, Param, Query, SqlStore, Statement,
-    Statements, TurnStatements, json_fields, json_patch, read_cookie, read_field, read_owner, sql,
-    sql_store,
+    self, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, Param, SqlStore, Statement, Statements,
+    TurnStatements, read_cookie, read_field, read_owner, sql, sql_store,
 };
 use crate::store::{Changed, StoreError};
 
@@ -375,23 +374,11 @@ impl Dialect for MySqlDialect {
         }
     }
 
-    /// The id and the owner as byte strings, for the `VARBINARY` columns.
-    fn bind(query: Query<Self>, param: Param, args: &Args<'_>) -> Query<Self> {
-        match param {
-            Param::Id => query.bind(args.id.as_bytes()),
-            Param::Cookie => query.bind(args.cookie),
-            Param::Fields => query.bind(json_fields(args.fields)),
-            Param::Patch => query.bind(json_patch(args.fields, args.changed)),
-            Param::Expires => query.bind(args.expires),
-            Param::Owner => query.bind(args.owner.map(str::as_bytes)),
-            Param::WritesOwner => query.bind(args.writes_owner),
-            Param::Now => query.bind(args.now),
-            Param::Limit => query.bind(args.limit),
-            Param::Keep => query.bind(args.keep.map(str::as_bytes)),
-            Param::Token => query.bind(args.token),
-            Param::Ttl => query.bind(args.ttl),
-            Param::Until => query.bind(args.until()),
-        }
+    /// The id and the owner are byte strings (`VARBINARY`).
+    type Key<'a> = Option<&'a [u8]>;
+
+    fn key(text: Option<&str>) -> Option<&[u8]> {
+        text.map(str::as_bytes)
     }
 
     fn rows_affected(done: &MySqlQueryResult) -> u64 {

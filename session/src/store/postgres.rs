@@ -21,6 +21,7 @@
 //! [`Store::sessions_of`]: crate::Store::sessions_of
 //! [`Store::destroy_sessions_of`]: crate::Store::destroy_sessions_of
 
+use std::collections::BTreeSet;
 use std::str::FromStr as _;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use crate::record::{Fields, Record};
 use crate::store::StoreError;
 use crate::store::sql::{
-    self, Args, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param, Query, SqlStore,
+    self, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param, Query, SqlStore,
     Statement, Statements, TurnStatements, read_cookie, read_field, sql, sql_store,
 };
 
@@ -387,38 +388,31 @@ impl Dialect for PostgresDialect {
         }
     }
 
-    fn bind(query: Query<Self>, param: Param, args: &Args<'_>) -> Query<Self> {
-        match param {
-            Param::Id => query.bind(args.id),
-            Param::Cookie => query.bind(args.cookie),
-            Param::Fields => {
-                let names: Vec<&str> = args.fields.keys().map(String::as_str).collect();
-                let values: Vec<String> =
-                    args.fields.values().map(|v| STANDARD.encode(v)).collect();
-                query.bind(names).bind(values)
-            }
-            Param::Patch => {
-                let (written, removed): (Vec<&str>, Vec<&str>) = args
-                    .changed
-                    .iter()
-                    .map(String::as_str)
-                    .partition(|name| args.fields.contains_key(*name));
-                let values: Vec<String> = written
-                    .iter()
-                    .map(|name| STANDARD.encode(&args.fields[*name]))
-                    .collect();
-                query.bind(removed).bind(written).bind(values)
-            }
-            Param::Expires => query.bind(args.expires),
-            Param::Owner => query.bind(args.owner),
-            Param::WritesOwner => query.bind(args.writes_owner),
-            Param::Now => query.bind(args.now),
-            Param::Limit => query.bind(args.limit),
-            Param::Keep => query.bind(args.keep),
-            Param::Token => query.bind(args.token),
-            Param::Ttl => query.bind(args.ttl),
-            Param::Until => query.bind(args.until()),
-        }
+    type Key<'a> = Option<&'a str>;
+
+    fn key(text: Option<&str>) -> Option<&str> {
+        text
+    }
+
+    /// Two arrays, `$3` and `$4` of the statements: the names and the values.
+    fn bind_fields(query: Query<Self>, fields: &Fields) -> Query<Self> {
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let values: Vec<String> = fields.values().map(|v| STANDARD.encode(v)).collect();
+        query.bind(names).bind(values)
+    }
+
+    /// Three arrays, `$3` to `$5` of the patch: the removed names, the written names and their
+    /// values.
+    fn bind_patch(query: Query<Self>, fields: &Fields, changed: &BTreeSet<String>) -> Query<Self> {
+        let (written, removed): (Vec<&str>, Vec<&str>) = changed
+            .iter()
+            .map(String::as_str)
+            .partition(|name| fields.contains_key(*name));
+        let values: Vec<String> = written
+            .iter()
+            .map(|name| STANDARD.encode(&fields[*name]))
+            .collect();
+        query.bind(removed).bind(written).bind(values)
     }
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

@@ -20,12 +20,12 @@ use sqlx::AssertSqlSafe;
 pub(super) use self::body::{SqlStore, backend, sql_store};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(super) use self::dialect::OwnerUpgrade;
+#[cfg(feature = "postgres")]
+pub(super) use self::dialect::Query;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(super) use self::dialect::TurnStatements;
-pub(super) use self::dialect::{Args, Dialect, Param, Query, Statement, Statements};
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-use crate::record::Fields;
-use crate::record::{CookieState, millis_since_epoch};
+pub(super) use self::dialect::{Dialect, Param, Statement, Statements};
+use crate::record::{CookieState, Fields, millis_since_epoch};
 use crate::store::StoreError;
 
 /// The table a store keeps its sessions in unless told otherwise (`with_table`).
@@ -178,7 +178,6 @@ pub(super) fn read_field(database: &str, name: &str, value: Option<String>) -> O
 }
 
 /// A record's fields as the JSON object a row keeps: `{"<name>": "<base64 of the value>", ...}`.
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(super) fn json_fields(fields: &Fields) -> String {
     json_object(
         fields
@@ -189,7 +188,6 @@ pub(super) fn json_fields(fields: &Fields) -> String {
 
 /// A JSON merge patch (RFC 7396) of the `changed` fields: a changed field's new value from
 /// `fields`, `null` for a removed one (not in `fields`).
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(super) fn json_patch(fields: &Fields, changed: &std::collections::BTreeSet<String>) -> String {
     json_object(changed.iter().map(|name| {
         let value = fields.get(name).map(AsRef::as_ref);
@@ -199,7 +197,6 @@ pub(super) fn json_patch(fields: &Fields, changed: &std::collections::BTreeSet<S
 
 /// A JSON object of base64 strings, `null` where the value is `None`: a whole `fields` value,
 /// or a JSON merge patch (RFC 7396) when some values are `None` (those fields are removed).
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn json_object<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> String {
     let mut json = String::from("{");
     for (i, (name, value)) in entries.enumerate() {
@@ -223,7 +220,6 @@ fn json_object<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -
 
 /// Appends `s` as a JSON string literal (RFC 8259: quote, backslash and control characters
 /// escaped).
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn push_json_string(json: &mut String, s: &str) {
     json.push('"');
     for c in s.chars() {

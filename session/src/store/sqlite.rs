@@ -29,8 +29,8 @@ use sqlx::sqlite::{
 use crate::record::{Fields, Record};
 use crate::store::StoreError;
 use crate::store::sql::{
-    self, Args, Dialect, OwnerUpgrade, Param, Query, SqlStore, Statement, Statements, json_fields,
-    json_patch, read_cookie, read_field, read_owner, sql, sql_store,
+    self, Dialect, OwnerUpgrade, Param, SqlStore, Statement, Statements, read_cookie, read_field,
+    read_owner, sql, sql_store,
 };
 
 /// How the warnings about unreadable rows name the database.
@@ -376,22 +376,10 @@ impl Dialect for SqliteDialect {
         }
     }
 
-    fn bind(query: Query<Self>, param: Param, args: &Args<'_>) -> Query<Self> {
-        match param {
-            Param::Id => query.bind(args.id),
-            Param::Cookie => query.bind(args.cookie),
-            Param::Fields => query.bind(json_fields(args.fields)),
-            Param::Patch => query.bind(json_patch(args.fields, args.changed)),
-            Param::Expires => query.bind(args.expires),
-            Param::Owner => query.bind(args.owner),
-            Param::WritesOwner => query.bind(args.writes_owner),
-            Param::Now => query.bind(args.now),
-            Param::Limit => query.bind(args.limit),
-            Param::Keep => query.bind(args.keep),
-            Param::Token => query.bind(args.token),
-            Param::Ttl => query.bind(args.ttl),
-            Param::Until => query.bind(args.until()),
-        }
+    type Key<'a> = Option<&'a str>;
+
+    fn key(text: Option<&str>) -> Option<&str> {
+        text
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {

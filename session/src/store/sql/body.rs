@@ -7,12 +7,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use crate::record::Record;
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, StoreError};
 
-use super::dialect::{Args, Dialect, Query, Statement, Statements, TurnStatements};
+use super::dialect::{Args, Dialect, Param, Query, Statement, Statements, TurnStatements};
 use super::{DEFAULT_TABLE, count, expires_ms, now_ms, sql, table_name, updated, within};
 
 /// A connection of the dialect's database: the pool's, or a transaction's.
@@ -107,6 +107,11 @@ where
     for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
     (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    i64: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    bool: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    String: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
 {
     /// Runs a store call under the deadline, if there is one.
     async fn timed<T>(
@@ -125,7 +130,21 @@ where
         statement
             .params
             .iter()
-            .fold(query, |query, &param| D::bind(query, param, args))
+            .fold(query, |query, param| match param {
+                Param::Id => query.bind(D::key(Some(args.id))),
+                Param::Cookie => query.bind(args.cookie),
+                Param::Fields => D::bind_fields(query, args.fields),
+                Param::Patch => D::bind_patch(query, args.fields, args.changed),
+                Param::Expires => query.bind(args.expires),
+                Param::Owner => query.bind(D::key(args.owner)),
+                Param::WritesOwner => query.bind(args.writes_owner),
+                Param::Now => query.bind(args.now),
+                Param::Limit => query.bind(args.limit),
+                Param::Keep => query.bind(D::key(args.keep)),
+                Param::Token => query.bind(args.token),
+                Param::Ttl => query.bind(args.ttl),
+                Param::Until => query.bind(args.until()),
+            })
     }
 
     /// Runs `statement` on `on` (the pool, a connection, a transaction) and answers how many

@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sqlx::{Database, FromRow};
+use sqlx::{Database, Encode, FromRow, Type};
 
 use crate::record::{Fields, Record};
 use crate::store::Changed;
 
-use super::now_ms;
+use super::{json_fields, json_patch, now_ms};
 
 /// A query of the dialect's database, its values bound one by one.
 pub(in crate::store) type Query<D> =
@@ -34,10 +34,30 @@ pub(in crate::store) trait Dialect: Sized + Send + Sync + 'static {
     /// so quoting it is enough.
     fn statements(table: &str) -> Statements;
 
-    /// Binds the value `param` names, taken from `args`, as the dialect's SQL types want it:
-    /// one placeholder, or more for a value the dialect spreads over several (PostgreSQL's
-    /// fields, as arrays of names and values).
-    fn bind(query: Query<Self>, param: Param, args: &Args<'_>) -> Query<Self>;
+    /// A session id or owner (or none: SQL `NULL`) as the id and owner columns take it: text,
+    /// or a byte string.
+    type Key<'a>: Encode<'a, Self::Db> + Type<Self::Db>;
+
+    /// `text`, a session id or owner (or none), as the id and owner columns take it.
+    fn key(text: Option<&str>) -> Self::Key<'_>;
+
+    /// Binds a whole write's fields ([`Param::Fields`]); by default as one JSON object of
+    /// base64 strings.
+    fn bind_fields(query: Query<Self>, fields: &Fields) -> Query<Self>
+    where
+        String: for<'q> Encode<'q, Self::Db> + Type<Self::Db>,
+    {
+        query.bind(json_fields(fields))
+    }
+
+    /// Binds a patch's `changed` fields ([`Param::Patch`]), their values in `fields`; by
+    /// default as one JSON merge patch (RFC 7396: `null` for a removed field).
+    fn bind_patch(query: Query<Self>, fields: &Fields, changed: &BTreeSet<String>) -> Query<Self>
+    where
+        String: for<'q> Encode<'q, Self::Db> + Type<Self::Db>,
+    {
+        query.bind(json_patch(fields, changed))
+    }
 
     /// How many rows a statement changed.
     fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
@@ -65,8 +85,9 @@ pub(in crate::store) trait Dialect: Sized + Send + Sync + 'static {
     }
 }
 
-/// A value a statement takes, named for what it is. Each dialect binds it in its own SQL
-/// types ([`Dialect::bind`]) from the call's [`Args`].
+/// A value a statement takes, named for what it is; [`SqlStore`](super::SqlStore) binds it
+/// from the call's [`Args`], in the dialect's types where they differ ([`Dialect::key`],
+/// [`Dialect::bind_fields`], [`Dialect::bind_patch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::store) enum Param {
     /// The session id.
