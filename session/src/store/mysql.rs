@@ -218,6 +218,8 @@ struct MySqlDialect;
 impl Dialect for MySqlDialect {
     type Db = sqlx::MySql;
     type Row = Row;
+    /// The id and the owner are byte strings (`VARBINARY`).
+    type Key<'a> = Option<&'a [u8]>;
 
     const TYPE: &'static str = "MySqlStore";
     const STORE: &'static str = "mysql";
@@ -374,9 +376,6 @@ impl Dialect for MySqlDialect {
         }
     }
 
-    /// The id and the owner are byte strings (`VARBINARY`).
-    type Key<'a> = Option<&'a [u8]>;
-
     fn key(text: Option<&str>) -> Option<&[u8]> {
         text.map(str::as_bytes)
     }
@@ -393,8 +392,8 @@ impl Dialect for MySqlDialect {
         rows.into_iter().filter_map(parse).collect()
     }
 
-    /// A longer id (only a custom `genid` can make one) names no session: loading it finds
-    /// none, and a new session is given a new id.
+    /// An id or owner longer than its column names no session (only a custom `genid` can make
+    /// such an id): loading it finds none, and a new session is given a new id.
     fn holds(text: &str) -> bool {
         text.len() <= MAX_ID_LEN
     }

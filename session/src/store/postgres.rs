@@ -211,6 +211,7 @@ struct PostgresDialect;
 impl Dialect for PostgresDialect {
     type Db = sqlx::Postgres;
     type Row = Row;
+    type Key<'a> = Option<&'a str>;
 
     const TYPE: &'static str = "PostgresStore";
     const STORE: &'static str = "postgres";
@@ -388,20 +389,18 @@ impl Dialect for PostgresDialect {
         }
     }
 
-    type Key<'a> = Option<&'a str>;
-
     fn key(text: Option<&str>) -> Option<&str> {
         text
     }
 
-    /// Two arrays, `$3` and `$4` of the statements: the names and the values.
+    /// Two arrays (`$3` and `$4` of `upsert` and `replace`): the names and the values.
     fn bind_fields(query: Query<Self>, fields: &Fields) -> Query<Self> {
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();
         let values: Vec<String> = fields.values().map(|v| STANDARD.encode(v)).collect();
         query.bind(names).bind(values)
     }
 
-    /// Three arrays, `$3` to `$5` of the patch: the removed names, the written names and their
+    /// Three arrays (`$3` to `$5` of `patch`): the removed names, the written names and their
     /// values.
     fn bind_patch(query: Query<Self>, fields: &Fields, changed: &BTreeSet<String>) -> Query<Self> {
         let (written, removed): (Vec<&str>, Vec<&str>) = changed

@@ -231,6 +231,7 @@ struct SqliteDialect;
 impl Dialect for SqliteDialect {
     type Db = sqlx::Sqlite;
     type Row = Row;
+    type Key<'a> = Option<&'a str>;
 
     const TYPE: &'static str = "SqliteStore";
     const STORE: &'static str = "sqlite";
@@ -375,8 +376,6 @@ impl Dialect for SqliteDialect {
             turns: None,
         }
     }
-
-    type Key<'a> = Option<&'a str>;
 
     fn key(text: Option<&str>) -> Option<&str> {
         text

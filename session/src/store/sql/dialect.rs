@@ -24,6 +24,9 @@ pub(in crate::store) trait Dialect: Sized + Send + Sync + 'static {
     type Db: Database;
     /// A row as the dialect's `SELECT`s of sessions answer it.
     type Row: for<'r> FromRow<'r, <Self::Db as Database>::Row> + Send + Unpin;
+    /// A session id or owner (or none: SQL `NULL`) as the id and owner columns take it: text,
+    /// or a byte string.
+    type Key<'a>: Encode<'a, Self::Db> + Type<Self::Db>;
 
     /// The public store's name, for its `Debug`.
     const TYPE: &'static str;
@@ -33,10 +36,6 @@ pub(in crate::store) trait Dialect: Sized + Send + Sync + 'static {
     /// The statements for `table`, a checked identifier (see [`table_name`](super::table_name)),
     /// so quoting it is enough.
     fn statements(table: &str) -> Statements;
-
-    /// A session id or owner (or none: SQL `NULL`) as the id and owner columns take it: text,
-    /// or a byte string.
-    type Key<'a>: Encode<'a, Self::Db> + Type<Self::Db>;
 
     /// `text`, a session id or owner (or none), as the id and owner columns take it.
     fn key(text: Option<&str>) -> Self::Key<'_>;
