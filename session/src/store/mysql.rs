@@ -15,22 +15,18 @@
 //! The store does not create its table by itself: call [`MySqlStore::migrate`] once at startup,
 //! or create the table with your own migrations (its shape is in `migrate`'s doc).
 
-use std::future::Future;
 use std::str::FromStr as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, DEFAULT_TABLE, Statements, TurnStatements, Whole, count, expires_ms, json_object, now_ms,
-    read_cookie, read_field, read_owner, sql, table_name, updated, within,
+    self, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, Param, SqlStore, Statement, Statements,
+    TurnStatements, read_cookie, read_field, read_owner, sql, sql_store,
 };
-use crate::store::{
-    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Leases, Listing, OwnerIndex, Store, StoreError,
-};
+use crate::store::{Changed, StoreError};
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "MySQL";
@@ -42,13 +38,6 @@ const MAX_ID_LEN: usize = 1024;
 /// The longest owner the `owner` column holds, in bytes; writing a session with a longer one is
 /// an error that says so.
 const MAX_OWNER_LEN: usize = 1024;
-
-/// How long a statement may run by default, as long as the Redis store waits for an answer.
-const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How much longer than the server's own limits a store call waits for an answer, so that an
-/// answered statement is never left undecided (see [`MySqlStore::connect_with_timeout`]).
-const CLIENT_GRACE: Duration = Duration::from_millis(500);
 
 /// A session store on a MySQL (8.0 or later) or MariaDB (10.6 or later) table.
 ///
@@ -64,23 +53,9 @@ const CLIENT_GRACE: Duration = Duration::from_millis(500);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct MySqlStore {
-    pool: MySqlPool,
-    idle_ttl: Duration,
-    /// How long a store call waits for the server before it fails.
-    deadline: Duration,
-    sql: Arc<Statements>,
-}
+pub struct MySqlStore(SqlStore<MySqlDialect>);
 
-impl std::fmt::Debug for MySqlStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MySqlStore")
-            .field("table", &self.sql.table)
-            .field("idle_ttl", &self.idle_ttl)
-            .field("deadline", &self.deadline)
-            .finish_non_exhaustive()
-    }
-}
+sql_store!(MySqlStore, leases);
 
 impl MySqlStore {
     /// Connects a pool of its own to `url` (`mysql://user:password@host:port/database`), with a
@@ -111,20 +86,17 @@ impl MySqlStore {
     /// [`connect_with_timeout`](MySqlStore::connect_with_timeout) does: without them, a
     /// statement the store gave up on may still run, and land, later.
     pub fn new(pool: MySqlPool) -> Self {
-        Self {
+        Self(SqlStore::new(
             pool,
-            idle_ttl: DEFAULT_IDLE_TTL,
-            deadline: DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE,
-            sql: Arc::new(Statements::mysql(DEFAULT_TABLE)),
-        }
+            Some(DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE),
+        ))
     }
 
     /// How long a store call waits for an answer: it fails `timeout` + 0.5 s after it started.
     /// This is the client's side only; the server's limits are set when the pool connects (see
     /// [`connect_with_timeout`](MySqlStore::connect_with_timeout)).
-    pub fn with_query_timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = timeout + CLIENT_GRACE;
-        self
+    pub fn with_query_timeout(self, timeout: Duration) -> Self {
+        Self(self.0.with_deadline(timeout + CLIENT_GRACE))
     }
 
     /// Keeps sessions in the table `name` (default `sessions`).
@@ -132,24 +104,13 @@ impl MySqlStore {
     /// The name must be a plain SQL identifier: ASCII letters, digits and `_`, not starting with
     /// a digit, at most 48 characters. It is folded to lower case (MySQL's table names follow
     /// the file system's case rules). Any other name is an error.
-    pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
-        let table = table_name(name).map_err(backend)?;
-        self.sql = Arc::new(Statements::mysql(&table));
-        Ok(self)
+    pub fn with_table(self, name: &str) -> Result<Self, StoreError> {
+        self.0.with_table(name).map(Self)
     }
 
     /// How long a session without expiry is kept after its last write or touch.
-    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = ttl;
-        self
-    }
-
-    /// Runs a store call under the deadline.
-    async fn timed<T>(
-        &self,
-        call: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, StoreError> {
-        within(self.deadline, call).await.map_err(backend)
+    pub fn with_idle_ttl(self, ttl: Duration) -> Self {
+        Self(self.0.with_idle_ttl(ttl))
     }
 
     /// Creates the table and its indexes if they do not exist; the store never does it by
@@ -173,9 +134,9 @@ impl MySqlStore {
     /// ) ENGINE = InnoDB;
     /// ```
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        for statement in self.sql.migration() {
+        for statement in self.0.sql.migration() {
             sqlx::raw_sql(sql(statement))
-                .execute(&self.pool)
+                .execute(&self.0.pool)
                 .await
                 .map_err(backend)?;
         }
@@ -187,23 +148,7 @@ impl MySqlStore {
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
     /// time to time, or let [`MySqlStore::spawn_cleanup`] do it.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        let deleted = self
-            .timed(
-                sqlx::query(sql(&self.sql.delete_expired))
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        if let Some(turns) = &self.sql.turns {
-            // Leases whose holder died before giving them back.
-            self.timed(
-                sqlx::query(sql(&turns.delete_lapsed))
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        }
-        Ok(deleted.rows_affected())
+        self.0.delete_expired().await
     }
 
     /// Starts a task that calls [`MySqlStore::delete_expired`] now and then every `every`. A
@@ -213,125 +158,7 @@ impl MySqlStore {
     ///
     /// When called outside a Tokio runtime, like [`tokio::spawn`].
     pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        sql::spawn_cleanup(every, move || {
-            let store = store.clone();
-            async move { store.delete_expired().await }
-        })
-    }
-
-    /// Writes the whole record `how` (see [`Whole`]) on `connection` and answers the rows
-    /// written.
-    async fn write_whole(
-        &self,
-        connection: &mut MySqlConnection,
-        id: &str,
-        record: &Record,
-        cookie: &[u8],
-        how: Whole,
-    ) -> Result<u64, StoreError> {
-        let fields = json_object(
-            record
-                .fields
-                .iter()
-                .map(|(name, value)| (name.as_str(), Some(value.as_ref()))),
-        );
-        let expires = expires_ms(&record.cookie, self.idle_ttl);
-        let owner = record.owner.as_deref().map(str::as_bytes);
-        let query = sqlx::query(sql(self.sql.whole(how)))
-            .bind(cookie)
-            .bind(fields)
-            .bind(expires);
-        let query = match how {
-            Whole::Upsert => query.bind(owner).bind(id.as_bytes()),
-            Whole::ReplaceLive { owner: writes } => query
-                .bind(writes)
-                .bind(owner)
-                .bind(id.as_bytes())
-                .bind(now_ms()),
-        };
-        self.timed(query.execute(connection))
-            .await
-            .map(|done| done.rows_affected())
-    }
-
-    /// The store-side turn's statements: every table `migrate` made has them.
-    fn turns(&self) -> Result<&TurnStatements, StoreError> {
-        self.sql
-            .turns
-            .as_ref()
-            .ok_or(StoreError::unsupported("lease"))
-    }
-
-    /// [`Store::set`] on `connection` (the pool's, or a transaction's).
-    async fn write(
-        &self,
-        connection: &mut MySqlConnection,
-        id: &str,
-        record: &Record,
-        changed: Changed<'_>,
-    ) -> Result<(), StoreError> {
-        if let Some(owner) = &record.owner
-            && owner.len() > MAX_OWNER_LEN
-            && changed.writes_owner()
-        {
-            return Err(backend(format!(
-                "the session's owner is {} bytes long; the store holds at most {MAX_OWNER_LEN}",
-                owner.len()
-            )));
-        }
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let Some(names) = changed.fields() else {
-            if id.len() > MAX_ID_LEN {
-                return Err(backend(format!(
-                    "the session id is {} bytes long; the store holds at most {MAX_ID_LEN}",
-                    id.len()
-                )));
-            }
-            return self
-                .write_whole(connection, id, record, &cookie, Whole::Upsert)
-                .await
-                .map(drop);
-        };
-        if id.len() > MAX_ID_LEN {
-            return Err(StoreError::Gone);
-        }
-        // A JSON merge patch (RFC 7396): a changed field's new value, `null` for a removed one.
-        let patch = json_object(names.iter().map(|name| {
-            let value = record.fields.get(name).map(AsRef::as_ref);
-            (name.as_str(), value)
-        }));
-        let patched = self
-            .timed(
-                sqlx::query(sql(&self.sql.patch))
-                    .bind(&cookie)
-                    .bind(patch)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(changed.writes_owner())
-                    .bind(record.owner.as_deref().map(str::as_bytes))
-                    .bind(id.as_bytes())
-                    .bind(now_ms())
-                    .execute(&mut *connection),
-            )
-            .await?;
-        if patched.rows_affected() > 0 {
-            return Ok(());
-        }
-        // Nothing patched: the row is gone, or it is live but its fields are not a JSON object.
-        // The second case is repaired with the whole record; the replacement, an `UPDATE` of a
-        // live row too, cannot bring back a row that is gone.
-        let replaced = self
-            .write_whole(
-                connection,
-                id,
-                record,
-                &cookie,
-                Whole::ReplaceLive {
-                    owner: changed.writes_owner(),
-                },
-            )
-            .await?;
-        updated(replaced)
+        self.0.spawn_cleanup(every)
     }
 }
 
@@ -384,230 +211,21 @@ type Row = (
     Option<i64>,
 );
 
-impl Store for MySqlStore {
-    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        self.get_within(id, usize::MAX).await
-    }
+/// MySQL's and MariaDB's SQL, and how their values and rows look. Parameters are positional
+/// (`?`): each statement lists its values in the order they appear.
+struct MySqlDialect;
 
-    /// The size is computed in the `SELECT`: an oversized session's fields stay in the database.
-    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
-        if id.len() > MAX_ID_LEN {
-            return Ok(None);
-        }
-        let limit = i64::try_from(max_size).unwrap_or(i64::MAX);
-        let row: Option<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.get))
-                    .bind(limit)
-                    .bind(limit)
-                    .bind(id.as_bytes())
-                    .bind(now_ms())
-                    .fetch_optional(&self.pool),
-            )
-            .await?;
-        match row {
-            Some((.., Some(size))) => {
-                store::too_large(size.unsigned_abs(), max_size);
-                Ok(None)
-            }
-            row => Ok(row.and_then(parse).map(|(_, record)| record)),
-        }
-    }
+impl Dialect for MySqlDialect {
+    type Db = sqlx::MySql;
+    type Row = Row;
+    /// The id and the owner are byte strings (`VARBINARY`).
+    type Key<'a> = Option<&'a [u8]>;
 
-    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let mut connection = self.timed(self.pool.acquire()).await?;
-        self.write(&mut connection, id, record, changed).await
-    }
+    const TYPE: &'static str = "MySqlStore";
+    const STORE: &'static str = "mysql";
 
-    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        self.timed(
-            sqlx::query(sql(&self.sql.destroy))
-                .bind(id.as_bytes())
-                .execute(&self.pool),
-        )
-        .await
-        .map(drop)
-    }
-
-    fn idle_ttl(&self) -> Option<Duration> {
-        Some(self.idle_ttl)
-    }
-
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let touched = self
-            .timed(
-                sqlx::query(sql(&self.sql.touch))
-                    .bind(cookie)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(id.as_bytes())
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        updated(touched.rows_affected())
-    }
-
-    fn capabilities() -> Capabilities<Self> {
-        Capabilities::none().leases().owner_index().listing()
-    }
-}
-
-impl Leases for MySqlStore {
-    /// Two statements: an upsert of the lease row that only replaces a lease that has ended,
-    /// then a read of whose it is.
-    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
-        let token = crate::id::generate_id();
-        if id.len() > MAX_ID_LEN {
-            // No session can be stored under this id, so there is nothing to take turns on.
-            return Ok(Some(token));
-        }
-        let turns = self.turns()?;
-        let Some(holder) = &turns.holder else {
-            return Err(StoreError::unsupported("lease"));
-        };
-        let (now, ttl) = (now_ms(), i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        self.timed(
-            sqlx::query(sql(&turns.lease))
-                .bind(id.as_bytes())
-                .bind(&token)
-                .bind(now.saturating_add(ttl.max(1)))
-                .bind(now)
-                .bind(now)
-                .execute(&self.pool),
-        )
-        .await?;
-        let holder: Option<Vec<u8>> = self
-            .timed(
-                sqlx::query_scalar(sql(holder))
-                    .bind(id.as_bytes())
-                    .fetch_optional(&self.pool),
-            )
-            .await?;
-        Ok((holder.as_deref() == Some(token.as_bytes())).then_some(token))
-    }
-
-    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
-        self.timed(
-            sqlx::query(sql(&self.turns()?.release))
-                .bind(id.as_bytes())
-                .bind(token)
-                .execute(&self.pool),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// One transaction: lock the lease row if the token still holds it (a holder taking the
-    /// lease over waits for this transaction), write as [`set`](Store::set) does, delete the
-    /// lease if asked, commit.
-    async fn set_within_lease(
-        &self,
-        id: &str,
-        record: &Record,
-        changed: Changed<'_>,
-        token: &str,
-        release: bool,
-    ) -> Result<(), StoreError> {
-        let turns = self.turns()?;
-        let mut transaction = self.timed(self.pool.begin()).await?;
-        let held: Option<i64> = self
-            .timed(
-                sqlx::query_scalar(sql(&turns.hold))
-                    .bind(id.as_bytes())
-                    .bind(token)
-                    .bind(now_ms())
-                    .fetch_optional(&mut *transaction),
-            )
-            .await?;
-        if held.is_none() {
-            return Err(StoreError::LeaseLost);
-        }
-        let written = self.write(&mut transaction, id, record, changed).await;
-        if let Err(StoreError::Backend { .. }) = written {
-            return written; // Rolled back; the lease stays until it is given back or ends.
-        }
-        if release {
-            self.timed(
-                sqlx::query(sql(&turns.release))
-                    .bind(id.as_bytes())
-                    .bind(token)
-                    .execute(&mut *transaction),
-            )
-            .await?;
-        }
-        self.timed(transaction.commit()).await?;
-        written
-    }
-}
-
-impl OwnerIndex for MySqlStore {
-    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.sessions_of))
-                    .bind(owner.as_bytes())
-                    .bind(now_ms())
-                    .fetch_all(&self.pool),
-            )
-            .await?;
-        Ok(rows.into_iter().filter_map(parse).collect())
-    }
-
-    async fn destroy_sessions_of(
-        &self,
-        owner: &str,
-        keep: Option<&str>,
-    ) -> Result<usize, StoreError> {
-        let keep = keep.map(str::as_bytes);
-        self.timed(
-            sqlx::query(sql(&self.sql.destroy_sessions_of))
-                .bind(owner.as_bytes())
-                .bind(keep)
-                .bind(keep)
-                .bind(now_ms())
-                .execute(&self.pool),
-        )
-        .await
-        .map(|done| count(done.rows_affected()))
-    }
-}
-
-impl Listing for MySqlStore {
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.all))
-                    .bind(now_ms())
-                    .fetch_all(&self.pool),
-            )
-            .await?;
-        Ok(rows.into_iter().filter_map(parse).collect())
-    }
-
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool))
-            .await
-            .map(drop)
-    }
-
-    async fn length(&self) -> Result<usize, StoreError> {
-        let live: i64 = self
-            .timed(
-                sqlx::query_scalar(sql(&self.sql.length))
-                    .bind(now_ms())
-                    .fetch_one(&self.pool),
-            )
-            .await?;
-        Ok(count(live))
-    }
-}
-
-impl Statements {
-    /// MySQL's and MariaDB's statements for the table. `table` is a checked identifier (see
-    /// [`table_name`]), so quoting it is enough. Parameters are positional (`?`): each store
-    /// call binds them in the order they appear.
-    fn mysql(table: &str) -> Self {
+    fn statements(table: &str) -> Statements {
+        use Param::*;
         let t = format!("`{table}`");
         // The leases of the store-side turn (`store_turns`).
         let turns = format!("`{table}_turns`");
@@ -629,9 +247,8 @@ impl Statements {
                 "SELECT s.id, s.cookie, s.owner, {fields}, CAST(NULL AS SIGNED) \
                  FROM {t} AS s WHERE {filter}"
             )
-            .into()
         };
-        Self {
+        Statements {
             table: table.into(),
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} ( \
@@ -653,76 +270,153 @@ impl Statements {
             upgrade: None,
             // With a limit (the first two parameters): an oversized session comes without its
             // fields, and with its size.
-            get: format!(
-                "SELECT id, cookie, owner, CASE WHEN size <= ? THEN fields END, \
-                        CASE WHEN size > ? THEN size END \
-                 FROM (SELECT s.id, s.cookie, s.owner, {fields} AS fields, {size} AS size \
-                       FROM {t} AS s WHERE s.id = ? AND s.expires_ms > ?) AS sized"
-            )
-            .into(),
-            all: select("s.expires_ms > ?"),
-            sessions_of: select("s.owner = ? AND s.expires_ms > ?"),
-            upsert: format!(
-                "INSERT INTO {t} (cookie, fields, expires_ms, owner, id) VALUES (?, ?, ?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE \
-                     cookie = VALUES(cookie), \
-                     fields = VALUES(fields), \
-                     expires_ms = VALUES(expires_ms), \
-                     owner = VALUES(owner)"
-            )
-            .into(),
-            replace: format!(
-                "UPDATE {t} SET cookie = ?, fields = ?, expires_ms = ?, \
-                     owner = CASE WHEN ? THEN ? ELSE owner END \
-                 WHERE id = ? AND expires_ms > ?"
-            )
-            .into(),
+            get: Statement::new(
+                format!(
+                    "SELECT id, cookie, owner, CASE WHEN size <= ? THEN fields END, \
+                            CASE WHEN size > ? THEN size END \
+                     FROM (SELECT s.id, s.cookie, s.owner, {fields} AS fields, {size} AS size \
+                           FROM {t} AS s WHERE s.id = ? AND s.expires_ms > ?) AS sized"
+                ),
+                &[Limit, Limit, Id, Now],
+            ),
+            all: Statement::new(select("s.expires_ms > ?"), &[Now]),
+            sessions_of: Statement::new(select("s.owner = ? AND s.expires_ms > ?"), &[Owner, Now]),
+            upsert: Statement::new(
+                format!(
+                    "INSERT INTO {t} (cookie, fields, expires_ms, owner, id) \
+                     VALUES (?, ?, ?, ?, ?) \
+                     ON DUPLICATE KEY UPDATE \
+                         cookie = VALUES(cookie), \
+                         fields = VALUES(fields), \
+                         expires_ms = VALUES(expires_ms), \
+                         owner = VALUES(owner)"
+                ),
+                &[Cookie, Fields, Expires, Owner, Id],
+            ),
+            replace: Statement::new(
+                format!(
+                    "UPDATE {t} SET cookie = ?, fields = ?, expires_ms = ?, \
+                         owner = CASE WHEN ? THEN ? ELSE owner END \
+                     WHERE id = ? AND expires_ms > ?"
+                ),
+                &[Cookie, Fields, Expires, WritesOwner, Owner, Id, Now],
+            ),
             // One statement under the row's lock: a concurrent patch of other fields waits for
             // it, then applies its own change to what this one left. Only an object is patched:
             // a merge patch would turn any other JSON value into an object of just the changed
             // fields.
-            patch: format!(
-                "UPDATE {t} SET \
-                     cookie = ?, fields = JSON_MERGE_PATCH(fields, ?), expires_ms = ?, \
-                     owner = CASE WHEN ? THEN ? ELSE owner END \
-                 WHERE id = ? AND expires_ms > ? AND JSON_TYPE(fields) = 'OBJECT'"
-            )
-            .into(),
-            touch: format!(
-                "UPDATE {t} SET cookie = ?, expires_ms = ? WHERE id = ? AND expires_ms > ?"
-            )
-            .into(),
-            destroy: format!("DELETE FROM {t} WHERE id = ?").into(),
+            patch: Statement::new(
+                format!(
+                    "UPDATE {t} SET \
+                         cookie = ?, fields = JSON_MERGE_PATCH(fields, ?), expires_ms = ?, \
+                         owner = CASE WHEN ? THEN ? ELSE owner END \
+                     WHERE id = ? AND expires_ms > ? AND JSON_TYPE(fields) = 'OBJECT'"
+                ),
+                &[Cookie, Patch, Expires, WritesOwner, Owner, Id, Now],
+            ),
+            touch: Statement::new(
+                format!(
+                    "UPDATE {t} SET cookie = ?, expires_ms = ? WHERE id = ? AND expires_ms > ?"
+                ),
+                &[Cookie, Expires, Id, Now],
+            ),
+            destroy: Statement::new(format!("DELETE FROM {t} WHERE id = ?"), &[Id]),
             // Live rows only, so the count is of sessions that were in use; an expired one is
             // left to `delete_expired`.
-            destroy_sessions_of: format!(
-                "DELETE FROM {t} \
-                 WHERE owner = ? AND (? IS NULL OR id <> ?) AND expires_ms > ?"
-            )
-            .into(),
-            clear: format!("DELETE FROM {t}").into(),
-            length: format!("SELECT COUNT(*) FROM {t} WHERE expires_ms > ?").into(),
-            delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?").into(),
+            destroy_sessions_of: Statement::new(
+                format!(
+                    "DELETE FROM {t} \
+                     WHERE owner = ? AND (? IS NULL OR id <> ?) AND expires_ms > ?"
+                ),
+                &[Owner, Keep, Keep, Now],
+            ),
+            clear: Statement::new(format!("DELETE FROM {t}"), &[]),
+            length: Statement::new(
+                format!("SELECT COUNT(*) FROM {t} WHERE expires_ms > ?"),
+                &[Now],
+            ),
+            delete_expired: Statement::new(
+                format!("DELETE FROM {t} WHERE expires_ms <= ?"),
+                &[Now],
+            ),
             // MySQL evaluates the assignments in order: `token` is decided before `until_ms`
             // changes, both on the lease as it was.
             turns: Some(TurnStatements {
-                lease: format!(
-                    "INSERT INTO {turns} (id, token, until_ms) VALUES (?, ?, ?) \
-                     ON DUPLICATE KEY UPDATE \
-                         token = IF(until_ms <= ?, VALUES(token), token), \
-                         until_ms = IF(until_ms <= ?, VALUES(until_ms), until_ms)"
-                )
-                .into(),
-                holder: Some(format!("SELECT token FROM {turns} WHERE id = ?").into()),
-                hold: format!(
-                    "SELECT 1 FROM {turns} \
-                     WHERE id = ? AND token = ? AND until_ms > ? FOR UPDATE"
-                )
-                .into(),
-                release: format!("DELETE FROM {turns} WHERE id = ? AND token = ?").into(),
-                delete_lapsed: format!("DELETE FROM {turns} WHERE until_ms <= ?").into(),
+                lease: Statement::new(
+                    format!(
+                        "INSERT INTO {turns} (id, token, until_ms) VALUES (?, ?, ?) \
+                         ON DUPLICATE KEY UPDATE \
+                             token = IF(until_ms <= ?, VALUES(token), token), \
+                             until_ms = IF(until_ms <= ?, VALUES(until_ms), until_ms)"
+                    ),
+                    &[Id, Token, Until, Now, Now],
+                ),
+                // The upsert cannot say whether it took the lease: whose it is can. `token` is
+                // a byte string, compared byte for byte.
+                mine: Some(Statement::new(
+                    format!("SELECT 1 FROM {turns} WHERE id = ? AND token = ?"),
+                    &[Id, Token],
+                )),
+                hold: Statement::new(
+                    format!(
+                        "SELECT 1 FROM {turns} \
+                         WHERE id = ? AND token = ? AND until_ms > ? FOR UPDATE"
+                    ),
+                    &[Id, Token, Now],
+                ),
+                release: Statement::new(
+                    format!("DELETE FROM {turns} WHERE id = ? AND token = ?"),
+                    &[Id, Token],
+                ),
+                delete_lapsed: Statement::new(
+                    format!("DELETE FROM {turns} WHERE until_ms <= ?"),
+                    &[Now],
+                ),
             }),
         }
+    }
+
+    fn key(text: Option<&str>) -> Option<&[u8]> {
+        text.map(str::as_bytes)
+    }
+
+    fn rows_affected(done: &MySqlQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn oversize(row: &Row) -> Option<i64> {
+        row.4
+    }
+
+    fn sessions(rows: Vec<Row>) -> Vec<(String, Record)> {
+        rows.into_iter().filter_map(parse).collect()
+    }
+
+    /// An id or owner longer than its column names no session (only a custom `genid` can make
+    /// such an id): loading it finds none, and a new session is given a new id.
+    fn holds(text: &str) -> bool {
+        text.len() <= MAX_ID_LEN
+    }
+
+    /// An owner longer than its column (when the write sets it), or a whole write under an id
+    /// longer than its column: an error that says so.
+    fn unwritable(id: &str, record: &Record, changed: Changed<'_>) -> Option<String> {
+        if let Some(owner) = &record.owner
+            && owner.len() > MAX_OWNER_LEN
+            && changed.writes_owner()
+        {
+            return Some(format!(
+                "the session's owner is {} bytes long; the store holds at most {MAX_OWNER_LEN}",
+                owner.len()
+            ));
+        }
+        if changed.fields().is_none() && id.len() > MAX_ID_LEN {
+            return Some(format!(
+                "the session id is {} bytes long; the store holds at most {MAX_ID_LEN}",
+                id.len()
+            ));
+        }
+        None
     }
 }
 
@@ -765,5 +459,5 @@ fn parse((id, cookie, owner, fields, _): Row) -> Option<(String, Record)> {
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::backend("mysql", error)
+    sql::backend::<MySqlDialect>(error)
 }

@@ -17,36 +17,27 @@
 //!
 //! The store does not create its table by itself: call [`PostgresStore::migrate`] once at
 //! startup, or create the table with your own migrations (its shape is in `migrate`'s doc).
+//!
+//! [`Store::sessions_of`]: crate::Store::sessions_of
+//! [`Store::destroy_sessions_of`]: crate::Store::destroy_sessions_of
 
-use std::future::Future;
+use std::collections::BTreeSet;
 use std::str::FromStr as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 
 use crate::record::{Fields, Record};
+use crate::store::StoreError;
 use crate::store::sql::{
-    self, DEFAULT_TABLE, OwnerUpgrade, Statements, TurnStatements, Whole, count, expires_ms,
-    now_ms, read_cookie, read_field, sql, table_name, updated, within,
-};
-use crate::store::{
-    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Leases, Listing, OwnerIndex, Store, StoreError,
+    self, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param, Query, SqlStore,
+    Statement, Statements, TurnStatements, read_cookie, read_field, sql, sql_store,
 };
 
 /// How the warnings about unreadable rows name the database.
 const DATABASE: &str = "PostgreSQL";
-
-/// How long a statement may run by default, as long as the Redis store waits for an answer.
-const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How much longer than the statement timeout a store call waits for the server. The server
-/// cancels a statement that runs too long (a lock wait included) by itself, and the connection
-/// stays usable; the client gives up only when the server does not answer at all (frozen,
-/// unreachable), a little later, so that an answered statement is never left undecided.
-const CLIENT_GRACE: Duration = Duration::from_millis(500);
 
 /// A session store on a PostgreSQL table.
 ///
@@ -62,23 +53,9 @@ const CLIENT_GRACE: Duration = Duration::from_millis(500);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
-    idle_ttl: Duration,
-    /// How long a store call waits for the server before it fails.
-    deadline: Duration,
-    sql: Arc<Statements>,
-}
+pub struct PostgresStore(SqlStore<PostgresDialect>);
 
-impl std::fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore")
-            .field("table", &self.sql.table)
-            .field("idle_ttl", &self.idle_ttl)
-            .field("deadline", &self.deadline)
-            .finish_non_exhaustive()
-    }
-}
+sql_store!(PostgresStore, leases);
 
 impl PostgresStore {
     /// Connects a pool of its own to `url`, with a query timeout of 2 s: see
@@ -110,28 +87,17 @@ impl PostgresStore {
     /// [`connect_with_timeout`](PostgresStore::connect_with_timeout) does: without one, a
     /// statement the store gave up on may still run, and land, later.
     pub fn new(pool: PgPool) -> Self {
-        Self {
+        Self(SqlStore::new(
             pool,
-            idle_ttl: DEFAULT_IDLE_TTL,
-            deadline: DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE,
-            sql: Arc::new(Statements::postgres(DEFAULT_TABLE)),
-        }
+            Some(DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE),
+        ))
     }
 
     /// How long a store call waits for an answer: it fails `timeout` + 0.5 s after it started.
     /// This is the client's side only; the server's `statement_timeout` is set when the pool
     /// connects (see [`connect_with_timeout`](PostgresStore::connect_with_timeout)).
-    pub fn with_query_timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = timeout + CLIENT_GRACE;
-        self
-    }
-
-    /// Runs a store call under the deadline.
-    async fn timed<T>(
-        &self,
-        call: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, StoreError> {
-        within(self.deadline, call).await.map_err(backend)
+    pub fn with_query_timeout(self, timeout: Duration) -> Self {
+        Self(self.0.with_deadline(timeout + CLIENT_GRACE))
     }
 
     /// Keeps sessions in the table `name` (default `sessions`).
@@ -139,16 +105,13 @@ impl PostgresStore {
     /// The name must be a plain SQL identifier: ASCII letters, digits and `_`, not starting with
     /// a digit, at most 48 characters. Like PostgreSQL does with unquoted names, it is folded to
     /// lower case. Any other name is an error.
-    pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
-        let table = table_name(name).map_err(backend)?;
-        self.sql = Arc::new(Statements::postgres(&table));
-        Ok(self)
+    pub fn with_table(self, name: &str) -> Result<Self, StoreError> {
+        self.0.with_table(name).map(Self)
     }
 
     /// How long a session without expiry is kept after its last write or touch.
-    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = ttl;
-        self
+    pub fn with_idle_ttl(self, ttl: Duration) -> Self {
+        Self(self.0.with_idle_ttl(ttl))
     }
 
     /// Creates the table and its indexes if they do not exist, and brings a table of an
@@ -181,14 +144,15 @@ impl PostgresStore {
     /// whole table while blocking writes to it. For a large table, create the index first with
     /// `CREATE INDEX CONCURRENTLY`, under the same name; `migrate` then keeps it.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let store = &self.0;
+        let mut tx = store.pool.begin().await.map_err(backend)?;
         // Two `CREATE TABLE IF NOT EXISTS` at once can both find no table, and one then fails.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("session migrate {}", self.sql.table))
+            .bind(format!("session migrate {}", store.sql.table))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        for statement in self.sql.migration() {
+        for statement in store.sql.migration() {
             sqlx::raw_sql(sql(statement))
                 .execute(&mut *tx)
                 .await
@@ -202,23 +166,7 @@ impl PostgresStore {
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
     /// time to time, or let [`PostgresStore::spawn_cleanup`] do it.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        let deleted = self
-            .timed(
-                sqlx::query(sql(&self.sql.delete_expired))
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        if let Some(turns) = &self.sql.turns {
-            // Leases whose holder died before giving them back.
-            self.timed(
-                sqlx::query(sql(&turns.delete_lapsed))
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        }
-        Ok(deleted.rows_affected())
+        self.0.delete_expired().await
     }
 
     /// Starts a task that calls [`PostgresStore::delete_expired`] now and then every `every`.
@@ -228,107 +176,7 @@ impl PostgresStore {
     ///
     /// When called outside a Tokio runtime, like [`tokio::spawn`].
     pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        sql::spawn_cleanup(every, move || {
-            let store = store.clone();
-            async move { store.delete_expired().await }
-        })
-    }
-
-    /// Writes the whole record `how` (see [`Whole`]) on `connection` and answers the rows
-    /// written.
-    async fn write_whole(
-        &self,
-        connection: &mut PgConnection,
-        id: &str,
-        record: &Record,
-        cookie: &[u8],
-        how: Whole,
-    ) -> Result<u64, StoreError> {
-        let names: Vec<&str> = record.fields.keys().map(String::as_str).collect();
-        let values: Vec<String> = record.fields.values().map(|v| STANDARD.encode(v)).collect();
-        let mut query = sqlx::query(sql(self.sql.whole(how)))
-            .bind(id)
-            .bind(cookie)
-            .bind(names)
-            .bind(values)
-            .bind(expires_ms(&record.cookie, self.idle_ttl))
-            .bind(record.owner.as_deref());
-        if let Whole::ReplaceLive { owner } = how {
-            query = query.bind(now_ms()).bind(owner);
-        }
-        self.timed(query.execute(connection))
-            .await
-            .map(|done| done.rows_affected())
-    }
-
-    /// [`Store::set`] on `connection` (the pool's, or a transaction's).
-    async fn write(
-        &self,
-        connection: &mut PgConnection,
-        id: &str,
-        record: &Record,
-        changed: Changed<'_>,
-    ) -> Result<(), StoreError> {
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let Some(names) = changed.fields() else {
-            return self
-                .write_whole(connection, id, record, &cookie, Whole::Upsert)
-                .await
-                .map(drop);
-        };
-        let (written, removed): (Vec<&str>, Vec<&str>) = names
-            .iter()
-            .map(String::as_str)
-            .partition(|name| record.fields.contains_key(*name));
-        let values: Vec<String> = written
-            .iter()
-            .map(|name| STANDARD.encode(&record.fields[*name]))
-            .collect();
-        if !storable(id) {
-            return Err(StoreError::Gone);
-        }
-        let patched = self
-            .timed(
-                sqlx::query(sql(&self.sql.patch))
-                    .bind(id)
-                    .bind(&cookie)
-                    .bind(removed)
-                    .bind(written)
-                    .bind(values)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(record.owner.as_deref())
-                    .bind(now_ms())
-                    .bind(changed.writes_owner())
-                    .execute(&mut *connection),
-            )
-            .await?;
-        if patched.rows_affected() > 0 {
-            return Ok(());
-        }
-        // Nothing patched: the row is gone, or it is live but its fields are not an object. The
-        // second case is repaired with the whole record; the replacement, an `UPDATE` of a live
-        // row too, cannot bring back a row that is gone.
-        let replaced = self
-            .write_whole(
-                connection,
-                id,
-                record,
-                &cookie,
-                Whole::ReplaceLive {
-                    owner: changed.writes_owner(),
-                },
-            )
-            .await?;
-        updated(replaced)
-    }
-
-    /// The store-side turn's statements: every table `migrate` made has them.
-    fn turns(&self) -> Result<&TurnStatements, StoreError> {
-        self.sql
-            .turns
-            .as_ref()
-            .ok_or(StoreError::unsupported("lease"))
+        self.0.spawn_cleanup(every)
     }
 }
 
@@ -357,232 +205,19 @@ pub(crate) type Row = (
     Option<i64>,
 );
 
-impl Store for PostgresStore {
-    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        self.get_within(id, usize::MAX).await
-    }
+/// PostgreSQL's SQL, and how its values and rows look.
+struct PostgresDialect;
 
-    /// The size is checked in the `SELECT`: an oversized session's fields stay in PostgreSQL.
-    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
-        if !storable(id) {
-            return Ok(None);
-        }
-        let row: Option<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.get))
-                    .bind(id)
-                    .bind(now_ms())
-                    .bind(i64::try_from(max_size).unwrap_or(i64::MAX))
-                    .fetch_optional(&self.pool),
-            )
-            .await?;
-        match row {
-            Some((.., Some(size))) => {
-                store::too_large(size.unsigned_abs(), max_size);
-                Ok(None)
-            }
-            row => Ok(row.and_then(parse).map(|(_, record)| record)),
-        }
-    }
+impl Dialect for PostgresDialect {
+    type Db = sqlx::Postgres;
+    type Row = Row;
+    type Key<'a> = Option<&'a str>;
 
-    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let mut connection = self.timed(self.pool.acquire()).await?;
-        self.write(&mut connection, id, record, changed).await
-    }
+    const TYPE: &'static str = "PostgresStore";
+    const STORE: &'static str = "postgres";
 
-    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        if !storable(id) {
-            return Ok(());
-        }
-        self.timed(
-            sqlx::query(sql(&self.sql.destroy))
-                .bind(id)
-                .execute(&self.pool),
-        )
-        .await
-        .map(drop)
-    }
-
-    fn idle_ttl(&self) -> Option<Duration> {
-        Some(self.idle_ttl)
-    }
-
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        if !storable(id) {
-            return Err(StoreError::Gone);
-        }
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let touched = self
-            .timed(
-                sqlx::query(sql(&self.sql.touch))
-                    .bind(id)
-                    .bind(cookie)
-                    .bind(expires_ms(&record.cookie, self.idle_ttl))
-                    .bind(now_ms())
-                    .execute(&self.pool),
-            )
-            .await?;
-        updated(touched.rows_affected())
-    }
-
-    fn capabilities() -> Capabilities<Self> {
-        Capabilities::none().leases().owner_index().listing()
-    }
-}
-
-impl Leases for PostgresStore {
-    /// One statement: an upsert of the lease row that only replaces a lease that has ended.
-    async fn lease(&self, id: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
-        let token = crate::id::generate_id();
-        if !storable(id) {
-            // No session can be stored under this id, so there is nothing to take turns on:
-            // the load finds none, and the new session gets a new id.
-            return Ok(Some(token));
-        }
-        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-        let taken: Option<String> = self
-            .timed(
-                sqlx::query_scalar(sql(&self.turns()?.lease))
-                    .bind(id)
-                    .bind(&token)
-                    .bind(now_ms())
-                    .bind(ttl)
-                    .fetch_optional(&self.pool),
-            )
-            .await?;
-        Ok(taken.map(|_| token))
-    }
-
-    async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
-        if !storable(id) {
-            return Ok(());
-        }
-        self.timed(
-            sqlx::query(sql(&self.turns()?.release))
-                .bind(id)
-                .bind(token)
-                .execute(&self.pool),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// One transaction: lock the lease row if the token still holds it (a holder taking the
-    /// lease over waits for this transaction), write as [`set`](Store::set) does, delete the
-    /// lease if asked, commit.
-    async fn set_within_lease(
-        &self,
-        id: &str,
-        record: &Record,
-        changed: Changed<'_>,
-        token: &str,
-        release: bool,
-    ) -> Result<(), StoreError> {
-        if !storable(id) {
-            return Err(StoreError::Gone);
-        }
-        let turns = self.turns()?;
-        let mut transaction = self.timed(self.pool.begin()).await?;
-        let held: Option<i32> = self
-            .timed(
-                sqlx::query_scalar(sql(&turns.hold))
-                    .bind(id)
-                    .bind(token)
-                    .bind(now_ms())
-                    .fetch_optional(&mut *transaction),
-            )
-            .await?;
-        if held.is_none() {
-            return Err(StoreError::LeaseLost);
-        }
-        let written = self.write(&mut transaction, id, record, changed).await;
-        if let Err(StoreError::Backend { .. }) = written {
-            return written; // Rolled back; the lease stays until it is given back or ends.
-        }
-        if release {
-            self.timed(
-                sqlx::query(sql(&turns.release))
-                    .bind(id)
-                    .bind(token)
-                    .execute(&mut *transaction),
-            )
-            .await?;
-        }
-        self.timed(transaction.commit()).await?;
-        written
-    }
-}
-
-impl OwnerIndex for PostgresStore {
-    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
-        if !storable(owner) {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.sessions_of))
-                    .bind(owner)
-                    .bind(now_ms())
-                    .fetch_all(&self.pool),
-            )
-            .await?;
-        Ok(rows.into_iter().filter_map(parse).collect())
-    }
-
-    async fn destroy_sessions_of(
-        &self,
-        owner: &str,
-        keep: Option<&str>,
-    ) -> Result<usize, StoreError> {
-        if !storable(owner) {
-            return Ok(0);
-        }
-        self.timed(
-            sqlx::query(sql(&self.sql.destroy_sessions_of))
-                .bind(owner)
-                .bind(keep)
-                .bind(now_ms())
-                .execute(&self.pool),
-        )
-        .await
-        .map(|done| count(done.rows_affected()))
-    }
-}
-
-impl Listing for PostgresStore {
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = self
-            .timed(
-                sqlx::query_as(sql(&self.sql.all))
-                    .bind(now_ms())
-                    .fetch_all(&self.pool),
-            )
-            .await?;
-        Ok(rows.into_iter().filter_map(parse).collect())
-    }
-
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool))
-            .await
-            .map(drop)
-    }
-
-    async fn length(&self) -> Result<usize, StoreError> {
-        let live: i64 = self
-            .timed(
-                sqlx::query_scalar(sql(&self.sql.length))
-                    .bind(now_ms())
-                    .fetch_one(&self.pool),
-            )
-            .await?;
-        Ok(count(live))
-    }
-}
-
-impl Statements {
-    /// PostgreSQL's statements for the table. `table` is a checked identifier (see
-    /// [`table_name`]), so quoting it is enough.
-    fn postgres(table: &str) -> Self {
+    fn statements(table: &str) -> Statements {
+        use Param::*;
         let t = format!("\"{table}\"");
         // The leases of the store-side turn (`store_turns`): unlogged, as they are worth nothing
         // after a crash (a restart ends them all, and a fenced write then finds its lease gone).
@@ -620,9 +255,8 @@ impl Statements {
                  ) AS f(names, encoded, size) \
                  WHERE {filter}"
             )
-            .into()
         };
-        Self {
+        Statements {
             table: table.into(),
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} ( \
@@ -650,74 +284,151 @@ impl Statements {
                 )
                 .into(),
             }),
-            get: select("s.id = $1 AND s.expires_ms > $2", Some("$3")),
-            all: select("s.expires_ms > $1", None),
-            sessions_of: select("s.owner = $1 AND s.expires_ms > $2", None),
-            upsert: format!(
-                "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
+            get: Statement::new(
+                select("s.id = $1 AND s.expires_ms > $2", Some("$3")),
+                &[Id, Now, Limit],
+            ),
+            all: Statement::new(select("s.expires_ms > $1", None), &[Now]),
+            sessions_of: Statement::new(
+                select("s.owner = $1 AND s.expires_ms > $2", None),
+                &[Owner, Now],
+            ),
+            // `Fields` is `$3` and `$4`: the names and the values.
+            upsert: Statement::new(
+                format!(
+                    "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
                  VALUES ($1, $2, jsonb_object($3::text[], $4::text[]), $5, $6) \
                  ON CONFLICT (id) DO UPDATE SET \
                      cookie = EXCLUDED.cookie, \
                      fields = EXCLUDED.fields, \
                      expires_ms = EXCLUDED.expires_ms, \
                      owner = EXCLUDED.owner"
-            )
-            .into(),
-            replace: format!(
-                "UPDATE {t} SET \
+                ),
+                &[Id, Cookie, Fields, Expires, Owner],
+            ),
+            replace: Statement::new(
+                format!(
+                    "UPDATE {t} SET \
                      cookie = $2, \
                      fields = jsonb_object($3::text[], $4::text[]), \
                      expires_ms = $5, \
                      owner = CASE WHEN $8 THEN $6 ELSE owner END \
                  WHERE id = $1 AND expires_ms > $7"
-            )
-            .into(),
+                ),
+                &[Id, Cookie, Fields, Expires, Owner, Now, WritesOwner],
+            ),
             // Atomic per row: a concurrent patch of other fields waits for the row lock, then
             // applies its own change to the row this one left (PostgreSQL re-checks the WHERE
             // clause on the newest version, so a row deleted meanwhile is not updated).
-            patch: format!(
-                "UPDATE {t} SET \
-                     cookie = $2, \
-                     fields = (fields - $3::text[]) || jsonb_object($4::text[], $5::text[]), \
-                     expires_ms = $6, \
-                     owner = CASE WHEN $9 THEN $7 ELSE owner END \
-                 WHERE id = $1 AND expires_ms > $8 AND jsonb_typeof(fields) = 'object'"
-            )
-            .into(),
-            touch: format!(
-                "UPDATE {t} SET cookie = $2, expires_ms = $3 WHERE id = $1 AND expires_ms > $4"
-            )
-            .into(),
-            destroy: format!("DELETE FROM {t} WHERE id = $1").into(),
+            // `Patch` is `$3` to `$5`: the removed names, the written names and their values.
+            patch: Statement::new(
+                format!(
+                    "UPDATE {t} SET \
+                         cookie = $2, \
+                         fields = (fields - $3::text[]) || jsonb_object($4::text[], $5::text[]), \
+                         expires_ms = $6, \
+                         owner = CASE WHEN $9 THEN $7 ELSE owner END \
+                     WHERE id = $1 AND expires_ms > $8 AND jsonb_typeof(fields) = 'object'"
+                ),
+                &[Id, Cookie, Patch, Expires, Owner, Now, WritesOwner],
+            ),
+            touch: Statement::new(
+                format!(
+                    "UPDATE {t} SET cookie = $2, expires_ms = $3 WHERE id = $1 AND expires_ms > $4"
+                ),
+                &[Id, Cookie, Expires, Now],
+            ),
+            destroy: Statement::new(format!("DELETE FROM {t} WHERE id = $1"), &[Id]),
             // Live rows only, so the count is of sessions that were in use; an expired one is
             // left to `delete_expired`.
-            destroy_sessions_of: format!(
-                "DELETE FROM {t} \
-                 WHERE owner = $1 AND id IS DISTINCT FROM $2 AND expires_ms > $3"
-            )
-            .into(),
-            clear: format!("DELETE FROM {t}").into(),
-            length: format!("SELECT count(*) FROM {t} WHERE expires_ms > $1").into(),
-            delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= $1").into(),
+            destroy_sessions_of: Statement::new(
+                format!(
+                    "DELETE FROM {t} \
+                     WHERE owner = $1 AND id IS DISTINCT FROM $2 AND expires_ms > $3"
+                ),
+                &[Owner, Keep, Now],
+            ),
+            clear: Statement::new(format!("DELETE FROM {t}"), &[]),
+            length: Statement::new(
+                format!("SELECT count(*) FROM {t} WHERE expires_ms > $1"),
+                &[Now],
+            ),
+            delete_expired: Statement::new(
+                format!("DELETE FROM {t} WHERE expires_ms <= $1"),
+                &[Now],
+            ),
             turns: Some(TurnStatements {
-                lease: format!(
-                    "INSERT INTO {turns} (id, token, until_ms) VALUES ($1, $2, $3 + $4) \
-                     ON CONFLICT (id) DO UPDATE \
-                         SET token = EXCLUDED.token, until_ms = EXCLUDED.until_ms \
-                         WHERE {turns}.until_ms <= $3 \
-                     RETURNING token"
-                )
-                .into(),
-                holder: None,
-                hold: format!(
-                    "SELECT 1 FROM {turns} \
-                     WHERE id = $1 AND token = $2 AND until_ms > $3 FOR UPDATE"
-                )
-                .into(),
-                release: format!("DELETE FROM {turns} WHERE id = $1 AND token = $2").into(),
-                delete_lapsed: format!("DELETE FROM {turns} WHERE until_ms <= $1").into(),
+                // Answers the token when it took the lease.
+                lease: Statement::new(
+                    format!(
+                        "INSERT INTO {turns} (id, token, until_ms) VALUES ($1, $2, $3 + $4) \
+                         ON CONFLICT (id) DO UPDATE \
+                             SET token = EXCLUDED.token, until_ms = EXCLUDED.until_ms \
+                             WHERE {turns}.until_ms <= $3 \
+                         RETURNING token"
+                    ),
+                    &[Id, Token, Now, Ttl],
+                ),
+                mine: None,
+                hold: Statement::new(
+                    format!(
+                        "SELECT 1 FROM {turns} \
+                         WHERE id = $1 AND token = $2 AND until_ms > $3 FOR UPDATE"
+                    ),
+                    &[Id, Token, Now],
+                ),
+                release: Statement::new(
+                    format!("DELETE FROM {turns} WHERE id = $1 AND token = $2"),
+                    &[Id, Token],
+                ),
+                delete_lapsed: Statement::new(
+                    format!("DELETE FROM {turns} WHERE until_ms <= $1"),
+                    &[Now],
+                ),
             }),
         }
+    }
+
+    fn key(text: Option<&str>) -> Option<&str> {
+        text
+    }
+
+    /// Two arrays (`$3` and `$4` of `upsert` and `replace`): the names and the values.
+    fn bind_fields(query: Query<Self>, fields: &Fields) -> Query<Self> {
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let values: Vec<String> = fields.values().map(|v| STANDARD.encode(v)).collect();
+        query.bind(names).bind(values)
+    }
+
+    /// Three arrays (`$3` to `$5` of `patch`): the removed names, the written names and their
+    /// values.
+    fn bind_patch(query: Query<Self>, fields: &Fields, changed: &BTreeSet<String>) -> Query<Self> {
+        let (written, removed): (Vec<&str>, Vec<&str>) = changed
+            .iter()
+            .map(String::as_str)
+            .partition(|name| fields.contains_key(*name));
+        let values: Vec<String> = written
+            .iter()
+            .map(|name| STANDARD.encode(&fields[*name]))
+            .collect();
+        query.bind(removed).bind(written).bind(values)
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn oversize(row: &Row) -> Option<i64> {
+        row.6
+    }
+
+    fn sessions(rows: Vec<Row>) -> Vec<(String, Record)> {
+        rows.into_iter().filter_map(parse).collect()
+    }
+
+    /// PostgreSQL's `TEXT` has no NUL character, and a statement that binds one fails.
+    fn holds(text: &str) -> bool {
+        storable(text)
     }
 }
 
@@ -756,5 +467,5 @@ fn storable(text: &str) -> bool {
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::backend("postgres", error)
+    sql::backend::<PostgresDialect>(error)
 }

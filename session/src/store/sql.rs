@@ -1,8 +1,13 @@
-//! What the SQL stores (`PostgresStore`, `SqliteStore`, `MySqlStore`) have in common: the table
-//! name and its check, the set of statements each one writes in its own dialect, the expiry
-//! column and its clock, what an update that found no row means, the cleanup task, the deadline
-//! on a server's answer, the JSON object of base64 fields, and reading a row's cookie state,
-//! owner and field values back.
+//! What the SQL stores (`PostgresStore`, `MySqlStore`, `SqliteStore`) share: one body
+//! ([`SqlStore`], in `body`) that makes every store call the same way in each dialect, over a
+//! [`Dialect`] (in `dialect`) that supplies the statements in its SQL, the values each takes in
+//! its order, and how its rows are read. Here: the table name and its check, the expiry column
+//! and its clock, what an update that found no row means, the cleanup task, the deadline on a
+//! server's answer, the JSON object of base64 fields, and reading a row's cookie state, owner
+//! and field values back.
+
+mod body;
+mod dialect;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +17,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::AssertSqlSafe;
 
-use crate::record::{CookieState, millis_since_epoch};
+pub(super) use self::body::{SqlStore, backend, sql_store};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(super) use self::dialect::OwnerUpgrade;
+#[cfg(feature = "postgres")]
+pub(super) use self::dialect::Query;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) use self::dialect::TurnStatements;
+pub(super) use self::dialect::{Dialect, Param, Statement, Statements};
+use crate::record::{CookieState, Fields, millis_since_epoch};
 use crate::store::StoreError;
 
 /// The table a store keeps its sessions in unless told otherwise (`with_table`).
@@ -23,94 +36,18 @@ pub(super) const DEFAULT_TABLE: &str = "sessions";
 /// so that a name valid for one store is valid for the others.
 const MAX_TABLE_LEN: usize = 48;
 
-/// The statements for one table, built once: the table name cannot be a bind parameter. Each
-/// store builds them in its own dialect (`Statements::postgres`, `Statements::sqlite`).
-pub(super) struct Statements {
-    /// The table, a checked identifier (see [`table_name`]).
-    pub(super) table: Arc<str>,
-    /// Creates the table, in its current shape, and the expiry index.
-    pub(super) create: Arc<str>,
-    /// Brings a table created before the `owner` column existed up to date; `None` for a store
-    /// whose tables always had it (MySQL), whose `create` makes the owner index too.
-    pub(super) upgrade: Option<OwnerUpgrade>,
-    pub(super) get: Arc<str>,
-    pub(super) all: Arc<str>,
-    pub(super) sessions_of: Arc<str>,
-    /// Creates or replaces a row (`Changed::All`).
-    pub(super) upsert: Arc<str>,
-    /// Replaces a live row whole, never creating one: a patch's fallback when the row's fields
-    /// cannot be patched.
-    pub(super) replace: Arc<str>,
-    /// Updates the changed fields of a live row whose fields are an object.
-    pub(super) patch: Arc<str>,
-    pub(super) touch: Arc<str>,
-    pub(super) destroy: Arc<str>,
-    pub(super) destroy_sessions_of: Arc<str>,
-    pub(super) clear: Arc<str>,
-    pub(super) length: Arc<str>,
-    pub(super) delete_expired: Arc<str>,
-    /// The store-side turn's statements, for a store that has it.
-    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-    pub(super) turns: Option<TurnStatements>,
-}
+/// How long a statement may run by default on a database server, as long as the Redis store
+/// waits for an answer.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The statements of the store-side turn (`store_turns`), on a table of leases beside the
-/// sessions' (`<table>_turns`: the session id, the holder's token, the lease's end in ms).
-#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-pub(super) struct TurnStatements {
-    /// Takes the lease if no live one is there (PostgreSQL: answers the token when taken).
-    pub(super) lease: Arc<str>,
-    /// Answers whose the lease is (MySQL, whose upsert cannot say whether it took it).
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-    pub(super) holder: Option<Arc<str>>,
-    /// Inside the fenced write's transaction: locks the lease row if the token still holds it.
-    pub(super) hold: Arc<str>,
-    /// Deletes the lease if the token holds it.
-    pub(super) release: Arc<str>,
-    /// Deletes the leases that have ended (their holders died).
-    pub(super) delete_lapsed: Arc<str>,
-}
-
-/// The statements that give a table of the first version its `owner` column and index.
-pub(super) struct OwnerUpgrade {
-    /// Adds the `owner` column to a table created before it existed.
-    pub(super) add_owner: Arc<str>,
-    /// Creates the index on `owner`, once the column is there.
-    pub(super) index_owner: Arc<str>,
-}
-
-impl Statements {
-    /// What brings the table up to date, in order: `create`, then the upgrade's statements.
-    /// Each of them must do nothing when its work is already done (SQLite's `ADD COLUMN` cannot:
-    /// its store runs the upgrade itself).
-    #[cfg(any(feature = "postgres", feature = "mysql"))]
-    pub(super) fn migration(&self) -> impl Iterator<Item = &Arc<str>> {
-        let upgrade = self.upgrade.iter();
-        std::iter::once(&self.create)
-            .chain(upgrade.flat_map(|upgrade| [&upgrade.add_owner, &upgrade.index_owner]))
-    }
-
-    /// The statement that writes a whole record `how`.
-    pub(super) fn whole(&self, how: Whole) -> &Arc<str> {
-        match how {
-            Whole::Upsert => &self.upsert,
-            Whole::ReplaceLive { .. } => &self.replace,
-        }
-    }
-}
-
-/// How a store writes a whole record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Whole {
-    /// Creates the row or replaces it: `Changed::All`.
-    Upsert,
-    /// Replaces the row only if it is there and live, binding the time and then whether to
-    /// write the owner after the other values: a patch's fallback, which must not create.
-    ReplaceLive {
-        /// Whether the owner is written (else the stored one stays).
-        owner: bool,
-    },
-}
+/// How much longer than the server's own limits (its statement timeout) a store call waits for
+/// an answer. The server cancels a statement that runs too long (a lock wait included) by
+/// itself, and the connection stays usable; the client gives up only when the server does not
+/// answer at all (frozen, unreachable), a little later, so that an answered statement is never
+/// left undecided.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) const CLIENT_GRACE: Duration = Duration::from_millis(500);
 
 /// A statement for sqlx. It is safe to run as SQL because its only variable part is the table
 /// name, checked by [`table_name`]; values are bound.
@@ -135,7 +72,6 @@ pub(super) fn table_name(name: &str) -> Result<String, String> {
 }
 
 /// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server).
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(super) async fn within<T>(
     deadline: Duration,
     call: impl Future<Output = Result<T, sqlx::Error>>,
@@ -241,12 +177,27 @@ pub(super) fn read_field(database: &str, name: &str, value: Option<String>) -> O
         .ok()
 }
 
+/// A record's fields as the JSON object a row keeps: `{"<name>": "<base64 of the value>", ...}`.
+pub(super) fn json_fields(fields: &Fields) -> String {
+    json_object(
+        fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), Some(value.as_ref()))),
+    )
+}
+
+/// A JSON merge patch (RFC 7396) of the `changed` fields: a changed field's new value from
+/// `fields`, `null` for a removed one (not in `fields`).
+pub(super) fn json_patch(fields: &Fields, changed: &std::collections::BTreeSet<String>) -> String {
+    json_object(changed.iter().map(|name| {
+        let value = fields.get(name).map(AsRef::as_ref);
+        (name.as_str(), value)
+    }))
+}
+
 /// A JSON object of base64 strings, `null` where the value is `None`: a whole `fields` value,
 /// or a JSON merge patch (RFC 7396) when some values are `None` (those fields are removed).
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-pub(super) fn json_object<'a>(
-    entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
-) -> String {
+fn json_object<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> String {
     let mut json = String::from("{");
     for (i, (name, value)) in entries.enumerate() {
         if i > 0 {
@@ -269,7 +220,6 @@ pub(super) fn json_object<'a>(
 
 /// Appends `s` as a JSON string literal (RFC 8259: quote, backslash and control characters
 /// escaped).
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn push_json_string(json: &mut String, s: &str) {
     json.push('"');
     for c in s.chars() {

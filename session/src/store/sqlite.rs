@@ -14,22 +14,23 @@
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own, so a query (or a writer
 //! waiting for the database lock) never blocks the async runtime.
+//!
+//! [`Store::sessions_of`]: crate::Store::sessions_of
+//! [`Store::destroy_sessions_of`]: crate::Store::destroy_sessions_of
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
 
 use crate::record::{Fields, Record};
+use crate::store::StoreError;
 use crate::store::sql::{
-    self, DEFAULT_TABLE, OwnerUpgrade, Statements, Whole, count, expires_ms, json_object, now_ms,
-    read_cookie, read_field, read_owner, sql, table_name, updated,
-};
-use crate::store::{
-    self, Capabilities, Changed, DEFAULT_IDLE_TTL, Listing, OwnerIndex, Store, StoreError,
+    self, Dialect, OwnerUpgrade, Param, SqlStore, Statement, Statements, read_cookie, read_field,
+    read_owner, sql, sql_store,
 };
 
 /// How the warnings about unreadable rows name the database.
@@ -54,20 +55,9 @@ const HAS_OWNER: &str = "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE na
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    idle_ttl: Duration,
-    sql: Arc<Statements>,
-}
+pub struct SqliteStore(SqlStore<SqliteDialect>);
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("table", &self.sql.table)
-            .field("idle_ttl", &self.idle_ttl)
-            .finish_non_exhaustive()
-    }
-}
+sql_store!(SqliteStore);
 
 impl SqliteStore {
     /// Opens the database file at `path`, creating it if missing, and creates the `sessions`
@@ -133,11 +123,8 @@ impl SqliteStore {
     /// A store on your own pool, in the table `sessions`. Call [`SqliteStore::migrate`] unless
     /// the table exists.
     pub fn new(pool: SqlitePool) -> Self {
-        Self {
-            pool,
-            idle_ttl: DEFAULT_IDLE_TTL,
-            sql: Arc::new(Statements::sqlite(DEFAULT_TABLE)),
-        }
+        // No deadline: a call waits for the database lock as long as the busy timeout says.
+        Self(SqlStore::new(pool, None))
     }
 
     /// Keeps sessions in the table `name` (default `sessions`). [`SqliteStore::open`] has
@@ -146,16 +133,13 @@ impl SqliteStore {
     /// The name must be a plain SQL identifier: ASCII letters, digits and `_`, not starting with
     /// a digit, at most 48 characters. It is folded to lower case (SQLite compares names
     /// without case anyway). Any other name is an error.
-    pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
-        let table = table_name(name).map_err(backend)?;
-        self.sql = Arc::new(Statements::sqlite(&table));
-        Ok(self)
+    pub fn with_table(self, name: &str) -> Result<Self, StoreError> {
+        self.0.with_table(name).map(Self)
     }
 
     /// How long a session without expiry is kept after its last write or touch.
-    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = ttl;
-        self
+    pub fn with_idle_ttl(self, ttl: Duration) -> Self {
+        Self(self.0.with_idle_ttl(ttl))
     }
 
     /// Creates the table and its indexes if they do not exist, and brings a table of an
@@ -184,13 +168,14 @@ impl SqliteStore {
     async fn migrate_or_busy(&self) -> Result<(), sqlx::Error> {
         // IMMEDIATE takes the write lock before the column check, so no other process can add
         // the column between the check and the `ALTER`.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::raw_sql(sql(&self.sql.create))
+        let store = &self.0;
+        let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::raw_sql(sql(&store.sql.create))
             .execute(&mut *tx)
             .await?;
-        if let Some(upgrade) = &self.sql.upgrade {
+        if let Some(upgrade) = &store.sql.upgrade {
             let has_owner: bool = sqlx::query_scalar(HAS_OWNER)
-                .bind(&*self.sql.table)
+                .bind(&*store.sql.table)
                 .fetch_one(&mut *tx)
                 .await?;
             if !has_owner {
@@ -210,12 +195,7 @@ impl SqliteStore {
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
     /// time to time, or let [`SqliteStore::spawn_cleanup`] do it.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        sqlx::query(sql(&self.sql.delete_expired))
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(backend)
+        self.0.delete_expired().await
     }
 
     /// Starts a task that calls [`SqliteStore::delete_expired`] now and then every `every`.
@@ -225,41 +205,7 @@ impl SqliteStore {
     ///
     /// When called outside a Tokio runtime, like [`tokio::spawn`].
     pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        sql::spawn_cleanup(every, move || {
-            let store = store.clone();
-            async move { store.delete_expired().await }
-        })
-    }
-
-    /// Writes the whole record `how` (see [`Whole`]) and answers the rows written.
-    async fn write_whole(
-        &self,
-        id: &str,
-        record: &Record,
-        cookie: &[u8],
-        how: Whole,
-    ) -> Result<u64, StoreError> {
-        let fields = json_object(
-            record
-                .fields
-                .iter()
-                .map(|(name, value)| (name.as_str(), Some(value.as_ref()))),
-        );
-        let mut query = sqlx::query(sql(self.sql.whole(how)))
-            .bind(id)
-            .bind(cookie)
-            .bind(fields)
-            .bind(expires_ms(&record.cookie, self.idle_ttl))
-            .bind(record.owner.as_deref());
-        if let Whole::ReplaceLive { owner } = how {
-            query = query.bind(now_ms()).bind(owner);
-        }
-        query
-            .execute(&self.pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(backend)
+        self.0.spawn_cleanup(every)
     }
 }
 
@@ -279,163 +225,19 @@ pub(crate) type Row = (
     Option<i64>,
 );
 
-impl Store for SqliteStore {
-    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        self.get_within(id, usize::MAX).await
-    }
+/// SQLite's SQL, and how its values and rows look.
+struct SqliteDialect;
 
-    /// The size is checked in the `SELECT`: an oversized session's fields stay in SQLite.
-    async fn get_within(&self, id: &str, max_size: usize) -> Result<Option<Record>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.get))
-            .bind(id)
-            .bind(now_ms())
-            .bind(i64::try_from(max_size).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        if let Some(&(.., Some(size))) = rows.first() {
-            store::too_large(size.unsigned_abs(), max_size);
-            return Ok(None);
-        }
-        Ok(parse(rows)
-            .into_iter()
-            .next()
-            .and_then(|(_, record)| record))
-    }
+impl Dialect for SqliteDialect {
+    type Db = sqlx::Sqlite;
+    type Row = Row;
+    type Key<'a> = Option<&'a str>;
 
-    async fn set(&self, id: &str, record: &Record, changed: Changed<'_>) -> Result<(), StoreError> {
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let Some(names) = changed.fields() else {
-            return self
-                .write_whole(id, record, &cookie, Whole::Upsert)
-                .await
-                .map(drop);
-        };
-        // A JSON merge patch (RFC 7396): a changed field's new value, `null` for a removed one.
-        let patch = json_object(names.iter().map(|name| {
-            let value = record.fields.get(name).map(AsRef::as_ref);
-            (name.as_str(), value)
-        }));
-        let patched = sqlx::query(sql(&self.sql.patch))
-            .bind(id)
-            .bind(&cookie)
-            .bind(patch)
-            .bind(expires_ms(&record.cookie, self.idle_ttl))
-            .bind(record.owner.as_deref())
-            .bind(now_ms())
-            .bind(changed.writes_owner())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        if patched.rows_affected() > 0 {
-            return Ok(());
-        }
-        // Nothing patched: the row is gone, or it is live but its fields are not a JSON object.
-        // The second case is repaired with the whole record; the replacement, an `UPDATE` of a
-        // live row too, cannot bring back a row that is gone.
-        let replaced = self
-            .write_whole(
-                id,
-                record,
-                &cookie,
-                Whole::ReplaceLive {
-                    owner: changed.writes_owner(),
-                },
-            )
-            .await?;
-        updated(replaced)
-    }
+    const TYPE: &'static str = "SqliteStore";
+    const STORE: &'static str = "sqlite";
 
-    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql(&self.sql.destroy))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(backend)
-    }
-
-    fn idle_ttl(&self) -> Option<Duration> {
-        Some(self.idle_ttl)
-    }
-
-    async fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
-        let cookie = record.cookie.encode().map_err(backend)?;
-        let touched = sqlx::query(sql(&self.sql.touch))
-            .bind(id)
-            .bind(cookie)
-            .bind(expires_ms(&record.cookie, self.idle_ttl))
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(touched.rows_affected())
-    }
-
-    fn capabilities() -> Capabilities<Self> {
-        Capabilities::none().owner_index().listing()
-    }
-}
-
-impl OwnerIndex for SqliteStore {
-    async fn sessions_of(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.sessions_of))
-            .bind(owner)
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(readable(rows))
-    }
-
-    async fn destroy_sessions_of(
-        &self,
-        owner: &str,
-        keep: Option<&str>,
-    ) -> Result<usize, StoreError> {
-        sqlx::query(sql(&self.sql.destroy_sessions_of))
-            .bind(owner)
-            .bind(keep)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map(|done| count(done.rows_affected()))
-            .map_err(backend)
-    }
-}
-
-impl Listing for SqliteStore {
-    async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sql(&self.sql.all))
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(readable(rows))
-    }
-
-    async fn clear(&self) -> Result<(), StoreError> {
-        sqlx::query(sql(&self.sql.clear))
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(backend)
-    }
-
-    async fn length(&self) -> Result<usize, StoreError> {
-        let live: i64 = sqlx::query_scalar(sql(&self.sql.length))
-            .bind(now_ms())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(count(live))
-    }
-}
-
-impl Statements {
-    /// SQLite's statements for the table. `table` is a checked identifier (see
-    /// [`table_name`]), so quoting it is enough.
-    fn sqlite(table: &str) -> Self {
+    fn statements(table: &str) -> Statements {
+        use Param::*;
         let t = format!("\"{table}\"");
         let expires_index = format!("\"{table}_expires_ms_idx\"");
         let owner_index = format!("\"{table}_owner_idx\"");
@@ -481,9 +283,8 @@ impl Statements {
                  LEFT JOIN json_each(s.fields) AS e \
                  ORDER BY s.id"
             )
-            .into()
         };
-        Self {
+        Statements {
             table: table.into(),
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} ( \
@@ -506,53 +307,93 @@ impl Statements {
                 )
                 .into(),
             }),
-            get: select("id = ?1 AND expires_ms > ?2", Some("?3")),
-            all: select("expires_ms > ?1", None),
-            sessions_of: select("owner = ?1 AND expires_ms > ?2", None),
-            upsert: format!(
-                "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (id) DO UPDATE SET \
-                     cookie = excluded.cookie, \
-                     fields = excluded.fields, \
-                     expires_ms = excluded.expires_ms, \
-                     owner = excluded.owner"
-            )
-            .into(),
-            replace: format!(
-                "UPDATE {t} SET cookie = ?2, fields = ?3, expires_ms = ?4, \
-                     owner = CASE WHEN ?7 THEN ?5 ELSE owner END \
-                 WHERE id = ?1 AND expires_ms > ?6"
-            )
-            .into(),
+            get: Statement::new(
+                select("id = ?1 AND expires_ms > ?2", Some("?3")),
+                &[Id, Now, Limit],
+            ),
+            all: Statement::new(select("expires_ms > ?1", None), &[Now]),
+            sessions_of: Statement::new(
+                select("owner = ?1 AND expires_ms > ?2", None),
+                &[Owner, Now],
+            ),
+            upsert: Statement::new(
+                format!(
+                    "INSERT INTO {t} (id, cookie, fields, expires_ms, owner) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                         cookie = excluded.cookie, \
+                         fields = excluded.fields, \
+                         expires_ms = excluded.expires_ms, \
+                         owner = excluded.owner"
+                ),
+                &[Id, Cookie, Fields, Expires, Owner],
+            ),
+            replace: Statement::new(
+                format!(
+                    "UPDATE {t} SET cookie = ?2, fields = ?3, expires_ms = ?4, \
+                         owner = CASE WHEN ?7 THEN ?5 ELSE owner END \
+                     WHERE id = ?1 AND expires_ms > ?6"
+                ),
+                &[Id, Cookie, Fields, Expires, Owner, Now, WritesOwner],
+            ),
             // One statement, so one write transaction: a concurrent patch of other fields waits
             // for the lock (busy timeout), then applies its own change to what this one left.
             // Only an object is patched: `json_patch` would turn any other JSON value into an
             // object of just the changed fields.
-            patch: format!(
-                "UPDATE {t} SET \
-                     cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4, \
-                     owner = CASE WHEN ?7 THEN ?5 ELSE owner END \
-                 WHERE id = ?1 AND expires_ms > ?6 \
-                     AND CASE WHEN json_valid(fields) THEN json_type(fields) = 'object' END"
-            )
-            .into(),
-            touch: format!(
-                "UPDATE {t} SET cookie = ?2, expires_ms = ?3 WHERE id = ?1 AND expires_ms > ?4"
-            )
-            .into(),
-            destroy: format!("DELETE FROM {t} WHERE id = ?1").into(),
+            patch: Statement::new(
+                format!(
+                    "UPDATE {t} SET \
+                         cookie = ?2, fields = json_patch(fields, ?3), expires_ms = ?4, \
+                         owner = CASE WHEN ?7 THEN ?5 ELSE owner END \
+                     WHERE id = ?1 AND expires_ms > ?6 \
+                         AND CASE WHEN json_valid(fields) THEN json_type(fields) = 'object' END"
+                ),
+                &[Id, Cookie, Patch, Expires, Owner, Now, WritesOwner],
+            ),
+            touch: Statement::new(
+                format!(
+                    "UPDATE {t} SET cookie = ?2, expires_ms = ?3 WHERE id = ?1 AND expires_ms > ?4"
+                ),
+                &[Id, Cookie, Expires, Now],
+            ),
+            destroy: Statement::new(format!("DELETE FROM {t} WHERE id = ?1"), &[Id]),
             // Live rows only, so the count is of sessions that were in use; an expired one is
             // left to `delete_expired`.
-            destroy_sessions_of: format!(
-                "DELETE FROM {t} WHERE owner = ?1 AND id IS NOT ?2 AND expires_ms > ?3"
-            )
-            .into(),
-            clear: format!("DELETE FROM {t}").into(),
-            length: format!("SELECT count(*) FROM {t} WHERE expires_ms > ?1").into(),
-            delete_expired: format!("DELETE FROM {t} WHERE expires_ms <= ?1").into(),
+            destroy_sessions_of: Statement::new(
+                format!("DELETE FROM {t} WHERE owner = ?1 AND id IS NOT ?2 AND expires_ms > ?3"),
+                &[Owner, Keep, Now],
+            ),
+            clear: Statement::new(format!("DELETE FROM {t}"), &[]),
+            length: Statement::new(
+                format!("SELECT count(*) FROM {t} WHERE expires_ms > ?1"),
+                &[Now],
+            ),
+            delete_expired: Statement::new(
+                format!("DELETE FROM {t} WHERE expires_ms <= ?1"),
+                &[Now],
+            ),
+            // No store-side turn: the lease methods answer `Unsupported`.
             turns: None,
         }
+    }
+
+    fn key(text: Option<&str>) -> Option<&str> {
+        text
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn oversize(row: &Row) -> Option<i64> {
+        row.6
+    }
+
+    fn sessions(rows: Vec<Row>) -> Vec<(String, Record)> {
+        parse(rows)
+            .into_iter()
+            .filter_map(|(id, record)| record.map(|record| (id, record)))
+            .collect()
     }
 }
 
@@ -595,14 +436,6 @@ pub(crate) fn parse(rows: Vec<Row>) -> Vec<(String, Option<Record>)> {
     sessions
 }
 
-/// The sessions of `rows` that can be read.
-fn readable(rows: Vec<Row>) -> Vec<(String, Record)> {
-    parse(rows)
-        .into_iter()
-        .filter_map(|(id, record)| record.map(|record| (id, record)))
-        .collect()
-}
-
 /// Whether SQLite answered "busy" or "locked" (any extended code of either).
 fn is_busy(error: &sqlx::Error) -> bool {
     let sqlx::Error::Database(error) = error else {
@@ -613,5 +446,5 @@ fn is_busy(error: &sqlx::Error) -> bool {
 }
 
 fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::backend("sqlite", error)
+    sql::backend::<SqliteDialect>(error)
 }
