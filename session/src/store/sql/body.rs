@@ -90,6 +90,7 @@ impl<D: Dialect> SqlStore<D> {
 
     /// The store-side turn's statements, for `operation`: every table `migrate` made in a
     /// dialect with leases has them; without, the operation is unsupported.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only their stores take turns.
     fn turns(&self, operation: &'static str) -> Result<&TurnStatements, StoreError> {
         self.sql
             .turns
@@ -156,6 +157,7 @@ where
     }
 
     /// Whether `statement`, run on `on`, answers a row.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only their stores take turns.
     async fn answers<'c>(
         &self,
         statement: &Statement,
@@ -312,6 +314,7 @@ where
 
     /// Takes the lease with the dialect's upsert, which only replaces a lease that has ended;
     /// it answers whether it took it, or (MySQL) a read of whose the lease is does.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only their stores take turns.
     pub(in crate::store) async fn lease(
         &self,
         id: &str,
@@ -341,6 +344,7 @@ where
         Ok(taken.then_some(token))
     }
 
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only their stores take turns.
     pub(in crate::store) async fn release(&self, id: &str, token: &str) -> Result<(), StoreError> {
         if !D::holds(id) {
             return Ok(());
@@ -357,6 +361,7 @@ where
     /// One transaction: lock the lease row if the token still holds it (a holder taking the
     /// lease over waits for this transaction), write as [`set`](crate::Store::set) does,
     /// delete the lease if asked, commit.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only their stores take turns.
     pub(in crate::store) async fn set_within_lease(
         &self,
         id: &str,
