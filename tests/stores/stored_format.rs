@@ -5,10 +5,10 @@
 //! breaks them fails here.
 //!
 //! The files are written once, by the version that introduced the format, with
-//! `SESSIONLY_BLESS=1 cargo test --test stored_format`; a later version adds a `v2/` beside them
-//! rather than rewriting `v1/`.
+//! `SESSIONLY_BLESS=1 cargo test --test stores stored_format`; a later version adds a `v2/`
+//! beside them rather than rewriting `v1/`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

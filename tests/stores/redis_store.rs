@@ -3,7 +3,7 @@
 //! operation costs, and an outage in the middle of a run. `.ci/run` starts the server; without
 //! one these tests fail rather than skip.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};

@@ -4,7 +4,8 @@
 //! (`MYSQL_URL`); without one these tests fail rather than skip. Each test works in a table of
 //! its own, dropped at its end.
 
-mod common;
+use crate::TIMING;
+use crate::common;
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
@@ -20,11 +21,6 @@ fn mysql_url() -> String {
     std::env::var("MYSQL_URL")
         .unwrap_or_else(|_| "mysql://sessions:sessions@127.0.0.1:53306/sessions".to_owned())
 }
-
-/// Held by the tests that count milliseconds and by the ones that start a server of their own,
-/// so that a busy machine does not turn the conformance suite's short lifetimes into flaky
-/// failures.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A client of the test's own on `url`, for what the store does not do (damaging rows, holding
 /// locks, counting rows).

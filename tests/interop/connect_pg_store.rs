@@ -1,7 +1,7 @@
 //! `ConnectPgStore` against a real PostgreSQL: the conformance suite and the race checks, and
 //! the layout connect-pg-simple reads and writes (its table, `sess` JSON, `expire`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! died blocks its session only until its lease ends; a holder whose lease ran out cannot
 //! write; waiting is bounded; a request that changes nothing gives the turn back.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,9 @@
 //! Needs `node` and `npm ci` in tests/node (`.ci/run` does both), Redis at `REDIS_URL` and
 //! PostgreSQL at `DATABASE_URL`.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/beside_express.rs"]
+#[path = "../../examples/beside_express.rs"]
 mod beside_express;
 
 use std::sync::Arc;

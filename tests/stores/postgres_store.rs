@@ -4,7 +4,8 @@
 //! starts the server (`DATABASE_URL`); without one these tests fail rather than skip. Each test
 //! works in a table of its own, dropped at its end.
 
-mod common;
+use crate::TIMING;
+use crate::common;
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -99,10 +100,6 @@ impl Drop for Table {
             .output();
     }
 }
-
-/// Held by the tests that count milliseconds and by the one that runs `initdb`, so that a
-/// busy machine does not turn the conformance suite's short lifetimes into flaky failures.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A test's table name on the shared server.
 fn table_for(test: &str) -> String {
