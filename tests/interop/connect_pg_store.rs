@@ -6,14 +6,10 @@ use crate::common;
 use std::time::Duration;
 
 use common::conformance::record;
+use common::database_url;
 use sessionly::testing::conformance;
 use sessionly::{Changed, ConnectPgStore, Store};
 use sqlx::Connection as _;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 /// A store in a table of the test's own, created by `migrate`.
 async fn store(test: &str) -> ConnectPgStore {

@@ -32,17 +32,6 @@ async fn store(test: &str) -> RedisStore {
         .with_prefix(prefix(test))
 }
 
-/// The nodes of the test Redis Cluster (`.ci/run` starts three).
-fn cluster_nodes() -> Vec<String> {
-    std::env::var("REDIS_CLUSTER_NODES")
-        .unwrap_or_else(|_| {
-            "redis://127.0.0.1:46371,redis://127.0.0.1:46372,redis://127.0.0.1:46373".to_owned()
-        })
-        .split(',')
-        .map(str::to_owned)
-        .collect()
-}
-
 async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::ClusterConnection> {
     let nodes = cluster_nodes();
     let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();

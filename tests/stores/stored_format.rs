@@ -435,11 +435,6 @@ async fn a_sqlite_database_of_format_v1_loads_with_its_values() {
 
 // --- PostgreSQL: the rows as PostgresStore wrote them ---
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 /// Runs SQL with `psql` (from `$PG_BIN`, as `.ci/run` sets it) and answers what it printed,
 /// unaligned, one row a line, columns separated by `|`.
 fn psql(sql: &str) -> String {
