@@ -1,6 +1,12 @@
 //! What the layer reports: the request span and its events to a `tracing` subscriber, and the
 //! metrics to a `metrics` recorder, under the names `sessionly::observe` lists (and the README).
 
+// A test binary of its own, not a module of `tests/http`: `tracing` caches per call site, for
+// the whole process, whether anyone listens. While a test's subscriber is the only one set
+// (`set_default`, on its own thread), a call site first reached by a test on another thread is
+// cached as unheard, and this test then misses its events. In a binary of their own, the
+// tests here run one at a time (`serial`) and nothing else runs beside them.
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,11 @@
 //! The SQL stores' own engines allocate outside Rust's allocator; what is measured is what the
 //! process takes from the store. Redis checks in Redis only with `with_size_check_in_redis`.
 
+// A test binary of its own: its global allocator counts every allocation in the process, so
+// another test running beside it would be measured too. Counting per thread would miss what a
+// store allocates on threads of its own (SQLite's worker, for one), and the test is about what
+// the process takes from the store.
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -7,6 +7,12 @@
 //! The tests take turns (`serial`): one of them kills every RESP3 connection to the server,
 //! another pauses the server's writes for up to 3 s.
 
+// A test binary of its own, not a module of `tests/stores`: two of these tests disturb the
+// whole shared Redis (one kills every RESP3 connection to it, one pauses its writes for 3 s,
+// longer than a store waits for an answer), which would fail any other test using that Redis at the same
+// time. Cargo runs test binaries one after another, so here they only meet each other, and
+// those take turns.
+
 mod common;
 
 use std::collections::BTreeSet;

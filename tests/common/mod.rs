@@ -567,6 +567,30 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The nodes of the test Redis Cluster (`.ci/run` starts three and exports
+/// `REDIS_CLUSTER_NODES`).
+pub fn cluster_nodes() -> Vec<String> {
+    std::env::var("REDIS_CLUSTER_NODES")
+        .unwrap_or_else(|_| {
+            "redis://127.0.0.1:46371,redis://127.0.0.1:46372,redis://127.0.0.1:46373".to_owned()
+        })
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The shared test PostgreSQL (`.ci/run` starts it and exports `DATABASE_URL`).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The shared test MariaDB (`.ci/run` starts it and exports `MYSQL_URL`).
+pub fn mysql_url() -> String {
+    std::env::var("MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://sessions:sessions@127.0.0.1:53306/sessions".to_owned())
+}
+
 /// A plain connection to the shared test Redis, to look behind a store's back.
 pub async fn raw() -> ::redis::aio::MultiplexedConnection {
     ::redis::Client::open(redis_url())

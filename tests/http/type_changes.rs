@@ -4,7 +4,7 @@
 //! value that was written (the change keeps the meaning). Both codecs, on the memory store and
 //! on Redis.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

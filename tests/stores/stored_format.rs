@@ -5,10 +5,10 @@
 //! breaks them fails here.
 //!
 //! The files are written once, by the version that introduced the format, with
-//! `SESSIONLY_BLESS=1 cargo test --test stored_format`; a later version adds a `v2/` beside them
-//! rather than rewriting `v1/`.
+//! `SESSIONLY_BLESS=1 cargo test --test stores stored_format`; a later version adds a `v2/`
+//! beside them rather than rewriting `v1/`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -434,11 +434,6 @@ async fn a_sqlite_database_of_format_v1_loads_with_its_values() {
 }
 
 // --- PostgreSQL: the rows as PostgresStore wrote them ---
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 /// Runs SQL with `psql` (from `$PG_BIN`, as `.ci/run` sets it) and answers what it printed,
 /// unaligned, one row a line, columns separated by `|`.

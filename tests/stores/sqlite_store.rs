@@ -2,7 +2,7 @@
 //! across a reopen, concurrent field writes and the session lifecycle over HTTP, rows that
 //! cannot be read, expired rows deleted, and the upgrade of a table of the previous version.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! The store contract, as one suite every store runs, plus what is particular to the memory
 //! store (sweeping, capacity).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Every middleware option, over HTTP, as express-session documents it.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,7 +1,7 @@
 //! The Session API on the extractor: id, regenerate, destroy, reload, save, touch, cookie
 //! lifetime, flash fields and exact modification.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! operation costs, and an outage in the middle of a run. `.ci/run` starts the server; without
 //! one these tests fail rather than skip.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -30,17 +30,6 @@ async fn store(test: &str) -> RedisStore {
             )
         })
         .with_prefix(prefix(test))
-}
-
-/// The nodes of the test Redis Cluster (`.ci/run` starts three).
-fn cluster_nodes() -> Vec<String> {
-    std::env::var("REDIS_CLUSTER_NODES")
-        .unwrap_or_else(|_| {
-            "redis://127.0.0.1:46371,redis://127.0.0.1:46372,redis://127.0.0.1:46373".to_owned()
-        })
-        .split(',')
-        .map(str::to_owned)
-        .collect()
 }
 
 async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::ClusterConnection> {

@@ -4,7 +4,8 @@
 //! starts the server (`DATABASE_URL`); without one these tests fail rather than skip. Each test
 //! works in a table of its own, dropped at its end.
 
-mod common;
+use crate::common;
+use crate::{TIMING, timed_views, views_once_served};
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,6 @@ use std::time::{Duration, Instant};
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
 use sessionly::{Changed, PostgresStore, Store, StoreError};
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 /// A PostgreSQL program: from `$PG_BIN` (set by `.ci/run`), else the newest
 /// `/usr/lib/postgresql/<version>/bin`, else `PATH`.
@@ -99,10 +95,6 @@ impl Drop for Table {
             .output();
     }
 }
-
-/// Held by the tests that count milliseconds and by the one that runs `initdb`, so that a
-/// busy machine does not turn the conformance suite's short lifetimes into flaky failures.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A test's table name on the shared server.
 fn table_for(test: &str) -> String {
@@ -467,25 +459,6 @@ async fn an_id_postgres_cannot_hold_is_a_missing_session() {
     store.destroy("a\0b").await.unwrap();
     assert!(store.sessions_of("x\0").await.unwrap().is_empty());
     assert_eq!(store.destroy_sessions_of("x\0", None).await.unwrap(), 0);
-}
-
-/// Asks for `/views` until it is served (200) or `patience` has passed; answers the last reply.
-async fn views_once_served(app: &axum::Router, cookie: &str, patience: Duration) -> Reply {
-    let deadline = Instant::now() + patience;
-    loop {
-        let reply = get_with(app, "/views", Some(cookie)).await;
-        if reply.status == 200 || Instant::now() > deadline {
-            return reply;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Asks for `/views` and answers the reply and how long it took.
-async fn timed_views(app: &axum::Router, cookie: &str) -> (Reply, Duration) {
-    let started = Instant::now();
-    let reply = get_with(app, "/views", Some(cookie)).await;
-    (reply, started.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

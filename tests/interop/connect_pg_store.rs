@@ -1,19 +1,15 @@
 //! `ConnectPgStore` against a real PostgreSQL: the conformance suite and the race checks, and
 //! the layout connect-pg-simple reads and writes (its table, `sess` JSON, `expire`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::conformance::record;
+use common::database_url;
 use sessionly::testing::conformance;
 use sessionly::{Changed, ConnectPgStore, Store};
 use sqlx::Connection as _;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 /// A store in a table of the test's own, created by `migrate`.
 async fn store(test: &str) -> ConnectPgStore {

@@ -1,7 +1,7 @@
 //! Promises of the README and the docs that no other test held: each of these tests failed when
 //! the behaviour it checks was broken on purpose (the breakage is named in each).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

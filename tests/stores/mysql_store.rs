@@ -4,7 +4,8 @@
 //! (`MYSQL_URL`); without one these tests fail rather than skip. Each test works in a table of
 //! its own, dropped at its end.
 
-mod common;
+use crate::common;
+use crate::{TIMING, timed_views, views_once_served};
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
@@ -15,16 +16,6 @@ use common::conformance::{HOUR, conformance, record};
 use common::*;
 use sessionly::{Changed, MySqlStore, Store, StoreError};
 use sqlx::MySqlPool;
-
-fn mysql_url() -> String {
-    std::env::var("MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://sessions:sessions@127.0.0.1:53306/sessions".to_owned())
-}
-
-/// Held by the tests that count milliseconds and by the ones that start a server of their own,
-/// so that a busy machine does not turn the conformance suite's short lifetimes into flaky
-/// failures.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A client of the test's own on `url`, for what the store does not do (damaging rows, holding
 /// locks, counting rows).
@@ -305,25 +296,6 @@ async fn expired_rows_are_deleted() {
         },
     )
     .await;
-}
-
-/// Asks for `/views` until it is served (200) or `patience` has passed; answers the last reply.
-async fn views_once_served(app: &axum::Router, cookie: &str, patience: Duration) -> Reply {
-    let deadline = Instant::now() + patience;
-    loop {
-        let reply = get_with(app, "/views", Some(cookie)).await;
-        if reply.status == 200 || Instant::now() > deadline {
-            return reply;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Asks for `/views` and answers the reply and how long it took.
-async fn timed_views(app: &axum::Router, cookie: &str) -> (Reply, Duration) {
-    let started = Instant::now();
-    let reply = get_with(app, "/views", Some(cookie)).await;
-    (reply, started.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! store that trusts that authority connects and keeps its contract; one that trusts another
 //! authority, or the system's, is refused.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sessionly::testing::conformance;

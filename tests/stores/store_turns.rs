@@ -4,7 +4,7 @@
 //! died blocks its session only until its lease ends; a holder whose lease ran out cannot
 //! write; waiting is bounded; a request that changes nothing gives the turn back.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -15,16 +15,6 @@ use sessionly::{
     Changed, ConfigError, MemoryStore, MySqlStore, PostgresStore, RedisStore, SessionLayer, Store,
     StoreError, StoreTurns,
 };
-
-fn cluster_nodes() -> Vec<String> {
-    std::env::var("REDIS_CLUSTER_NODES")
-        .unwrap_or_else(|_| {
-            "redis://127.0.0.1:46371,redis://127.0.0.1:46372,redis://127.0.0.1:46373".to_owned()
-        })
-        .split(',')
-        .map(str::to_owned)
-        .collect()
-}
 
 /// A store of its own connection on the shared server, under the test's prefix.
 async fn store(test: &str) -> RedisStore {
@@ -41,11 +31,6 @@ async fn cluster_store(test: &str) -> RedisStore<::redis::cluster_async::Cluster
         .await
         .unwrap_or_else(|e| panic!("the Redis Cluster must be running (see .ci/run): {e}"))
         .with_prefix(format!("test:turns:{test}:{}:", std::process::id()))
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A test's own tables (the sessions' and their leases') on the shared PostgreSQL or MariaDB,
@@ -102,11 +87,6 @@ async fn postgres_stores(test: &str) -> (PostgresStore, PostgresStore, Tables) {
     let (one, two) = (connect().await, connect().await);
     one.migrate().await.unwrap();
     (one, two, Tables::Postgres(table))
-}
-
-fn mysql_url() -> String {
-    std::env::var("MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://sessions:sessions@127.0.0.1:53306/sessions".to_owned())
 }
 
 /// Two stores on the shared MariaDB, each with a pool of its own, in a new table.

@@ -1,7 +1,7 @@
 //! Where express-session 1.19 and this crate answered differently for the same requests, now
 //! answered as express does (found by running the same request sequences against both).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, UNIX_EPOCH};
 

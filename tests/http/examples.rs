@@ -1,6 +1,6 @@
 //! The examples over HTTP, with the testing kit: what a user of `sessionly::testing` writes.
 
-#[path = "../examples/libraries.rs"]
+#[path = "../../examples/libraries.rs"]
 mod libraries;
 
 use http::StatusCode;

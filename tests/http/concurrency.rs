@@ -1,6 +1,6 @@
 //! Requests that share one session at the same time.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A store that stops answering: requests go on without a session, extraction fails with a
 //! clear error, nothing panics, and sessions come back with the store.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -5,9 +5,9 @@
 //! Needs `node` and `npm ci` in tests/node (`.ci/run` does both), Redis at `REDIS_URL` and
 //! PostgreSQL at `DATABASE_URL`.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/beside_express.rs"]
+#[path = "../../examples/beside_express.rs"]
 mod beside_express;
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::get;
+use common::database_url;
 use common::node::{Node, SECRET, redis_pair};
 use sessionly::testing::TestClient;
 use sessionly::{
@@ -220,11 +221,6 @@ async fn expiry(node: Node, store: impl Store + Clone, what: &str) {
         serde_json::Value::Null,
         "{what}: and Node"
     );
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 async fn pg_pair(test: &str, max_age_ms: u64) -> (Node, ConnectPgStore) {

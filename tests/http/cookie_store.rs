@@ -4,7 +4,7 @@
 //! cookie, a session too large for a cookie is an error that keeps the client's cookie, and
 //! what destroy, regenerate and the owner index can and cannot do without a server-side store.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -277,7 +277,7 @@ async fn the_owner_index_is_not_available() {
 
 /// A cookie sealed by this version, under the secret `golden secret`, with a lifetime of 100
 /// years and `views` = 41: the format later versions must open (tests/golden/v1/).
-const GOLDEN: &str = include_str!("golden/v1/cookie_store.txt");
+const GOLDEN: &str = include_str!("../golden/v1/cookie_store.txt");
 
 #[tokio::test]
 async fn a_cookie_sealed_by_this_version_still_opens() {

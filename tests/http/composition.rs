@@ -3,7 +3,7 @@
 //! (or two extractors in one handler) each keep their changes, with exact dirty tracking, under
 //! every combination of `lazy_load` and `lock_sessions`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

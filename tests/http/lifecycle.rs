@@ -2,7 +2,7 @@
 //! remember-me raising both, and the cookie never outliving the cap. Stores enforce the same
 //! limits through the conformance suite; here the memory store stands for them all.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -4,18 +4,16 @@
 //! is told to accept it); the layer only sends a `Secure` cookie on a secure connection, so
 //! Chromium's exception for `http://localhost` would not help. Each example page is kept as a
 //! screenshot in `examples/screenshots/`, shown in the README.
-// Each example includes the page layout module for itself.
-#![allow(clippy::duplicate_mod)]
 
-mod common;
+use crate::common;
 
-#[path = "../examples/beside_express.rs"]
+#[path = "../../examples/beside_express.rs"]
 mod beside_express;
-#[path = "../examples/libraries.rs"]
+#[path = "../../examples/libraries.rs"]
 mod libraries;
-#[path = "../examples/login.rs"]
+#[path = "../../examples/login.rs"]
 mod login;
-#[path = "../examples/view_counter.rs"]
+#[path = "../../examples/view_counter.rs"]
 mod view_counter;
 
 use std::sync::Arc;

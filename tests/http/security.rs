@@ -1,7 +1,7 @@
 //! Cookies the server did not issue: unsigned, tampered, foreign-secret, unknown and expired
 //! ids, and secret rotation.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `ConnectRedisStore` against a real Redis: the conformance suite and the race checks, and the
 //! layout connect-redis reads and writes (a JSON string per session, its TTL rule).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
