@@ -18,7 +18,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::conformance::{HOUR, record};
-use sessionly::{Changed, MemoryStore, PostgresStore, RedisStore, SqliteStore, Store};
+use sessionly::store::{Changed, Store};
+use sessionly::{MemoryStore, PostgresStore, RedisStore, SqliteStore};
 
 struct Counting;
 

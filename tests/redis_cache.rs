@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, owned, record};
 use common::*;
-use sessionly::{Changed, RedisCacheStats, RedisStore, Store};
+use sessionly::store::{Changed, Listing, Store};
+use sessionly::{RedisCacheStats, RedisStore};
 use tracing_subscriber::filter::LevelFilter;
 
 fn prefix(test: &str) -> String {
@@ -75,7 +76,7 @@ fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|n| (*n).to_owned()).collect()
 }
 
-fn field(record: &Option<sessionly::Record>, name: &str) -> Option<String> {
+fn field(record: &Option<sessionly::store::Record>, name: &str) -> Option<String> {
     let value = record.as_ref()?.fields.get(name)?;
     Some(String::from_utf8_lossy(value).into_owned())
 }
@@ -124,7 +125,7 @@ async fn own_writes_are_seen_at_once() {
     );
 
     // Patches (a changed field, a removed one, a new owner) keep the entry, equal to Redis's.
-    type Change = fn(&mut sessionly::Record);
+    type Change = fn(&mut sessionly::store::Record);
     let patches: [(&str, Change, Changed<'_>); 3] = [
         (
             "a changed field",
@@ -273,7 +274,7 @@ async fn another_process_write_is_seen_once_its_invalidation_arrives() {
 async fn b_writes_x_and_a_hears_of_it(
     a: &RedisStore,
     b: &RedisStore,
-    held: &sessionly::Record,
+    held: &sessionly::store::Record,
     value: &str,
 ) {
     let mut by_b = held.clone();

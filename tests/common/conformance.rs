@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use sessionly::store::{Changed, CookieState, Listing, OwnerIndex, Record};
 #[allow(unused_imports)] // Each test binary uses one of them or none.
 pub use sessionly::testing::conformance::{conformance, conformance_without_listing};
-use sessionly::{Changed, CookieState, Record, Store};
 
 pub fn record(fields: &[(&str, &[u8])], max_age: Option<Duration>) -> Record {
     Record::new(
@@ -34,7 +34,7 @@ pub const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
 
 /// After `migrate` on a table of the previous schema: its row `kept` (under id `kept`) reads
 /// back, signs in with a patch, and joins the owner index next to a new session.
-pub async fn migrated_row_joins_the_owner_index<S: Store>(store: &S, kept: &Record) {
+pub async fn migrated_row_joins_the_owner_index<S: OwnerIndex>(store: &S, kept: &Record) {
     assert_eq!(
         store.get("kept").await.unwrap().as_ref(),
         Some(kept),
@@ -78,7 +78,7 @@ pub async fn expired_rows_are_deleted<S, F, R>(
     spawn_cleanup: impl FnOnce(Duration) -> tokio::task::JoinHandle<()>,
     rows: impl Fn() -> R,
 ) where
-    S: Store,
+    S: Listing,
     F: std::future::Future<Output = Result<u64, sessionly::StoreError>>,
     R: std::future::Future<Output = u64>,
 {

@@ -16,10 +16,8 @@ use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use sessionly::{
-    Changed, MemoryStore, Record, SessionData, SessionError, SessionLayer, Store, StoreError,
-    TypedSession,
-};
+use sessionly::store::{Changed, Record, Store};
+use sessionly::{MemoryStore, SessionData, SessionError, SessionLayer, StoreError, TypedSession};
 use tower::ServiceExt;
 
 pub const SECRET: &str = "keyboard cat";
@@ -277,7 +275,7 @@ pub fn app(layer: SessionLayer) -> Router {
 
 /// A layer with the given store and the secret, other options from `configure`.
 pub fn layer_with(
-    store: impl sessionly::IntoBackend,
+    store: impl sessionly::store::IntoBackend,
     configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) -> SessionLayer {
     configure(SessionLayer::builder().secret(SECRET).store(store))

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sessionly::cookie::Secure;
-use sessionly::{Codec, CookieOptions, MemoryStore, Postcard, Store};
+use sessionly::store::{Listing, Store};
+use sessionly::{Codec, CookieOptions, MemoryStore, Postcard};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -346,7 +347,7 @@ async fn schema_evolution_keeps_the_rest_of_the_session() {
         .fields
         .insert("name".into(), bytes::Bytes::from_static(&[7, 0xff]));
     store
-        .set(&id, &record, sessionly::Changed::All)
+        .set(&id, &record, sessionly::store::Changed::All)
         .await
         .unwrap();
 

@@ -15,7 +15,8 @@ use axum::middleware::{Next, from_fn};
 use axum::response::Response;
 use axum::routing::get;
 use common::*;
-use sessionly::{Changed, MemoryStore, Record, SessionData, Store, StoreError, TypedSession};
+use sessionly::store::{Changed, Record, Store};
+use sessionly::{MemoryStore, SessionData, StoreError, TypedSession};
 
 /// A library's schema: its own namespace, and a `user` of its own type.
 #[derive(SessionData, Debug)]

@@ -10,7 +10,8 @@ use axum::extract::FromRequestParts;
 use axum::routing::get;
 use common::*;
 use http::Request;
-use sessionly::{Codec, MemoryStore, Postcard, SessionError, Store};
+use sessionly::store::Store;
+use sessionly::{Codec, MemoryStore, Postcard, SessionError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_loses_no_update() {

@@ -7,7 +7,8 @@ use crate::common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use sessionly::{CookieOptions, MemoryStore, Store};
+use sessionly::store::Store;
+use sessionly::{CookieOptions, MemoryStore};
 
 const DAY_MS: u128 = 24 * 60 * 60 * 1000;
 

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use common::*;
 use sessionly::cookie::{Priority, SameSite, Secure};
-use sessionly::{AppSecure, CookieOptions, MemoryStore, SessionLayer, Store, Unset};
+use sessionly::store::Listing;
+use sessionly::{AppSecure, CookieOptions, MemoryStore, SessionLayer, Unset};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -12,9 +12,10 @@ use axum::routing::get;
 use common::*;
 use http::{HeaderValue, Request, header};
 use sessionly::cookie::Secure;
+use sessionly::store::Store;
 use sessionly::{
     CookieOptions, CookieOverrides, DirectTls, MemoryStore, PostgresStore, RedisStore,
-    SessionError, SessionLayer, SqliteStore, Store,
+    SessionError, SessionLayer, SqliteStore,
 };
 
 /// A request to `path` with `cookie`, marked as arriving on a direct TLS connection.
@@ -144,7 +145,7 @@ async fn a_long_session_is_touched_once_its_expiry_would_move_a_minute() {
             record.cookie.touched_ms -= ago;
             store
                 .inner
-                .set(&id, &record, sessionly::Changed::All)
+                .set(&id, &record, sessionly::store::Changed::All)
                 .await
                 .unwrap();
         }

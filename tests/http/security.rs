@@ -6,7 +6,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::*;
-use sessionly::{CookieOptions, MemoryStore, SessionLayer, Store};
+use sessionly::store::{Listing, Store};
+use sessionly::{CookieOptions, MemoryStore, SessionLayer};
 
 #[tokio::test]
 async fn bad_cookies_start_a_new_session_without_asking_the_store() {

@@ -12,7 +12,8 @@ use axum::Router;
 use axum::routing::get;
 use common::*;
 use serde::{Deserialize, Serialize};
-use sessionly::{MemoryStore, RedisStore, SessionData, Store, TypedSession};
+use sessionly::store::{Listing, Store};
+use sessionly::{MemoryStore, RedisStore, SessionData, TypedSession};
 
 /// The types of the first version of the app.
 mod v1 {

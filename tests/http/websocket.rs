@@ -215,5 +215,5 @@ async fn a_detached_save_never_creates_a_session() {
         .expect("the task saved within 5 s")
         .unwrap();
     assert!(matches!(saved, Err(SessionError::NotFound)), "{saved:?}");
-    assert_eq!(sessionly::Store::length(&store).await.unwrap(), 0);
+    assert_eq!(sessionly::store::Listing::length(&store).await.unwrap(), 0);
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::conformance::record;
 use common::database_url;
+use sessionly::ConnectPgStore;
+use sessionly::store::{Changed, Store};
 use sessionly::testing::conformance;
-use sessionly::{Changed, ConnectPgStore, Store};
 use sqlx::Connection as _;
 
 /// A store in a table of the test's own, created by `migrate`.

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::conformance::{HOUR, record};
 use common::{raw, redis_url};
+use sessionly::ConnectRedisStore;
+use sessionly::store::{Changed, Store};
 use sessionly::testing::conformance;
-use sessionly::{Changed, ConnectRedisStore, Store};
 
 fn prefix(test: &str) -> String {
     format!("test:connect:{test}:{}:", std::process::id())

@@ -17,10 +17,10 @@ use axum::Router;
 use axum::routing::get;
 use common::database_url;
 use common::node::{Node, SECRET, redis_pair};
+use sessionly::store::{Listing, Store};
 use sessionly::testing::TestClient;
 use sessionly::{
-    ConnectPgStore, CookieOptions, Json, SessionData, SessionError, SessionLayer, Store,
-    TypedSession,
+    ConnectPgStore, CookieOptions, Json, SessionData, SessionError, SessionLayer, TypedSession,
 };
 use tokio::sync::Notify;
 
@@ -135,11 +135,12 @@ async fn both_ways(node: Node, store: impl Store + Clone, what: &str) {
     );
 
     // Lifetimes agree: Node's day-long cookie expires when Rust says it does.
-    let node_expires = seen["session"]["cookie"]["expires"]
-        .as_str()
+    let node_session = seen["session"].to_string();
+    let node_ms = sessionly::store::express::from_json(&node_session, 0)
         .unwrap()
-        .to_owned();
-    let node_ms = sessionly::express::parse_iso_8601(&node_expires).unwrap();
+        .cookie
+        .expires_ms
+        .unwrap();
     let id = seen["id"].as_str().unwrap().to_owned();
     let rust_ms = store
         .get(&id)

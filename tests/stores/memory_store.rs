@@ -6,7 +6,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, record};
-use sessionly::{Changed, MemoryStore, Store};
+use sessionly::MemoryStore;
+use sessionly::store::{Changed, Listing, Store};
 
 #[tokio::test]
 async fn memory_store_conforms() {
@@ -191,7 +192,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
 async fn against_the_model(ops: Vec<Op>, capacity: Option<usize>) -> Result<(), String> {
     use std::collections::BTreeMap;
 
-    use sessionly::{Record, StoreError};
+    use sessionly::StoreError;
+    use sessionly::store::Record;
 
     let store = match capacity {
         Some(capacity) => MemoryStore::new().with_capacity(capacity),

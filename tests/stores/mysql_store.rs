@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, record};
 use common::*;
-use sessionly::{Changed, MySqlStore, Store, StoreError};
+use sessionly::store::{Changed, Listing, OwnerIndex, Store};
+use sessionly::{MySqlStore, StoreError};
 use sqlx::MySqlPool;
 
 /// A client of the test's own on `url`, for what the store does not do (damaging rows, holding

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
-use sessionly::{Changed, PostgresStore, Store, StoreError};
+use sessionly::store::{Changed, Listing, OwnerIndex, Store};
+use sessionly::{PostgresStore, StoreError};
 
 /// A PostgreSQL program: from `$PG_BIN` (set by `.ci/run`), else the newest
 /// `/usr/lib/postgresql/<version>/bin`, else `PATH`.

@@ -12,7 +12,8 @@ use std::time::Duration;
 use ::redis::aio::ConnectionLike;
 use common::conformance::{HOUR, conformance, conformance_without_listing, owned, record};
 use common::*;
-use sessionly::{Changed, RedisStore, Store, StoreError};
+use sessionly::store::{Changed, Listing, OwnerIndex, Store};
+use sessionly::{RedisStore, StoreError};
 
 /// The key prefix of `test`'s store: its own, so tests (and concurrent runs) do not meet.
 fn prefix(test: &str) -> String {
@@ -280,7 +281,7 @@ async fn patch_is_gone_and_leaves_nothing<C, R>(
     raw: &mut R,
     prefix: &str,
     id: &str,
-    record: &sessionly::Record,
+    record: &sessionly::store::Record,
     patch: Changed<'_>,
 ) where
     C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -571,7 +572,7 @@ async fn round_trips_per_operation() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let lifecycle = |created: sessionly::Record| {
+    let lifecycle = |created: sessionly::store::Record| {
         let store = store.clone();
         async move {
             let mut patched = created.clone();

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::conformance::{HOUR, conformance, migrated_row_joins_the_owner_index, record};
 use common::*;
-use sessionly::{Changed, SqliteStore, Store, StoreError};
+use sessionly::store::{Changed, Listing, Store};
+use sessionly::{SqliteStore, StoreError};
 
 /// A database file for one test, deleted (with its WAL files) when dropped.
 struct TempDb(PathBuf);

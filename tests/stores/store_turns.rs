@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use common::conformance::{HOUR, record};
 use common::*;
+use sessionly::store::{Changed, Leases, Store};
 use sessionly::{
-    Changed, ConfigError, MemoryStore, MySqlStore, PostgresStore, RedisStore, SessionLayer, Store,
-    StoreError, StoreTurns,
+    ConfigError, MemoryStore, MySqlStore, PostgresStore, RedisStore, SessionLayer, StoreError,
+    StoreTurns,
 };
 
 /// A store of its own connection on the shared server, under the test's prefix.
@@ -152,7 +153,7 @@ async fn keep_every_increment<S: Store + Clone>(one: S, two: S) {
 }
 
 /// A process that took the turn and died blocks the session until its lease ends, no longer.
-async fn a_dead_holder_blocks_only_until_its_lease_ends<S: Store + Clone>(store: S) {
+async fn a_dead_holder_blocks_only_until_its_lease_ends<S: Leases + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
@@ -171,7 +172,7 @@ async fn a_dead_holder_blocks_only_until_its_lease_ends<S: Store + Clone>(store:
 
 /// A request that outlived its lease cannot write; the holder of the turn can, and gives it
 /// back with the write; a fenced patch of a session that is gone writes nothing.
-async fn a_holder_whose_lease_ran_out_cannot_write<S: Store + Clone>(store: S) {
+async fn a_holder_whose_lease_ran_out_cannot_write<S: Leases + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
@@ -223,7 +224,7 @@ async fn a_holder_whose_lease_ran_out_cannot_write<S: Store + Clone>(store: S) {
 
 /// A request that cannot get the turn within the wait answers 503; routes that do not use the
 /// session are not held up.
-async fn waiting_is_bounded<S: Store + Clone>(store: S) {
+async fn waiting_is_bounded<S: Leases + Clone>(store: S) {
     let wait = Duration::from_millis(300);
     let app = turning(store.clone(), Some(StoreTurns::new().wait(wait)));
     let reply = get_with(&app, "/views", None).await;
@@ -248,7 +249,7 @@ async fn waiting_is_bounded<S: Store + Clone>(store: S) {
 
 /// A read, a save, a failed handler, a destroy: after each, the turn is free. With lazy_load,
 /// a request whose handler does not extract the session takes no turn.
-async fn every_request_gives_the_turn_back<S: Store + Clone>(store: S) {
+async fn every_request_gives_the_turn_back<S: Leases + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());

@@ -21,9 +21,9 @@ use bytes::Bytes;
 use common::*;
 use serde::{Deserialize, Serialize};
 use sessionly::cookie::{SameSite, Signer};
+use sessionly::store::{Changed, CookieState, Listing, Record, Store};
 use sessionly::{
-    Changed, CookieOverrides, CookieState, MemoryStore, PostgresStore, Record, RedisStore,
-    SessionData, SqliteStore, Store, TypedSession,
+    CookieOverrides, MemoryStore, PostgresStore, RedisStore, SessionData, SqliteStore, TypedSession,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -59,7 +59,7 @@ async fn redis_client_cache_over_tls() {
             .is_err(),
         "another CA's trust: refused"
     );
-    sessionly::Store::clear(&store).await.unwrap();
+    sessionly::store::Listing::clear(&store).await.unwrap();
 }
 
 #[tokio::test]
@@ -107,7 +107,9 @@ async fn redis_cluster_over_tls_with_a_ca_of_its_own() {
 }
 
 async fn probe(store: RedisStore) -> Result<(), sessionly::StoreError> {
-    sessionly::Store::get(&store, "probe").await.map(drop)
+    sessionly::store::Store::get(&store, "probe")
+        .await
+        .map(drop)
 }
 
 /// The shared server's URL with `params` (sslmode, sslrootcert) added.
