@@ -111,6 +111,14 @@ done
 
 cargo build --release -p session-bench --bin load
 BIN=${CARGO_TARGET_DIR:-target}/release/load
+# BASE_BIN: a `load` binary built from another commit (say, the one before a change). Each
+# system named base-<system> (base-ours-memory, ...) is <system> served by it, measured in the
+# same rounds as the rest; its rows are recorded as base-<system>.
+BASE_BIN=${BASE_BIN:-}
+
+serve_of() { # name: its line of SERVE, for base-<system> too
+  echo "${SERVE[${1#base-}]}"
+}
 
 PIDS=()
 cleanup() {
@@ -181,9 +189,9 @@ if [[ " ${SYSTEMS[*]} ${COUNTED[*]} " == *" express-"* && ! -d bench/express/nod
 fi
 
 start_servers() {
-  local port=$PORT name system store flag
+  local port=$PORT name system store flag bin
   for name in "${SYSTEMS[@]}" "${COUNTED[@]}"; do
-    read -r system store flag <<<"${SERVE[$name]} "
+    read -r system store flag <<<"$(serve_of "$name") "
     if [[ $system == express* ]]; then
       # As Node apps run in production (Express skips its development-only work); bare Express
       # is app.js without a store.
@@ -191,7 +199,9 @@ start_servers() {
       NODE_ENV=production node bench/express/app.js --store "$store" --port "$port" --redis "$REDIS_URL" \
         --max-seconds "$MAX_SECONDS" ${flag:-} &
     else
-      "$BIN" serve --system "$system" --store "$store" --port "$port" --redis "$REDIS_URL" \
+      bin=$BIN
+      if [[ $name == base-* ]]; then bin=${BASE_BIN:?base-* systems need BASE_BIN}; fi
+      "$bin" serve --system "$system" --store "$store" --port "$port" --redis "$REDIS_URL" \
         --max-seconds "$MAX_SECONDS" ${flag:-} &
     fi
     PIDS+=($!)
@@ -211,7 +221,7 @@ start_servers() {
 
 make_sessions() { # name path file count
   local url="http://127.0.0.1:${PORT_OF[$1]}$2" start=$EPOCHREALTIME store
-  read -r _ store _ <<<"${SERVE[$1]}"
+  read -r _ store _ <<<"$(serve_of "$1")"
   if [ "$store" = - ]; then
     # No session layer: random cookies of the same shape, so wrk sends the same bytes
     # (57 random bytes are 76 characters of base64: a 32-character id, a 43-character MAC).
@@ -231,7 +241,7 @@ make_sessions() { # name path file count
 
 skips() { # name route: whether the system has no sessions for the route (the cookie store
   # holds no large session)
-  [[ ${SERVE[$1]} == *" cookie"* && ($2 == large || $2 == large-read || $2 == /init-large) ]]
+  [[ $(serve_of "$1") == *" cookie"* && ($2 == large || $2 == large-read || $2 == /init-large) ]]
 }
 
 cookies_for() { # name route: the pool the route's requests carry; none for a new visitor
@@ -306,7 +316,8 @@ cpu_us_per_request() { # before after requests
 
 record() { # name round bytes server-cpu redis-cpu
   local system store
-  read -r system store _ <<<"${SERVE[$1]}"
+  read -r system store _ <<<"$(serve_of "$1")"
+  if [[ $1 == base-* ]]; then system=base-$system; fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$store" "$ROUTE" \
     "$2" "$REQUESTS" "$DURATION_US" "$P50_US" "$P99_US" "$ERRORS" "$BAD_BODY" "$3" "$4" "$5" |
     tee -a "$RESULTS" >&2

@@ -76,8 +76,6 @@ mod shape;
 pub mod store;
 
 pub use backend::StoreTurns;
-#[cfg(feature = "cookie-store")]
-pub use backend::sealed::{CookieStore, MAX_COOKIE_LEN};
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
@@ -104,6 +102,8 @@ pub use store::PostgresStore;
 pub use store::SqliteStore;
 #[cfg(feature = "connect-redis")]
 pub use store::{CONNECT_REDIS_TTL, ConnectRedisStore};
+#[cfg(feature = "cookie-store")]
+pub use store::{CookieStore, MAX_COOKIE_LEN};
 pub use store::{MemoryStore, StoreError};
 #[cfg(feature = "redis")]
 pub use store::{RedisCacheStats, RedisStore};

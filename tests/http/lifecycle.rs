@@ -218,3 +218,63 @@ async fn an_explicit_save_after_a_logout_elsewhere_reports_the_session_gone() {
     assert_eq!(late.set_cookie(), None);
     assert_eq!(store.get(&id_of(&cookie)).await.unwrap(), None);
 }
+
+/// A memory store whose `touch` refuses, as a custom store written against the old contract
+/// did: the layer must not leave the stored expiry behind in silence.
+#[derive(Clone, Default)]
+struct RefusesTouch(MemoryStore);
+
+impl Store for RefusesTouch {
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<sessionly::store::Record>, sessionly::StoreError> {
+        self.0.get(id).await
+    }
+    async fn set(
+        &self,
+        id: &str,
+        record: &sessionly::store::Record,
+        changed: sessionly::store::Changed<'_>,
+    ) -> Result<(), sessionly::StoreError> {
+        self.0.set(id, record, changed).await
+    }
+    async fn destroy(&self, id: &str) -> Result<(), sessionly::StoreError> {
+        self.0.destroy(id).await
+    }
+    async fn touch(
+        &self,
+        _id: &str,
+        _record: &sessionly::store::Record,
+    ) -> Result<(), sessionly::StoreError> {
+        Err(sessionly::StoreError::unsupported("touch"))
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_touch_is_touched_by_a_patch_with_one_warning() {
+    let (logs, _logging) = capture_logs(tracing_subscriber::filter::LevelFilter::WARN);
+    let store = RefusesTouch::default();
+    let app = app(layer_with(store.clone(), |b| b));
+    let first = get_with(&app, "/views", None).await;
+    let (cookie, id) = (first.cookie().unwrap(), first.cookie_id().unwrap());
+    let touched_ms = |record: Option<sessionly::store::Record>| record.unwrap().cookie.touched_ms;
+    let mut last = touched_ms(store.0.get(&id).await.unwrap());
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let read = get_with(&app, "/read", Some(&cookie)).await;
+        assert_eq!((read.status.as_u16(), read.body.as_str()), (200, "1"));
+        let now = touched_ms(store.0.get(&id).await.unwrap());
+        assert!(
+            now > last,
+            "each read moved the stored expiry: {last} -> {now}"
+        );
+        last = now;
+    }
+    let warnings = logs.text();
+    assert_eq!(
+        warnings.matches("answers `Unsupported` to `touch`").count(),
+        1,
+        "one warning, however many touches: {warnings}"
+    );
+}

@@ -17,68 +17,21 @@ use crate::observe::{
     metric::{LOADS, SAVES, TOUCHES},
 };
 use crate::record::Record;
-use crate::store::{Changed, NO_FIELDS, Store, StoreError, fits};
+use crate::store::{Changed, Chosen, DynStore, NO_FIELDS, Storage, StoreError, fits};
 
-mod dyn_store;
 #[cfg(feature = "cookie-store")]
 pub(crate) mod sealed;
 pub(crate) mod turns;
 
-use dyn_store::DynStore;
 pub use turns::StoreTurns;
 pub(crate) use turns::{Turn, Turns};
 
-/// What a layer keeps its sessions in: any [`Store`], or a [`CookieStore`](crate::CookieStore).
-/// [`SessionLayerBuilder::store`](crate::SessionLayerBuilder::store) takes either.
-pub trait IntoBackend {
-    /// The storage, as the layer holds it.
-    #[doc(hidden)]
-    fn into_storage(self) -> Storage;
-}
-
-/// A layer's storage before the layer is built. Not part of the public API.
-#[doc(hidden)]
-pub struct Storage(Chosen);
-
-enum Chosen {
-    Server(Arc<dyn DynStore>),
-    #[cfg_attr(not(feature = "cookie-store"), allow(dead_code))]
-    Cookies(CookieStore),
-}
-
-#[cfg(feature = "cookie-store")]
-use crate::CookieStore;
 #[cfg(feature = "cookie-store")]
 use sealed::Sealer;
-// Without the `cookie-store` feature, sessions cannot be kept in cookies: these types have no
-// values, so the `Cookies` and `Sealed` variants are never made.
-#[cfg(not(feature = "cookie-store"))]
-type CookieStore = std::convert::Infallible;
+/// Without the `cookie-store` feature, sessions cannot be kept in cookies: the type has no
+/// values, so the `Sealed` variant is never made.
 #[cfg(not(feature = "cookie-store"))]
 type Sealer = std::convert::Infallible;
-
-impl<S: Store> IntoBackend for S {
-    fn into_storage(self) -> Storage {
-        Storage(Chosen::Server(Arc::new(self)))
-    }
-}
-
-#[cfg(feature = "cookie-store")]
-impl IntoBackend for CookieStore {
-    fn into_storage(self) -> Storage {
-        Storage(Chosen::Cookies(self))
-    }
-}
-
-impl Storage {
-    /// Whether the storage has the store-side turn that `store_turns` needs.
-    pub(crate) fn has_leases(&self) -> bool {
-        match &self.0 {
-            Chosen::Server(store) => store.has_leases(),
-            Chosen::Cookies(_) => false,
-        }
-    }
-}
 
 /// Where a layer's sessions live: a server-side store, or their cookies.
 enum Kind {
@@ -427,7 +380,7 @@ impl Backend {
                     observe::count(SAVES, "too_large");
                     SessionError::CookieTooLarge {
                         size,
-                        limit: sealed::MAX_COOKIE_LEN,
+                        limit: crate::store::MAX_COOKIE_LEN,
                     }
                 }
                 sealed::SealError::Encode(error) => {

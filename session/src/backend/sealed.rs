@@ -1,8 +1,7 @@
 //! Sessions with no server-side store: the whole session sealed into its cookie.
 //!
-//! [`CookieStore`] is what a layer is given (`.store(CookieStore::new())`); it keeps nothing.
-//! It is not a [`Store`](crate::store::Store): the backend keeps its sessions in their cookies
-//! (the `Sealed` kind), and instead of a signed id sends a cookie that holds the session itself:
+//! A layer given a [`CookieStore`] keeps its sessions in their cookies (the backend's `Sealed`
+//! kind), and instead of a signed id sends a cookie that holds the session itself:
 //! its id, cookie state, fields and owner, encoded as a store record is (postcard, the fields'
 //! own bytes), then encrypted and authenticated with XChaCha20-Poly1305 under a key derived
 //! from the layer's first secret; every secret's key opens, so rotation works as for signed
@@ -23,12 +22,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::record::{CookieState, Fields, Record, millis_since_epoch};
+#[cfg(test)]
 use crate::store::DEFAULT_IDLE_TTL;
-
-/// The most a browser keeps of one cookie, its name and value together (RFC 6265 asks browsers
-/// for at least this; Chromium and Firefox drop a larger cookie without a word). A session
-/// that would not fit is an error, never a truncated cookie.
-pub const MAX_COOKIE_LEN: usize = 4096;
+use crate::store::{CookieStore, MAX_COOKIE_LEN};
 
 /// The first byte of the sealed plaintext: the payload's format.
 const FORMAT: u8 = 1;
@@ -41,74 +37,6 @@ const AAD_PREFIX: &[u8] = b"sessionly cookie store v1\0";
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-
-/// A session store that keeps no sessions: give it to the layer and each session lives in its
-/// own cookie, encrypted and authenticated.
-///
-/// ```
-/// use sessionly::{CookieStore, SessionLayer};
-///
-/// let layer = SessionLayer::builder()
-///     .secret("a long random secret of at least 32 bytes, not a word")
-///     .store(CookieStore::new())
-///     .build()
-///     .unwrap();
-/// ```
-///
-/// What it changes, next to a server-side store:
-/// - A session must fit in one cookie: [`MAX_COOKIE_LEN`] bytes with the cookie's name, after
-///   encryption and base64 (about 2.9 KiB of encoded fields). A larger one is not saved: the
-///   response is a `500`, or [`save`](crate::TypedSession::save) answers
-///   [`SessionError::CookieTooLarge`](crate::SessionError::CookieTooLarge) first, and the
-///   client keeps the cookie it had.
-/// - Nothing on the server can end a session. `destroy` and `regenerate` send the client a
-///   cleared or new cookie, but a copy of the old cookie (kept by an attacker, or by another
-///   tab's request in flight) still opens until its expiry; "log out other devices" and the
-///   owner index ([`owner_sessions`](crate::TypedSession::owner_sessions)) answer
-///   [`StoreError::Unsupported`](crate::StoreError::Unsupported). Give sessions a short lifetime, and keep what must be
-///   revocable (a sign-in that an administrator may end) in a server-side store.
-/// - Two requests of one session in flight at once each answer with their own cookie; the
-///   browser keeps the last one it receives, so one of the two changes is lost even when they
-///   changed different fields.
-/// - The client holds its session, encrypted: it cannot read or change it, but it can send an
-///   older copy back. Do not keep anything there whose replay matters (a balance, a one-time
-///   token).
-/// - A session saved by a [`DetachedSession`](crate::DetachedSession) after its response has no
-///   cookie to go to: `save` and `reload` answer [`StoreError::Unsupported`](crate::StoreError::Unsupported).
-/// - The secrets are encryption keys: each must be long and random (32 bytes or more from a
-///   CSPRNG). A guessable secret lets anyone read and forge every session.
-#[derive(Debug, Clone)]
-pub struct CookieStore {
-    idle_ttl: Duration,
-}
-
-impl Default for CookieStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CookieStore {
-    /// A cookie store; a session without expiry (a browser-session cookie) opens for 24 hours
-    /// after its last save or touch.
-    pub fn new() -> Self {
-        Self {
-            idle_ttl: DEFAULT_IDLE_TTL,
-        }
-    }
-
-    /// How long a session without expiry (a browser-session cookie) stays valid after its last
-    /// save or touch; the layer re-sends its cookie when a touch is due, so an active session
-    /// stays open.
-    pub fn with_idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = ttl;
-        self
-    }
-
-    pub(crate) fn idle_ttl(&self) -> Duration {
-        self.idle_ttl
-    }
-}
 
 /// Why a session could not be sealed into its cookie.
 #[derive(Debug)]
@@ -158,7 +86,7 @@ impl Sealer {
             ciphers,
             aad,
             name_len: name.len(),
-            idle_ttl: store.idle_ttl,
+            idle_ttl: store.idle_ttl(),
         }
     }
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 use http::request::Parts;
 
 use super::SessionLayer;
-use crate::backend::{Backend, IntoBackend, Storage, StoreTurns, Turns};
+use crate::backend::{Backend, StoreTurns, Turns};
 use crate::config::{Config, ConfigError, CookieOptions, CookieSource, GenId, Unset};
 use crate::cookie::Signer;
 use crate::store::MemoryStore;
+use crate::store::{IntoBackend, Storage};
 
 /// Builds a [`SessionLayer`](crate::SessionLayer); see each option for its default.
 #[must_use]

@@ -25,11 +25,13 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::time::Duration;
 
-pub use crate::backend::IntoBackend;
 use crate::observe;
 pub use crate::record::{CookieOverrides, CookieState, Fields, Record};
 
 pub(crate) mod capability;
+#[cfg(feature = "cookie-store")]
+mod cookie;
+mod erased;
 pub(crate) mod memory;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -43,10 +45,12 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
-#[cfg(feature = "cookie-store")]
-pub use crate::backend::sealed::{CookieStore, MAX_COOKIE_LEN};
 pub(crate) use capability::BoxFuture;
 pub use capability::Capabilities;
+#[cfg(feature = "cookie-store")]
+pub use cookie::{CookieStore, MAX_COOKIE_LEN};
+pub(crate) use erased::{Chosen, DynStore};
+pub use erased::{IntoBackend, Storage};
 pub use memory::MemoryStore;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;

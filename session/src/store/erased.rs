@@ -1,12 +1,62 @@
-//! [`Store`] as the backend holds it: behind one pointer, whatever the store's type, each call
-//! reported (outcome, latency, errors) when anyone listens.
+//! A store of any type as the layer holds it: [`DynStore`], behind one pointer, each call
+//! reported (outcome, latency, errors) when anyone listens; and [`IntoBackend`], what the
+//! builder takes: any [`Store`], or the choice of keeping sessions in cookies.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::observe;
 use crate::record::Record;
 use crate::store::{BoxFuture, Capabilities, Changed, Store, StoreError};
+
+/// What a layer keeps its sessions in: any [`Store`], or a [`CookieStore`](crate::CookieStore).
+/// [`SessionLayerBuilder::store`](crate::SessionLayerBuilder::store) takes either.
+pub trait IntoBackend {
+    /// The storage, as the layer holds it.
+    #[doc(hidden)]
+    fn into_storage(self) -> Storage;
+}
+
+/// A layer's storage before the layer is built. Not part of the public API.
+#[doc(hidden)]
+pub struct Storage(pub(crate) Chosen);
+
+pub(crate) enum Chosen {
+    Server(Arc<dyn DynStore>),
+    #[cfg_attr(not(feature = "cookie-store"), allow(dead_code))]
+    Cookies(CookieStore),
+}
+
+#[cfg(feature = "cookie-store")]
+use super::CookieStore;
+/// Without the `cookie-store` feature, sessions cannot be kept in cookies: the type has no
+/// values, so the `Cookies` variant is never made.
+#[cfg(not(feature = "cookie-store"))]
+type CookieStore = std::convert::Infallible;
+
+impl<S: Store> IntoBackend for S {
+    fn into_storage(self) -> Storage {
+        Storage(Chosen::Server(Arc::new(self)))
+    }
+}
+
+#[cfg(feature = "cookie-store")]
+impl IntoBackend for CookieStore {
+    fn into_storage(self) -> Storage {
+        Storage(Chosen::Cookies(self))
+    }
+}
+
+impl Storage {
+    /// Whether the storage has the store-side turn that `store_turns` needs.
+    pub(crate) fn has_leases(&self) -> bool {
+        match &self.0 {
+            Chosen::Server(store) => store.has_leases(),
+            Chosen::Cookies(_) => false,
+        }
+    }
+}
 
 /// [`Store`] as the middleware holds it: behind one pointer, whatever the store's type.
 /// Native `async fn` in traits cannot be called through `dyn`, so this boxes each call; a store
