@@ -55,7 +55,7 @@ pub mod auth {
 
     /// The library's data of a session signed in as `user`: what a test seeds to skip the
     /// sign-in form (`sessionly::testing`).
-    #[allow(dead_code)] // Used by tests/examples.rs, not by the app.
+    #[allow(dead_code)] // Used by tests/http/examples.rs, not by the app.
     pub fn signed_in(user: &str) -> Auth {
         Auth {
             user: Some(user.to_owned()),

@@ -311,7 +311,7 @@ const BROWSER_LIFETIME_CAP: std::time::Duration =
 
 /// A cookie setting that browsers refuse or change on every connection, found by
 /// [`CookieOptions::browser_warnings`](crate::CookieOptions::browser_warnings) and logged as a
-/// warning when the layer is built. Each one was seen in Chromium (`tests/browser.rs`).
+/// warning when the layer is built. Each one was seen in Chromium (`tests/interop/browser.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum CookieWarning {
