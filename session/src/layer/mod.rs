@@ -227,38 +227,22 @@ fn snapshot(parts: &Parts) -> Parts {
 
 /// Carries out the end-of-request decision on the store and the response.
 async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
-    let shared = handle.shared();
-    let (config, request) = (&shared.config, &shared.request);
-    let options = Options {
-        rolling: config.rolling,
-        save_uninitialized: config.save_uninitialized,
-        save_on_error: config.save_on_error,
-    };
+    let config = handle.config();
     let server_error = response.status().is_server_error();
-    let default_secure = resolve_secure(config, &CookieOverrides::default(), request);
-    let ended = |ending| Facts {
-        ending,
-        cookie_id_matches: false,
-        had_cookie: request.incoming.id.is_some(),
-        modified: false,
-        cookie_changed: false,
-        ever_saved: false,
-        saved: false,
-        has_expires: false,
-        can_send_cookie: !default_secure || request.secure,
-        server_error,
-        touch_due: false,
-    };
     match handle.finish() {
         Slot::Loading | Slot::Unavailable(_) | Slot::Finished => {}
         Slot::Destroyed => {
-            let decision = decide(options, ended(Ending::Destroyed));
+            let decision = decide(
+                options(config),
+                ended(handle, Ending::Destroyed, server_error),
+            );
             if decision.cookie == CookieAction::Clear {
                 apply_cookie(Cookie::Clear, handle, None, response);
             }
         }
         Slot::Unset(how, id) => {
-            let decision = decide(options, ended(Ending::Unset(how)));
+            let ending = Ending::Unset(how);
+            let decision = decide(options(config), ended(handle, ending, server_error));
             if decision.store == StoreAction::Destroy {
                 if let Err(error) = config.backend.destroy(&id).await {
                     tracing::error!(%error, "could not destroy the unset session");
@@ -274,12 +258,58 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
         Slot::Active(mut session) => {
             session.record.cookie.touch(SystemTime::now());
             let facts = active_facts(handle, &session, server_error);
-            let decision = decide(options, facts);
+            let decision = decide(options(config), facts);
             tracing::debug!(store = ?decision.store, cookie = ?decision.cookie, "end of request");
-            if let Some(cookie) = commit(handle, decision, facts, &session, response).await {
+            let backend = &config.backend;
+            let save = decision.store == StoreAction::Save;
+            if save && let Err(error) = backend.check_size(&session.record) {
+                // Nothing is written: the stored session stays as it was.
+                tracing::error!(%error, "session not saved");
+                internal_error(response);
+                return;
+            }
+            if matches!(decision.store, StoreAction::Save | StoreAction::Touch) {
+                let (id, record) = (&session.id, &session.record);
+                let written = backend
+                    .commit(handle.turn(), save, id, record, session.changed())
+                    .await;
+                if !written_back(written, save, facts, response) {
+                    return;
+                }
+            }
+            if let Some(cookie) = cookie_out(handle, decision, facts, &session, response) {
                 apply_cookie(cookie, handle, Some(&session), response);
             }
         }
+    }
+}
+
+/// The options the decision takes.
+fn options(config: &Config) -> Options {
+    Options {
+        rolling: config.rolling,
+        save_uninitialized: config.save_uninitialized,
+        save_on_error: config.save_on_error,
+    }
+}
+
+/// What the decision needs to know about a request whose session ended during it.
+fn ended(handle: &Handle, ending: Ending, server_error: bool) -> Facts {
+    let shared = handle.shared();
+    let (config, request) = (&shared.config, &shared.request);
+    let default_secure = resolve_secure(config, &CookieOverrides::default(), request);
+    Facts {
+        ending,
+        cookie_id_matches: false,
+        had_cookie: request.incoming.id.is_some(),
+        modified: false,
+        cookie_changed: false,
+        ever_saved: false,
+        saved: false,
+        has_expires: false,
+        can_send_cookie: !default_secure || request.secure,
+        server_error,
+        touch_due: false,
     }
 }
 
@@ -303,10 +333,43 @@ fn active_facts(handle: &Handle, session: &Session, server_error: bool) -> Facts
     }
 }
 
-/// Has the backend carry out the store's part of `decision` for a live session, and answers
-/// the cookie to send: `None` when the response must not carry one (the session ended
-/// meanwhile, or the save failed and the response says so).
-async fn commit<B: Default>(
+/// Whether the response may go on to send the session's cookie after the backend's save or
+/// touch answered `written`; if not, the response says what went wrong where it must.
+fn written_back<B: Default>(
+    written: Result<(), StoreError>,
+    save: bool,
+    facts: Facts,
+    response: &mut Response<B>,
+) -> bool {
+    match written {
+        Ok(()) => true,
+        Err(StoreError::Unsupported { .. }) if !save => true,
+        Err(StoreError::Gone) => {
+            // Destroyed or regenerated by another request since this one loaded it: that
+            // request's outcome stands, and this response must not hand the client the dead id
+            // again.
+            tracing::debug!("session ended meanwhile; not written back");
+            false
+        }
+        Err(error) if !save => {
+            tracing::warn!(%error, "could not touch the session");
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not save the session");
+            // Losing a write the handler made must show; losing a housekeeping save (an
+            // untouched new session, a resave) only costs the cookie.
+            if facts.modified {
+                fail(response);
+            }
+            false
+        }
+    }
+}
+
+/// The cookie a response with a live session sends, once the store has its part: `None` when
+/// it sends none, or when the cookie could not be made (the response then says so).
+fn cookie_out<B: Default>(
     handle: &Handle,
     decision: Decision,
     facts: Facts,
@@ -315,39 +378,6 @@ async fn commit<B: Default>(
 ) -> Option<Cookie> {
     let backend = &handle.config().backend;
     let save = decision.store == StoreAction::Save;
-    if save && let Err(error) = backend.check_size(&session.record) {
-        // Nothing is written: the stored session stays as it was.
-        tracing::error!(%error, "session not saved");
-        internal_error(response);
-        return None;
-    }
-    if matches!(decision.store, StoreAction::Save | StoreAction::Touch) {
-        let (id, record) = (&session.id, &session.record);
-        let written = backend
-            .commit(handle.turn(), save, id, record, session.changed())
-            .await;
-        match written {
-            Ok(()) => {}
-            Err(StoreError::Unsupported { .. }) if !save => {}
-            Err(StoreError::Gone) => {
-                // Destroyed or regenerated by another request since this one loaded it:
-                // that request's outcome stands, and this response must not hand the
-                // client the dead id again.
-                tracing::debug!("session ended meanwhile; not written back");
-                return None;
-            }
-            Err(error) if !save => tracing::warn!(%error, "could not touch the session"),
-            Err(error) => {
-                tracing::error!(%error, "could not save the session");
-                // Losing a write the handler made must show; losing a housekeeping save (an
-                // untouched new session, a resave) only costs the cookie.
-                if facts.modified {
-                    fail(response);
-                }
-                return None;
-            }
-        }
-    }
     let mut cookie = decision.cookie;
     if facts.can_send_cookie
         && matches!(decision.store, StoreAction::Save | StoreAction::Touch)
@@ -428,7 +458,7 @@ enum Cookie {
 }
 
 /// Adds the `Set-Cookie` the decision asks for (`Set` needs the session's value, see
-/// [`commit`]): a session's cookie with its attributes, or a cleared one.
+/// [`cookie_out`]): a session's cookie with its attributes, or a cleared one.
 fn apply_cookie<B>(
     cookie: Cookie,
     handle: &Handle,
