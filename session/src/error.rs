@@ -42,7 +42,7 @@ pub enum SessionError {
     /// written, and the stored session is as it was.
     #[error("the session is {size} bytes, over the limit of {limit}; not saved")]
     TooLarge {
-        /// The session's [`Record::encoded_size`](crate::Record::encoded_size).
+        /// The session's [`Record::encoded_size`](crate::store::Record::encoded_size).
         size: usize,
         /// The configured limit.
         limit: usize,

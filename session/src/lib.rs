@@ -51,9 +51,9 @@
 //!    whether to save, touch or destroy and which cookie to send; the backend carries out the
 //!    store's part and makes the cookie's value; the layer sets the cookie, and the turn goes
 //!    back.
-//! 5. **backend → store**: the backend is the only caller of a [`Store`]: `get_within`, `set`,
+//! 5. **backend → store**: the backend is the only caller of a [`Store`](store::Store): `get_within`, `set`,
 //!    `touch`, `destroy`, and the optional leases and owner index. Everything a store
-//!    implementer needs is in [`Store`]'s module; an app only picks a store.
+//!    implementer needs is in [`store`]; an app only picks a store.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -38,7 +38,7 @@ pub struct Record {
     /// Encoded field values, by stored name.
     pub fields: Fields,
     /// Who the session belongs to, from the field marked `#[session(owner)]`; stores that keep
-    /// a per-owner index ([`Store::sessions_of`](crate::Store::sessions_of)) index it.
+    /// a per-owner index ([`OwnerIndex::sessions_of`](crate::store::OwnerIndex::sessions_of)) index it.
     #[serde(default)]
     pub owner: Option<String>,
 }

@@ -46,7 +46,7 @@ use crate::record::Fields;
 /// - `#[session(owner)]`: an `Option<T>` with `T: Display` naming who the session belongs to;
 ///   the store indexes sessions by its text, for
 ///   [`TypedSession::destroy_other_sessions`](crate::TypedSession::destroy_other_sessions) and
-///   [`Store::sessions_of`](crate::Store::sessions_of). At most one field.
+///   [`OwnerIndex::sessions_of`](crate::store::OwnerIndex::sessions_of). At most one field.
 ///
 /// On the struct, `#[session(codec = path)]` chooses the field encoding (default
 /// [`Postcard`](crate::Postcard)).

@@ -245,7 +245,7 @@ impl SessionLayerBuilder {
     }
 
     /// The largest session the layer saves or loads, counted as
-    /// [`Record::encoded_size`](crate::Record::encoded_size) (the encoded fields with their
+    /// [`Record::encoded_size`](crate::store::Record::encoded_size) (the encoded fields with their
     /// names, and the owner; default [`DEFAULT_MAX_SESSION_SIZE`], 64 KiB; not an express
     /// option). A save of a larger session writes nothing, so the stored session stays as it
     /// was: the handler's [`save`](crate::TypedSession::save) answers

@@ -12,7 +12,7 @@
 //!
 //! Two rules go beyond express's contract:
 //! - Expiry is the store's job: a store drops a record at
-//!   [`CookieState::store_expiry_ms`](crate::CookieState::store_expiry_ms) (the idle expiry
+//!   [`CookieState::store_expiry_ms`](crate::store::CookieState::store_expiry_ms) (the idle expiry
 //!   capped by the absolute one) and never returns one whose expiry has passed.
 //! - No resurrection: only [`Changed::All`] creates a record. A patch
 //!   ([`Changed::Fields`], [`Changed::FieldsAndOwner`]) or a `touch` of a record that is not there (destroyed, regenerated

@@ -8,7 +8,7 @@
 //! [`PostgresStore::delete_expired`], or a task from [`PostgresStore::spawn_cleanup`], deletes
 //! them.
 //!
-//! The per-owner index ([`Store::sessions_of`], [`Store::destroy_sessions_of`]) is an index on
+//! The per-owner index ([`OwnerIndex::sessions_of`], [`OwnerIndex::destroy_sessions_of`]) is an index on
 //! `owner`, partial: sessions without an owner are not in it and cost it nothing. PostgreSQL
 //! writes a new version of a row on every update, so each write or touch of a session with an
 //! owner also adds an entry to that index (as to the expiry index), which `VACUUM` reclaims like
@@ -18,8 +18,8 @@
 //! The store does not create its table by itself: call [`PostgresStore::migrate`] once at
 //! startup, or create the table with your own migrations (its shape is in `migrate`'s doc).
 //!
-//! [`Store::sessions_of`]: crate::Store::sessions_of
-//! [`Store::destroy_sessions_of`]: crate::Store::destroy_sessions_of
+//! [`OwnerIndex::sessions_of`]: crate::store::OwnerIndex::sessions_of
+//! [`OwnerIndex::destroy_sessions_of`]: crate::store::OwnerIndex::destroy_sessions_of
 
 use std::collections::BTreeSet;
 use std::str::FromStr as _;

@@ -7,7 +7,7 @@
 //! never brings back a row that was deleted or has expired. Expired rows are never returned;
 //! [`SqliteStore::delete_expired`], or a task from [`SqliteStore::spawn_cleanup`], deletes them.
 //!
-//! The per-owner index ([`Store::sessions_of`], [`Store::destroy_sessions_of`]) is an index on
+//! The per-owner index ([`OwnerIndex::sessions_of`], [`OwnerIndex::destroy_sessions_of`]) is an index on
 //! `owner`, partial: sessions without an owner are not in it and cost it nothing. A write of a
 //! signed-in session's fields also updates its entry there (a touch does not); listing an
 //! owner's sessions, or deleting them, is one statement that scans just their entries.
@@ -15,8 +15,8 @@
 //! sqlx runs each SQLite connection on a worker thread of its own, so a query (or a writer
 //! waiting for the database lock) never blocks the async runtime.
 //!
-//! [`Store::sessions_of`]: crate::Store::sessions_of
-//! [`Store::destroy_sessions_of`]: crate::Store::destroy_sessions_of
+//! [`OwnerIndex::sessions_of`]: crate::store::OwnerIndex::sessions_of
+//! [`OwnerIndex::destroy_sessions_of`]: crate::store::OwnerIndex::destroy_sessions_of
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //!   request (a signed-in user for a handler test), reads the session a response left in the
 //!   store, and makes a [`TypedSession`] for unit tests of functions that take one, with no
 //!   HTTP at all.
-//! - [`conformance`] is the contract a [`Store`](crate::Store) must keep, as the tests every
+//! - [`conformance`] is the contract a [`Store`](crate::store::Store) must keep, as the tests every
 //!   store of this crate passes.
 //!
 //! ```

@@ -52,8 +52,8 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// Each session is a hash at `<prefix><id>` (default prefix `sess:`), which Redis deletes at
 /// the session's expiry. A session with an owner is also listed in its owner's sorted set at
 /// `<owner prefix><owner>` (`sess#:owner:<owner>` by default; see
-/// [`with_prefix`](RedisStore::with_prefix)), which [`Store::sessions_of`] and
-/// [`Store::destroy_sessions_of`] read; the set expires with the owner's latest session.
+/// [`with_prefix`](RedisStore::with_prefix)), which [`OwnerIndex::sessions_of`] and
+/// [`OwnerIndex::destroy_sessions_of`] read; the set expires with the owner's latest session.
 ///
 /// Sessions without an owner cost one round trip per operation, as without the index. For an
 /// owned session, a touch or a write sends one more command (to the owner's set) alongside the

@@ -258,7 +258,7 @@ where
         self.write(&mut connection, id, record, changed).await
     }
 
-    /// [`Store::set`](crate::Store::set) on `connection` (the pool's, or a transaction's).
+    /// [`Store::set`](crate::store::Store::set) on `connection` (the pool's, or a transaction's).
     async fn write(
         &self,
         connection: &mut Connection<D>,
@@ -359,7 +359,7 @@ where
     }
 
     /// One transaction: lock the lease row if the token still holds it (a holder taking the
-    /// lease over waits for this transaction), write as [`set`](crate::Store::set) does,
+    /// lease over waits for this transaction), write as [`set`](crate::store::Store::set) does,
     /// delete the lease if asked, commit.
     #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only their stores take turns.
     pub(in crate::store) async fn set_within_lease(
