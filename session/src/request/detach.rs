@@ -81,9 +81,7 @@ impl<T: SessionData> DetachedSession<T> {
     /// The session id. It is the id the session had when it was detached: a `regenerate`
     /// after that ends this session (its saves answer `NotFound`).
     pub fn id(&self) -> String {
-        self.handle
-            .with_session(|_, s| s.id.clone())
-            .unwrap_or_default()
+        self.handle.id()
     }
 
     /// The data as your struct, read-only. Fields are decoded on first access, so this

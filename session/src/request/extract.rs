@@ -99,9 +99,7 @@ impl<T: SessionData> Drop for TypedSession<T> {
 impl<T: SessionData> TypedSession<T> {
     /// The session id (`req.session.id`). It changes on [`regenerate`](Self::regenerate).
     pub fn id(&self) -> String {
-        self.handle
-            .with_session(|_, s| s.id.clone())
-            .unwrap_or_default()
+        self.handle.id()
     }
 
     /// The data as your struct, read-only. Fields are decoded on first access, so this

@@ -250,6 +250,11 @@ impl Handle {
         }
     }
 
+    /// The session's id; empty once the session has ended.
+    pub(crate) fn id(&self) -> String {
+        self.with_session(|_, s| s.id.clone()).unwrap_or_default()
+    }
+
     /// Decodes typed data from the session.
     pub(crate) fn load<T: Tracked>(&self) -> Result<T, SessionError> {
         self.with_session(|_, session| T::load(&session.record.fields))
