@@ -285,3 +285,26 @@ async fn a_cookie_sealed_by_this_version_still_opens() {
     let cookie = format!("connect.sid={}", GOLDEN.trim());
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "42");
 }
+
+#[tokio::test]
+async fn a_cookie_session_outside_a_request_cannot_save_or_reload() {
+    // A session with no response to follow (a detached one, or the testing kit's) has no
+    // cookie to go to: saving it must not answer `Ok` and keep nothing.
+    let layer = layer_with(CookieStore::new(), |b| b);
+    let mut session = sessionly::testing::Sessions::new(&layer).session(Visit {
+        views: 1,
+        name: None,
+        notice: None,
+        cart: Vec::new(),
+        user: None,
+    });
+    *session.views_mut() += 1;
+    let unsupported = |result: Result<(), SessionError>| {
+        matches!(result, Err(SessionError::Store(error))
+            if matches!(*error, sessionly::StoreError::Unsupported { .. }))
+    };
+    let saved = session.save().await;
+    assert!(unsupported(saved.clone()), "save: {saved:?}");
+    let reloaded = session.reload().await;
+    assert!(unsupported(reloaded.clone()), "reload: {reloaded:?}");
+}

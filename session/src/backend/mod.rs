@@ -230,14 +230,18 @@ impl Backend {
     }
 
     /// The stored copy of session `id` (express's `reload()`); for a cookie session, the one
-    /// the request's cookie held.
+    /// the request's cookie held (`Unsupported` outside a request).
     pub(crate) async fn reload(
         &self,
         id: &str,
         incoming: &Incoming,
+        in_response: bool,
     ) -> Result<Option<Record>, StoreError> {
         match &self.kind {
             Kind::Server(store) => store.get_within(id, self.max_session_size).await,
+            Kind::Sealed(_) if !in_response => Err(StoreError::unsupported(
+                "reload (a cookie session outside a request has no cookie to read)",
+            )),
             Kind::Sealed(_) => {
                 let same = incoming.id.as_deref() == Some(id);
                 Ok(incoming.sealed.as_deref().filter(|_| same).cloned())
@@ -257,17 +261,24 @@ impl Backend {
     }
 
     /// Saves session `id` now (express's `save()`): writes it to the store, under `turn`'s
-    /// lease when it holds one; a cookie session is only checked, as it goes out in the
-    /// response's cookie.
+    /// lease when it holds one. A cookie session is only checked, as it goes out in the
+    /// response's cookie; outside a request (`in_response` false: a detached session) it has
+    /// none to go to, and that is `Unsupported`.
     pub(crate) async fn save(
         &self,
         turn: &Turn,
         id: &str,
         record: &Record,
         changed: Changed<'_>,
+        in_response: bool,
     ) -> Result<Saved, SessionError> {
         self.check_size(record)?;
         if self.in_cookies() {
+            if !in_response {
+                return Err(SessionError::Store(Arc::new(StoreError::unsupported(
+                    "save (a cookie session outside a request has no cookie to go to)",
+                ))));
+            }
             self.seal(id, record)?;
             return Ok(Saved::InCookie);
         }
@@ -323,6 +334,11 @@ impl Backend {
             observe::count(SAVES, outcome(&written));
             written
         } else {
+            if self.touch_refused.load(Ordering::Relaxed) {
+                let touched = store.set(id, record, Changed::Fields(&NO_FIELDS)).await;
+                observe::count(TOUCHES, outcome(&touched));
+                return touched;
+            }
             let mut touched = store.touch(id, record).await;
             if matches!(touched, Err(StoreError::Unsupported { .. })) {
                 // Left alone, the stored expiry would fall behind the cookie's and the session

@@ -126,10 +126,10 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// Save unmodified sessions back at the end of every request (default `false`: every store
-    /// of this crate implements `touch`, which keeps an unmodified session alive without
-    /// rewriting it). express-session defaults to `true` and deprecates that default; set
-    /// `true` for a custom store without `touch`.
+    /// Save unmodified sessions back at the end of every request (default `false`: a touch
+    /// keeps an unmodified session alive without rewriting it, and every store has one, its
+    /// own or `Store::touch`'s default patch). express-session defaults to `true` and
+    /// deprecates that default.
     pub fn resave(mut self, resave: bool) -> Self {
         self.resave = resave;
         self

@@ -145,6 +145,7 @@ where
                 secure: is_secure(&parts, config.proxy),
                 own_options,
                 parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
+                in_response: true,
             };
             let handle = Handle::new(config, request);
             // Same-session requests take turns from the load until the save; the turn also

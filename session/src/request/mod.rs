@@ -43,16 +43,19 @@ pub(crate) struct RequestInfo {
     pub(crate) own_options: Option<Box<CookieOptions>>,
     /// The request without its body and extensions, kept only for a custom `genid`.
     pub(crate) parts: Option<Box<Parts>>,
+    /// Whether a response follows (a request), or not (a detached session, a unit-test one).
+    pub(crate) in_response: bool,
 }
 
 impl RequestInfo {
-    /// No request: no cookie, not secure, the layer's cookie options.
+    /// No request: no cookie, not secure, the layer's cookie options, no response to follow.
     pub(crate) fn none() -> Self {
         Self {
             incoming: Incoming::default(),
             secure: false,
             own_options: None,
             parts: None,
+            in_response: false,
         }
     }
 
@@ -289,7 +292,11 @@ impl Handle {
         })?;
         let write = change(full, owner, &changed);
         let backend = &self.0.config.backend;
-        match backend.save(&self.0.turn, &id, &record, write).await? {
+        let in_response = self.0.request.in_response;
+        match backend
+            .save(&self.0.turn, &id, &record, write, in_response)
+            .await?
+        {
             Saved::InCookie => Ok(()),
             Saved::Stored => self.with_session(|_, s| {
                 if s.id == id {
@@ -306,7 +313,7 @@ impl Handle {
             .0
             .config
             .backend
-            .reload(&id, &self.0.request.incoming)
+            .reload(&id, &self.0.request.incoming, self.0.request.in_response)
             .await?;
         let record = record
             .filter(|r| !r.is_expired(SystemTime::now()))

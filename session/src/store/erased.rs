@@ -214,9 +214,12 @@ fn capabilities<S: Store>() -> Capabilities<S> {
     S::capabilities()
 }
 
-/// A call to an operation the store did not declare.
+/// A call to an operation the store did not declare, reported as the store's answer would be.
 fn unsupported<'a, T: Send + 'a>(operation: &'static str) -> BoxFuture<'a, Result<T, StoreError>> {
-    Box::pin(std::future::ready(Err(StoreError::unsupported(operation))))
+    observed(
+        operation,
+        std::future::ready(Err(StoreError::unsupported(operation))),
+    )
 }
 
 /// [`observed`] for a call the store's capabilities boxed already: boxed again only when

@@ -211,7 +211,7 @@ where
         Ok(replies)
     }
 
-    /// Every live session of `owner`: [`OwnerIndex::sessions_of`](crate::store::Store::sessions_of).
+    /// Every live session of `owner`: [`OwnerIndex::sessions_of`](crate::store::OwnerIndex::sessions_of).
     pub(super) async fn owned_by(&self, owner: &str) -> Result<Vec<(String, Record)>, StoreError> {
         let index = self
             .owner_key(owner)
@@ -247,7 +247,7 @@ where
     }
 
     /// Deletes `owner`'s sessions but `keep`:
-    /// [`OwnerIndex::destroy_sessions_of`](crate::store::Store::destroy_sessions_of).
+    /// [`OwnerIndex::destroy_sessions_of`](crate::store::OwnerIndex::destroy_sessions_of).
     pub(super) async fn destroy_owned_by(
         &self,
         owner: &str,

@@ -16,7 +16,7 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// Takes the turn on session `id` for `ttl`: [`Store::lease`](crate::store::Store::lease).
+    /// Takes the turn on session `id` for `ttl`: [`Leases::lease`](crate::store::Leases::lease).
     pub(super) async fn take_lease(
         &self,
         id: &str,
@@ -47,7 +47,7 @@ where
     }
 
     /// Gives the turn back if `token` still holds it:
-    /// [`Store::release`](crate::store::Store::release).
+    /// [`Leases::release`](crate::store::Leases::release).
     pub(super) async fn release_lease(&self, id: &str, token: &str) -> Result<(), StoreError> {
         let Some(lease) = lease_key(&self.key(id)) else {
             return Ok(());
@@ -65,7 +65,7 @@ where
         .map_err(|error| self.failed(error))
     }
 
-    /// The fenced write of [`Store::set_within_lease`](crate::store::Store::set_within_lease):
+    /// The fenced write of [`Leases::set_within_lease`](crate::store::Leases::set_within_lease):
     /// answers the owner the session had.
     pub(super) async fn write_leased(
         &self,

@@ -13,7 +13,7 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// Every live session: [`Store::all`](crate::store::Store::all).
+    /// Every live session: [`Listing::all`](crate::store::Listing::all).
     pub(super) async fn scan_all(&self) -> Result<Vec<(String, Record)>, StoreError> {
         let now = SystemTime::now();
         let mut sessions = Vec::new();
@@ -27,7 +27,7 @@ where
         Ok(sessions)
     }
 
-    /// Deletes every session and owner index: [`Store::clear`](crate::store::Store::clear).
+    /// Deletes every session and owner index: [`Listing::clear`](crate::store::Listing::clear).
     pub(super) async fn delete_all(&self) -> Result<(), StoreError> {
         // Emptied before (loads in flight keep nothing) and after, even on an error (nor do loads
         // that ran between).
@@ -41,7 +41,7 @@ where
         Ok(())
     }
 
-    /// How many sessions there are: [`Store::length`](crate::store::Store::length).
+    /// How many sessions there are: [`Listing::length`](crate::store::Listing::length).
     pub(super) async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.keys("length", &self.prefix).await?.len())
     }

@@ -21,10 +21,10 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     /// Writes the session and keeps the owner index in step: [`Store::set`], or with `fence`
-    /// (a token and whether to give the turn back) [`Store::set_within_lease`].
+    /// (a token and whether to give the turn back) [`Leases::set_within_lease`].
     ///
     /// [`Store::set`]: crate::store::Store::set
-    /// [`Store::set_within_lease`]: crate::store::Store::set_within_lease
+    /// [`Leases::set_within_lease`]: crate::store::Leases::set_within_lease
     pub(super) async fn write(
         &self,
         id: &str,
