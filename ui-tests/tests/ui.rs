@@ -1,4 +1,5 @@
-//! Compile-fail tests for `#[derive(SessionData)]`: every misuse has a case in `ui/` whose
+//! Compile-fail tests for `#[derive(SessionData)]` (and for a store declaring a capability it
+//! does not implement): every misuse has a case in `ui/` whose
 //! expected compiler output is the `.stderr` file beside it.
 
 #[test]

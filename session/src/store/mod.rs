@@ -238,6 +238,11 @@ pub(crate) static NO_FIELDS: BTreeSet<String> = BTreeSet::new();
 /// The store-side turn that
 /// [`store_turns`](crate::SessionLayerBuilder::store_turns) needs: a lease per session, and
 /// writes fenced by it. Declare it in [`Store::capabilities`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `Leases`",
+    label = "declared here, not implemented",
+    note = "implement `sessionly::store::Leases` for `{Self}` (`lease`, `release` and `set_within_lease`), or leave it out of `Store::capabilities`"
+)]
 pub trait Leases: Store {
     /// Takes the store-side turn on session `id` for at most `ttl`, if no one holds it:
     /// answers the lease's token, or `None` while another holder has it. A holder that dies
@@ -268,6 +273,11 @@ pub trait Leases: Store {
 /// The per-owner index ([`Record::owner`]), which a store keeps in step with `set`, `destroy`
 /// and expiry: "my sessions" and "log out other devices". Declare it in
 /// [`Store::capabilities`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `OwnerIndex`",
+    label = "declared here, not implemented",
+    note = "implement `sessionly::store::OwnerIndex` for `{Self}` (`sessions_of` (and, if it can do better than the default, `destroy_sessions_of`)), or leave it out of `Store::capabilities`"
+)]
 pub trait OwnerIndex: Store {
     /// Every live session whose [`Record::owner`] is `owner`.
     fn sessions_of(
@@ -298,6 +308,11 @@ pub trait OwnerIndex: Store {
 
 /// Listing and clearing every session, express's optional `all`, `length` and `clear`: for
 /// tools and tests, never called by the layer. Declare it in [`Store::capabilities`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `Listing`",
+    label = "declared here, not implemented",
+    note = "implement `sessionly::store::Listing` for `{Self}` (`all`, `clear` and `length`), or leave it out of `Store::capabilities`"
+)]
 pub trait Listing: Store {
     /// Every live session.
     fn all(&self) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
