@@ -58,7 +58,7 @@ impl Storage {
     }
 }
 
-/// [`Store`] as the middleware holds it: behind one pointer, whatever the store's type.
+/// [`Store`] as the layer holds it: behind one pointer, whatever the store's type.
 /// Native `async fn` in traits cannot be called through `dyn`, so this boxes each call; a store
 /// call is a round trip (or a map lookup), next to which the box costs nothing.
 pub(crate) trait DynStore: Send + Sync + 'static {
