@@ -334,27 +334,35 @@ impl Backend {
             observe::count(SAVES, outcome(&written));
             written
         } else {
-            if self.touch_refused.load(Ordering::Relaxed) {
-                let touched = store.set(id, record, Changed::Fields(&NO_FIELDS)).await;
-                observe::count(TOUCHES, outcome(&touched));
-                return touched;
-            }
-            let mut touched = store.touch(id, record).await;
-            if matches!(touched, Err(StoreError::Unsupported { .. })) {
-                // Left alone, the stored expiry would fall behind the cookie's and the session
-                // would end while still in use: a patch of no fields does what a touch does.
-                if !self.touch_refused.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "the session store answers `Unsupported` to `touch`; touching sessions \
-                         with a patch of no fields instead (remove the store's `touch` to get \
-                         this as its default, or implement it)"
-                    );
-                }
-                touched = store.set(id, record, Changed::Fields(&NO_FIELDS)).await;
-            }
+            let touched = self.touch(store, id, record).await;
             observe::count(TOUCHES, outcome(&touched));
             touched
         }
+    }
+
+    /// Touches session `id`. A store that answers `Unsupported` is warned about once and from
+    /// then on touched by a patch of no fields, which does what a touch does: left alone, the
+    /// stored expiry would fall behind the cookie's and the session end while still in use.
+    async fn touch(
+        &self,
+        store: &Arc<dyn DynStore>,
+        id: &str,
+        record: &Record,
+    ) -> Result<(), StoreError> {
+        if !self.touch_refused.load(Ordering::Relaxed) {
+            let touched = store.touch(id, record).await;
+            if !matches!(touched, Err(StoreError::Unsupported { .. })) {
+                return touched;
+            }
+            if !self.touch_refused.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the session store answers `Unsupported` to `touch`; touching sessions \
+                     with a patch of no fields instead (remove the store's `touch` to get \
+                     this as its default, or implement it)"
+                );
+            }
+        }
+        store.set(id, record, Changed::Fields(&NO_FIELDS)).await
     }
 
     /// Whether the session's cookie must go out for a save (`save`) or a touch: a cookie
@@ -367,25 +375,21 @@ impl Backend {
 
     /// The cookie value for session `id`: its signed id, or for a cookie session the session
     /// sealed (`CookieTooLarge` when it would not fit; counted as a save when `saving`).
-    #[cfg_attr(not(feature = "cookie-store"), allow(unused_variables))]
     pub(crate) fn cookie_value(
         &self,
         id: &str,
         record: &Record,
         saving: bool,
     ) -> Result<String, SessionError> {
-        if !self.in_cookies() {
-            return Ok(self.signer.sign(id));
-        }
         let value = self.seal(id, record)?;
-        if saving {
+        if saving && self.in_cookies() {
             observe::count(SAVES, "ok");
         }
         Ok(value)
     }
 
-    /// Seals a cookie session into its cookie value; `CookieTooLarge` (and counted) when it
-    /// would not fit.
+    /// The cookie value: the signed id, or a cookie session sealed (`CookieTooLarge`, and
+    /// counted, when it would not fit).
     #[cfg_attr(not(feature = "cookie-store"), allow(unused_variables))]
     fn seal(&self, id: &str, record: &Record) -> Result<String, SessionError> {
         match &self.kind {
