@@ -40,9 +40,10 @@ pub mod auth {
         notice: Option<String>,
     }
 
-    /// Signs `user` in: a new session id first, so an id known before is worthless after.
+    /// Signs `user` in: a new session id first, so an id known before is worthless after;
+    /// the app's and other libraries' data stay (`regenerate` would empty them all).
     pub async fn login(session: &mut TypedSession<Auth>, user: &str) -> Result<(), SessionError> {
-        session.regenerate().await?;
+        session.cycle_id().await?;
         session.set_user(Some(user.to_owned()));
         session.set_notice(Some(format!("Signed in as {user}.")));
         Ok(())
@@ -112,6 +113,12 @@ pub mod csrf {
             session.set_token(Some(generate_id()));
         }
         session.token().clone().unwrap_or_default()
+    }
+
+    /// Forgets the session's token; the next page gets a new one. Call it when the session's
+    /// user changes: a token seen before a login must not work after it.
+    pub fn rotate(session: &mut TypedSession<Csrf>) {
+        session.reset_token();
     }
 
     #[derive(Deserialize)]
@@ -211,9 +218,11 @@ struct LoginForm {
 
 async fn login(
     mut session: TypedSession<auth::Auth>,
+    mut csrf: TypedSession<csrf::Csrf>,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Result<axum::response::Redirect, sessionly::SessionError> {
     auth::login(&mut session, &form.user).await?;
+    csrf::rotate(&mut csrf);
     Ok(axum::response::Redirect::to("/"))
 }
 

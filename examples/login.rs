@@ -1,5 +1,6 @@
-//! Login and logout: regenerate the session on login so an id seen before login is useless
-//! after it, destroy it on logout, and show a one-time notice with a flash field.
+//! Login and logout: give the session a new id on login (`cycle_id`, which keeps what the
+//! visitor had) so an id seen before login is useless after it, destroy it on logout, and
+//! show a one-time notice with a flash field.
 //!
 //! Sessions end after 30 idle minutes and after 12 hours in any case; "remember me" raises both
 //! limits for that one session (30 idle days, 90 days at most). The user field is the session's
@@ -97,8 +98,8 @@ async fn login(
         session.set_notice(Some("Wrong password.".to_owned()));
         return Ok(Redirect::to("/").into_response());
     }
-    // A new id for the logged-in session: fixation-proof.
-    session.regenerate().await?;
+    // A new id for the logged-in session, fixation-proof; what the visitor had stays.
+    session.cycle_id().await?;
     session.set_user(Some(form.username));
     session.set_notice(Some("Logged in.".to_owned()));
     if form.remember.is_some() {

@@ -116,6 +116,14 @@ pub fn routes() -> Router {
             }),
         )
         .route(
+            "/cycle-id",
+            get(|mut s: Session| async move {
+                let before = s.id();
+                s.cycle_id().await?;
+                Ok::<_, SessionError>(format!("{before}>{}:{}", s.id(), s.views()))
+            }),
+        )
+        .route(
             "/login/{name}",
             get(|mut s: Session, Path(name): Path<String>| async move {
                 s.regenerate().await?;
@@ -556,8 +564,10 @@ pub async fn a_slow_request_cannot_resurrect(store: impl Store + Clone) {
     sessionly::testing::conformance::a_slow_request_cannot_resurrect(&store).await;
 }
 
+/// "Log out other devices", then a login that keeps the visitor's session (`cycle_id`).
 pub async fn log_out_other_devices(store: impl Store + Clone) {
     sessionly::testing::conformance::log_out_other_devices(&store).await;
+    sessionly::testing::conformance::a_login_keeps_the_session(&store).await;
 }
 
 /// The shared test Redis (`.ci/run` starts it and exports `REDIS_URL`).

@@ -1,4 +1,5 @@
-//! Several schemas on one session: namespaces keep their stored names apart, conflicting
+//! Several schemas on one session: namespaces keep their stored names apart (and all move
+//! together when one schema's extractor changes the id), conflicting
 //! schemas under one layer are an error, and a library's middleware and the handler after it
 //! (or two extractors in one handler) each keep their changes, with exact dirty tracking, under
 //! every combination of `lazy_load` and `lock_sessions`.
@@ -126,6 +127,10 @@ fn composed(store: impl Store, lazy_load: bool, lock_sessions: bool, holding: bo
             ),
         )
         .route(
+            "/cycle",
+            get(|mut app: TypedSession<App>| async move { app.cycle_id().await }),
+        )
+        .route(
             "/token",
             get(|mut csrf: TypedSession<Csrf>| async move {
                 csrf.set_token(Some("t0k3n".into()));
@@ -209,6 +214,19 @@ async fn several_schemas(what: &str, lazy_load: bool, lock_sessions: bool, holdi
     // A third schema.
     within(&app, "/token", Some(&cookie)).await;
     assert_eq!(store.take(), vec![names(&["csrf/token"])], "{what}");
+
+    // A login that keeps the data (`cycle_id` from one schema's extractor): one whole write
+    // under the new id, and the old id gone; every namespace is still there below.
+    let reply = within(&app, "/cycle", Some(&cookie)).await;
+    assert_eq!(reply.status, 200, "{what}: {}", reply.body);
+    let cookie = reply.cookie().expect("the new id goes out");
+    assert_ne!(id_of(&cookie), id, "{what}: a new id");
+    assert_eq!(store.take(), vec![None], "{what}: one whole write");
+    assert_eq!(
+        store.inner.get(&id).await.unwrap(),
+        None,
+        "{what}: the old id gone"
+    );
 
     // Reading all three changes nothing and writes nothing.
     let reply = within(&app, "/read", Some(&cookie)).await;

@@ -2,7 +2,7 @@
 //! session travels with the cookie (a second server with the same secret continues it), the
 //! cookie hides and authenticates it, secrets rotate, expiry is enforced from inside the
 //! cookie, a session too large for a cookie is an error that keeps the client's cookie, and
-//! what destroy, regenerate and the owner index can and cannot do without a server-side store.
+//! what destroy, regenerate, cycle_id and the owner index can and cannot do without a server-side store.
 
 use crate::common;
 
@@ -226,7 +226,7 @@ async fn a_session_too_large_for_a_cookie_is_an_error_and_the_client_keeps_its_c
 }
 
 #[tokio::test]
-async fn destroy_and_regenerate_end_the_session_only_in_the_browser() {
+async fn destroy_regenerate_and_cycle_id_act_only_in_the_browser() {
     let app = cookie_app(&["k"], |b| b);
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let cookie = get_with(&app, "/views", Some(&cookie))
@@ -251,6 +251,15 @@ async fn destroy_and_regenerate_end_the_session_only_in_the_browser() {
         format!("{before}>{}:0", reply_id(&app, &reply).await)
     );
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "3");
+
+    // `cycle_id` gives a new id with the data; the response's cookie carries both.
+    let before = get_with(&app, "/id", Some(&cookie)).await.body;
+    let reply = get_with(&app, "/cycle-id", Some(&cookie)).await;
+    let after = reply_id(&app, &reply).await;
+    assert_ne!(after, before);
+    assert_eq!(reply.body, format!("{before}>{after}:2"));
+    let cycled = reply.cookie().unwrap();
+    assert_eq!(get_with(&app, "/views", Some(&cycled)).await.body, "3");
 }
 
 /// The id the cookie `reply` set holds.

@@ -48,18 +48,21 @@ async fn libraries_sign_in_with_csrf_protection_beside_the_apps_own_data() {
         .await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let after = browser.session_id().expect("a session");
-    assert_ne!(after, before, "regenerated on sign-in");
+    assert_ne!(after, before, "a new id on sign-in");
     assert_eq!(
         Sessions::new(&sessions).record(&before).await.unwrap(),
         None
     );
 
-    // The notice shows once; the library's and the app's fields live side by side.
+    // The notice shows once; the library's and the app's fields live side by side, the
+    // app's kept across the sign-in, the CSRF token a new one.
     let page = browser.get("/").await.text();
     assert!(
         page.contains("Signed in as ada.") && page.contains("Hello, ada"),
         "{page}"
     );
+    assert!(page.contains("2 visits"), "{page}");
+    assert_ne!(token_in(&page), token, "a new CSRF token after the sign-in");
     assert!(!browser.get("/").await.text().contains("Signed in as"));
     let stored = Sessions::new(&sessions)
         .record(&after)

@@ -270,7 +270,7 @@ async fn login_regenerates_flashes_once_remembers_and_logs_other_devices_out() {
     assert_eq!(notice(&laptop).await.as_deref(), Some("Logged in."));
     assert_eq!(text(&laptop, "#user").await, "ada");
     let signed_in = cookie(&laptop, "connect.sid").await.expect("a session");
-    assert_ne!(signed_in.value(), before.value(), "regenerated on login");
+    assert_ne!(signed_in.value(), before.value(), "a new id on login");
     assert_eq!(signed_in.secure(), Some(true));
     assert_eq!(signed_in.http_only(), Some(true));
     assert_eq!(

@@ -20,7 +20,7 @@ async fn memory_store_lets_no_slow_request_resurrect_a_session() {
 }
 
 #[tokio::test]
-async fn memory_store_logs_out_other_devices() {
+async fn memory_store_logs_devices_in_and_out() {
     common::log_out_other_devices(MemoryStore::new()).await;
 }
 

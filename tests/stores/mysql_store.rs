@@ -106,7 +106,7 @@ async fn a_slow_request_cannot_resurrect_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_logs_out_other_devices() {
+async fn a_user_logs_devices_in_and_out() {
     let (store, _table) = store("devices").await;
     log_out_other_devices(store).await;
 }

@@ -70,7 +70,7 @@ async fn redis_cluster_store_lets_no_slow_request_resurrect_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_cluster_store_logs_out_other_devices() {
+async fn redis_cluster_store_logs_devices_in_and_out() {
     log_out_other_devices(cluster_store("devices").await).await;
 }
 
@@ -144,7 +144,7 @@ async fn redis_store_lets_no_slow_request_resurrect_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_logs_out_other_devices() {
+async fn redis_store_logs_devices_in_and_out() {
     log_out_other_devices(store("devices").await).await;
 }
 

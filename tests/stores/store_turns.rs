@@ -253,7 +253,15 @@ async fn every_request_gives_the_turn_back<S: Leases + Clone>(store: S) {
     let app = turning(store.clone(), Some(StoreTurns::new()));
     let reply = get_with(&app, "/views", None).await;
     let (cookie, id) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
-    for path in ["/read", "/views", "/fail", "/save", "/none", "/destroy"] {
+    for path in [
+        "/read",
+        "/views",
+        "/fail",
+        "/save",
+        "/none",
+        "/cycle-id",
+        "/destroy",
+    ] {
         let reply = get_with(&app, path, Some(&cookie)).await;
         let free = store.lease(&id, HOUR.unwrap()).await.unwrap();
         let token = free.unwrap_or_else(|| panic!("{path} ({}) kept the turn", reply.status));
@@ -271,11 +279,38 @@ async fn every_request_gives_the_turn_back<S: Leases + Clone>(store: S) {
     store.release(&id, &held).await.unwrap();
 }
 
+/// `cycle_id` under the turn: the session moves to its new id with its data, the old id is
+/// gone, and neither id is left leased.
+async fn a_login_keeps_the_session_under_the_turn<S: Leases + Clone>(store: S) {
+    let app = turning(store.clone(), Some(StoreTurns::new()));
+    let reply = get_with(&app, "/views", None).await;
+    let (cookie, old) = (reply.cookie().unwrap(), reply.cookie_id().unwrap());
+    let cycled = get_with(&app, "/cycle-id", Some(&cookie)).await;
+    assert_eq!(cycled.status, 200, "{}", cycled.body);
+    let (new_cookie, new) = (cycled.cookie().unwrap(), cycled.cookie_id().unwrap());
+    assert_eq!(cycled.body, format!("{old}>{new}:1"));
+    assert_eq!(store.get(&old).await.unwrap(), None, "the old id deleted");
+    assert_eq!(get_with(&app, "/read", Some(&new_cookie)).await.body, "1");
+    assert_eq!(get_with(&app, "/read", Some(&cookie)).await.body, "0");
+    for id in [old, new] {
+        let token = store.lease(&id, HOUR.unwrap()).await.unwrap();
+        let token = token.unwrap_or_else(|| panic!("{id} left leased"));
+        store.release(&id, &token).await.unwrap();
+    }
+}
+
 fn app_with(
     store: impl Store,
     configure: impl FnOnce(sessionly::SessionLayerBuilder) -> sessionly::SessionLayerBuilder,
 ) -> Router {
     app(layer_with(store, configure))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_keeps_the_session_under_the_turn_on_redis_and_postgres() {
+    a_login_keeps_the_session_under_the_turn(store("cycle").await).await;
+    let (store, _, _tables) = postgres_stores("cycle").await;
+    a_login_keeps_the_session_under_the_turn(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use crate::cookie::Signer;
 use crate::error::SessionError;
 use crate::observe::{
     self,
-    metric::{LOADS, SAVES, TOUCHES},
+    metric::{DESTROYS, LOADS, SAVES, TOUCHES},
 };
 use crate::record::Record;
 use crate::store::{Changed, Chosen, DynStore, NO_FIELDS, Storage, StoreError, fits};
@@ -285,6 +285,37 @@ impl Backend {
         let saved = self.write(turn, id, record, changed, false).await;
         observe::count(SAVES, outcome(&saved));
         saved?;
+        Ok(Saved::Stored)
+    }
+
+    /// Moves a stored session to the new id `new` (`cycle_id`): writes `record` whole under
+    /// `new`, then deletes `old`, so a failure on the way leaves the session under one id or
+    /// the other, never under none. A cookie session is only checked: its next cookie carries
+    /// the new id.
+    pub(crate) async fn move_to(
+        &self,
+        turn: &Turn,
+        old: &str,
+        new: &str,
+        record: &Record,
+    ) -> Result<Saved, SessionError> {
+        self.check_size(record)?;
+        if self.in_cookies() {
+            self.seal(new, record)?;
+            return Ok(Saved::InCookie);
+        }
+        let written = self.write(turn, new, record, Changed::All, false).await;
+        observe::count(SAVES, outcome(&written));
+        written?;
+        if let Err(error) = self.destroy(old).await {
+            // The session stays under its old id: the copy must not outlive the error as a
+            // second live session of the same user.
+            if let Err(undo) = self.destroy(new).await {
+                tracing::error!(error = %undo, "could not delete the copy of a session whose id change failed");
+            }
+            return Err(error.into());
+        }
+        observe::count_one(DESTROYS);
         Ok(Saved::Stored)
     }
 

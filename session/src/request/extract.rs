@@ -97,7 +97,8 @@ impl<T: SessionData> Drop for TypedSession<T> {
 }
 
 impl<T: SessionData> TypedSession<T> {
-    /// The session id (`req.session.id`). It changes on [`regenerate`](Self::regenerate).
+    /// The session id (`req.session.id`). It changes on [`regenerate`](Self::regenerate) and
+    /// [`cycle_id`](Self::cycle_id).
     pub fn id(&self) -> String {
         self.handle.id()
     }
@@ -124,9 +125,47 @@ impl<T: SessionData> TypedSession<T> {
         Ok(())
     }
 
+    /// Gives the session a new id and keeps its data — every schema's fields, libraries'
+    /// namespaces included — its owner and its lifetime; the old id is deleted from the store,
+    /// and no request still holding it can write it back. This is what a login wants: an id
+    /// an attacker planted or saw before the login is worthless after it, and the visitor's
+    /// cart survives.
+    ///
+    /// A session the store already holds is moved to the new id at once (one write, one
+    /// delete); if either fails, the session keeps its old id and the error is returned. A
+    /// session never stored (a first visit) just changes its id. With the cookie store, the
+    /// response's cookie carries the new id; the old cookie stays valid until it expires, as
+    /// every cookie of that store does.
+    ///
+    /// Use [`regenerate`](Self::regenerate) instead where the session must start empty (a
+    /// shared computer's next user, or express's exact behaviour).
+    ///
+    /// ```
+    /// use sessionly::{SessionData, SessionError, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Shop {
+    ///     cart: Vec<u32>,
+    ///     #[session(owner)]
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// async fn log_in(mut session: TypedSession<Shop>) -> Result<String, SessionError> {
+    ///     // ... check the password ...
+    ///     session.cycle_id().await?;
+    ///     session.set_user(Some("ada".into()));
+    ///     Ok(format!("welcome back; {} items in your cart", session.cart().len()))
+    /// }
+    /// ```
+    pub async fn cycle_id(&mut self) -> Result<(), SessionError> {
+        self.handle.flush(&mut self.tracked);
+        self.handle.cycle_id().await
+    }
+
     /// Deletes the session from the store and continues with a new, empty one under a new id
-    /// (express's `regenerate()`). Call it on login, so an id known before the login is
-    /// worthless after it.
+    /// (express's `regenerate()`): every field is back to its default, other schemas' and
+    /// libraries' namespaces included, and the session gets a fresh lifetime. To keep the
+    /// data across a login, use [`cycle_id`](Self::cycle_id).
     pub async fn regenerate(&mut self) -> Result<(), SessionError> {
         self.handle.regenerate().await?;
         self.tracked = self.handle.load()?;

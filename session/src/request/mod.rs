@@ -25,6 +25,7 @@ pub(crate) mod detach;
 pub(crate) mod extract;
 mod session;
 
+use session::new_id;
 pub(crate) use session::{Session, new_session};
 use session::{Stored, change};
 
@@ -344,6 +345,43 @@ impl Handle {
             s.saved_generation = None;
             s.full_write = true;
             s.stored = None;
+        })
+    }
+
+    /// Gives the session a new id and keeps everything else: its data (every namespace's), its
+    /// owner and its lifetime. A stored session is moved to the new id at once, and the old id
+    /// is deleted, so nothing can write it back; one never stored only changes its id.
+    pub(crate) async fn cycle_id(&self) -> Result<(), SessionError> {
+        let (old, record, stored, generation) = self.with_session(|_, s| {
+            s.record.cookie.touch(SystemTime::now());
+            let stored = s.stored.is_some();
+            (s.id.clone(), s.record.clone(), stored, s.log.generation())
+        })?;
+        let Shared {
+            config, request, ..
+        } = &*self.0;
+        let new = new_id(config, request);
+        let saved = match stored {
+            true => Some(
+                config
+                    .backend
+                    .move_to(&self.0.turn, &old, &new, &record)
+                    .await?,
+            ),
+            false => None,
+        };
+        self.with_session(|_, s| {
+            if s.id != old {
+                // Another extractor of this request changed the id meanwhile; that stands.
+                return;
+            }
+            s.id = new;
+            // The client must get the new id, and the old one is dead: same as a regenerate,
+            // for the end-of-request decision.
+            s.regenerated = stored;
+            if let Some(Saved::Stored) = saved {
+                s.mark_saved(generation);
+            }
         })
     }
 

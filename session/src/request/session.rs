@@ -101,13 +101,9 @@ impl Session {
 /// A session for a request that brought none (or an unknown one): a new id, an empty record
 /// and a fresh cookie.
 pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTime) -> Session {
-    let id = match (&config.genid, &request.parts) {
-        (Some(genid), Some(parts)) => genid(parts),
-        _ => generate_id(),
-    };
     Session {
         regenerated: false,
-        id,
+        id: new_id(config, request),
         record: Record {
             cookie: fresh_cookie(config, request, now),
             fields: Default::default(),
@@ -118,6 +114,14 @@ pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTim
         saved_generation: None,
         full_write: true,
         stored: None,
+    }
+}
+
+/// A new session id: the app's `genid`, when it has one and the request is at hand.
+pub(crate) fn new_id(config: &Config, request: &RequestInfo) -> String {
+    match (&config.genid, &request.parts) {
+        (Some(genid), Some(parts)) => genid(parts),
+        _ => generate_id(),
     }
 }
 

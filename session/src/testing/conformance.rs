@@ -24,8 +24,9 @@ use crate::store::{Capabilities, Changed, CookieState, Record, Store, StoreError
 
 mod races;
 pub use races::{
-    a_slow_request_cannot_resurrect, different_fields_survive_two_processes, log_out_other_devices,
-    no_lost_updates, no_lost_updates_with, races,
+    a_login_keeps_the_session, a_slow_request_cannot_resurrect,
+    different_fields_survive_two_processes, log_out_other_devices, no_lost_updates,
+    no_lost_updates_with, races,
 };
 
 /// What a failed store call in the checks says.

@@ -127,6 +127,21 @@ fn app(layer: SessionLayer, gate: Gate) -> Router {
             }),
         )
         .route(
+            "/cycle-id",
+            get(|mut s: Session| async move {
+                s.cycle_id().await?;
+                Ok::<_, SessionError>("cycled")
+            }),
+        )
+        .route(
+            "/login/{user}",
+            get(|mut s: Session, Path(user): Path<String>| async move {
+                s.cycle_id().await?;
+                s.set_user(Some(user));
+                Ok::<_, SessionError>("logged in")
+            }),
+        )
+        .route(
             "/slow-write",
             get(move |mut s: Session| async move {
                 write.loaded.notify_one();
@@ -193,9 +208,9 @@ impl Reply {
 }
 
 /// Every race check (those of the per-owner index only if the store has one): [`no_lost_updates`],
-/// [`different_fields_survive_two_processes`], [`a_slow_request_cannot_resurrect`] and
-/// [`log_out_other_devices`]. Sessions of the owners `ada`, `grace` and `linus` are deleted
-/// along the way. Takes a few seconds.
+/// [`different_fields_survive_two_processes`], [`a_slow_request_cannot_resurrect`],
+/// [`log_out_other_devices`] and [`a_login_keeps_the_session`]. Sessions of the owners `ada`,
+/// `grace`, `linus` and `joan` are deleted along the way. Takes a few seconds.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -207,6 +222,7 @@ pub async fn races<S: Store + Clone>(store: &S) {
     different_fields_survive_two_processes(store).await;
     a_slow_request_cannot_resurrect(store).await;
     log_out_other_devices(store).await;
+    a_login_keeps_the_session(store).await;
 }
 
 /// 64 concurrent requests on one session through one layer (`lock_sessions` on, as by
@@ -279,8 +295,8 @@ pub async fn different_fields_survive_two_processes<S: Store + Clone>(store: &S)
 }
 
 /// No resurrection, across two layers on one store: a slow request loads a session, the other
-/// layer ends it (logout, a login that regenerates it, "log out other devices" or
-/// "everywhere"), then the slow request finishes, writing or only reading. Afterwards the old
+/// layer ends it (logout, a login that regenerates it or changes its id, "log out other
+/// devices" or "everywhere"), then the slow request finishes, writing or only reading. Afterwards the old
 /// id is dead in the store and the slow response does not hand it back.
 pub async fn a_slow_request_cannot_resurrect<S: Store + Clone>(store: &S) {
     let hour = CookieOptions::new().max_age(Duration::from_secs(3600));
@@ -290,6 +306,7 @@ pub async fn a_slow_request_cannot_resurrect<S: Store + Clone>(store: &S) {
             for ender in [
                 "/destroy",
                 "/regenerate",
+                "/cycle-id",
                 "/logout-others",
                 "/logout-everywhere",
             ] {
@@ -424,4 +441,84 @@ pub async fn log_out_other_devices<S: Store + Clone>(store: &S) {
         .destroy_sessions_of("linus", None)
         .await
         .expect(STORE);
+}
+
+/// A login with `cycle_id`: the visitor's session moves to a new id with its data (a counter
+/// and a cart), its creation time and expiry, and joins its owner's index once; the old id is
+/// gone from the store and its cookie opens an empty session. A session the store never held
+/// changes its id without being stored.
+pub async fn a_login_keeps_the_session<S: Store + Clone>(store: &S) {
+    let case = "a login keeps the session (cycle_id)";
+    let hour = CookieOptions::new().max_age(Duration::from_secs(3600));
+    let one_layer = layer(store.clone(), |b| b.cookie(hour));
+    let sessions = Sessions::new(&one_layer);
+    let app = app(one_layer, Gate::default());
+    let index = has_owner_index(store).await;
+    if index {
+        optional(store)
+            .destroy_sessions_of("joan", None)
+            .await
+            .expect(STORE);
+    }
+
+    let visitor = get_as(&app, "/cart/7", None).await.cookie(case);
+    get_as(&app, "/views", Some(&visitor)).await;
+    let old_id = sessions.id_in(&visitor).expect("a signed cookie");
+    let before = store.get(&old_id).await.expect(STORE).expect("stored");
+
+    let login = get_as(&app, "/login/joan", Some(&visitor)).await;
+    assert_eq!(
+        (login.status, login.body.as_str()),
+        (200, "logged in"),
+        "{case}"
+    );
+    let member = login.cookie(case);
+    let new_id = sessions.id_in(&member).expect("a signed cookie");
+    assert_ne!(new_id, old_id, "{case}: a new id");
+    assert_eq!(
+        store.get(&old_id).await.expect(STORE),
+        None,
+        "{case}: the old id deleted"
+    );
+    let after = store.get(&new_id).await.expect(STORE);
+    let after = after.unwrap_or_else(|| panic!("{case}: stored under the new id"));
+    assert_eq!(after.owner.as_deref(), Some("joan"), "{case}: the owner");
+    assert_eq!(
+        after.cookie.created(),
+        before.cookie.created(),
+        "{case}: the lifetime kept (created)"
+    );
+    assert_eq!(
+        after.cookie.original_max_age(),
+        before.cookie.original_max_age(),
+        "{case}: the lifetime kept (max age)"
+    );
+    assert_eq!(
+        get_as(&app, "/summary", Some(&member)).await.body,
+        "1 1",
+        "{case}: the data kept"
+    );
+    assert_eq!(
+        get_as(&app, "/read", Some(&visitor)).await.body,
+        "0",
+        "{case}: the old cookie opens a session"
+    );
+    if index {
+        assert_eq!(
+            get_as(&app, "/sessions", Some(&member)).await.body,
+            "1",
+            "{case}: listed once under the owner"
+        );
+    }
+
+    // A first visit that logs in straight away: nothing stored before, one session after.
+    let direct = get_as(&app, "/login/joan", None).await.cookie(case);
+    let direct_id = sessions.id_in(&direct).expect("a signed cookie");
+    assert!(
+        store.get(&direct_id).await.expect(STORE).is_some(),
+        "{case}: a new session logged in"
+    );
+    for id in [new_id, direct_id] {
+        store.destroy(&id).await.expect(STORE);
+    }
 }
