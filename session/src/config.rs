@@ -221,6 +221,8 @@ pub(crate) struct Config {
     pub(crate) lazy_load: bool,
     /// The schemas extracted under this layer, checked for conflicts.
     pub(crate) schemas: crate::schema::Schemas,
+    /// Set once the layer has warned that it withheld a `Secure` cookie on a plain connection.
+    pub(crate) warned_withheld: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Config {

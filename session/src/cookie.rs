@@ -49,7 +49,11 @@ pub enum Secure {
     /// Never set `Secure` (express's default).
     #[default]
     Never,
-    /// Always set `Secure`; the cookie is then only sent on secure connections.
+    /// Always set `Secure`. As in express, the layer sends the cookie only on requests it
+    /// counts as secure (see [`proxy`](crate::SessionLayerBuilder::proxy),
+    /// [`DirectTls`](crate::DirectTls), [`AppSecure`](crate::AppSecure)); on any other it
+    /// sends none, stores no new session (unlike express: nobody could come back with it),
+    /// and says so once at WARN.
     Always,
     /// Set `Secure` when the connection that creates the session is secure.
     Auto,

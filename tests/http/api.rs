@@ -319,15 +319,48 @@ async fn responses_that_set_the_cookie_are_kept_out_of_shared_caches() {
     );
 }
 
+/// A `Secure` cookie on a plain connection is withheld (express's rule), and the session it
+/// would carry is not stored, since no request could ever come back with it. The first time
+/// one layer withholds it, it says so at WARN, naming the fixes; after that at DEBUG only.
 #[tokio::test]
-async fn secure_sessions_are_saved_even_when_the_cookie_cannot_be_sent() {
+async fn a_secure_cookie_withheld_on_plain_http_stores_nothing_and_warns_once() {
+    let (logs, _logging) = capture_logs(tracing_subscriber::filter::LevelFilter::WARN);
     let store = MemoryStore::new();
-    let app = app(layer_with(store.clone(), |b| {
+    let secure = |b: sessionly::SessionLayerBuilder| {
         b.cookie(CookieOptions::new().secure(Secure::Always))
-    }));
-    let reply = get_with(&app, "/views", None).await;
-    assert_eq!(reply.set_cookie(), None);
+            .proxy(true)
+    };
+    let app = app(layer_with(store.clone(), secure));
+    for _ in 0..3 {
+        let reply = get_with(&app, "/views", None).await;
+        assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "1"));
+        assert_eq!(reply.set_cookie(), None);
+    }
+    assert_eq!(store.length().await.unwrap(), 0, "no orphan sessions");
+    let warnings = logs.text();
+    assert_eq!(
+        warnings.matches("was not sent").count(),
+        1,
+        "one warning for three withheld cookies: {warnings}"
+    );
+    for fix in ["proxy(true)", "AppSecure", "DirectTls", "Secure::Auto"] {
+        assert!(
+            warnings.contains(fix),
+            "the warning names {fix}: {warnings}"
+        );
+    }
+
+    // Over HTTPS (here behind the trusted proxy) the cookie goes out and the session is stored.
+    let request = http::Request::get("/views")
+        .header("x-forwarded-proto", "https")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.clone(), request)
+        .await
+        .unwrap();
+    assert!(response.headers().get(http::header::SET_COOKIE).is_some());
     assert_eq!(store.length().await.unwrap(), 1);
+    assert_eq!(logs.text().matches("was not sent").count(), 1);
 }
 
 #[tokio::test]

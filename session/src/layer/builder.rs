@@ -301,6 +301,7 @@ impl SessionLayerBuilder {
             absolute_lifetime: self.absolute_lifetime,
             lazy_load: self.lazy_load,
             schemas: Default::default(),
+            warned_withheld: Default::default(),
         };
         Ok(SessionLayer::from_config(config))
     }

@@ -73,6 +73,9 @@ pub(crate) enum CookieAction {
 pub(crate) struct Decision {
     pub(crate) store: StoreAction,
     pub(crate) cookie: CookieAction,
+    /// The session's cookie should go out but may not: it is `Secure` and the connection is
+    /// not (the layer warns about this once).
+    pub(crate) withheld: bool,
 }
 
 pub(crate) fn decide(options: Options, facts: Facts) -> Decision {
@@ -81,20 +84,16 @@ pub(crate) fn decide(options: Options, facts: Facts) -> Decision {
     } else {
         CookieAction::Nothing
     };
-    match facts.ending {
-        Ending::Destroyed => Decision {
-            store: StoreAction::Nothing,
-            cookie: clear_if_sent,
-        },
-        Ending::Unset(Unset::Keep) => Decision {
-            store: StoreAction::Nothing,
-            cookie: CookieAction::Nothing,
-        },
-        Ending::Unset(Unset::Destroy) => Decision {
-            store: StoreAction::Destroy,
-            cookie: clear_if_sent,
-        },
-        Ending::Active => active(options, facts),
+    let (store, cookie) = match facts.ending {
+        Ending::Destroyed => (StoreAction::Nothing, clear_if_sent),
+        Ending::Unset(Unset::Keep) => (StoreAction::Nothing, CookieAction::Nothing),
+        Ending::Unset(Unset::Destroy) => (StoreAction::Destroy, clear_if_sent),
+        Ending::Active => return active(options, facts),
+    };
+    Decision {
+        store,
+        cookie,
+        withheld: false,
     }
 }
 
@@ -104,6 +103,7 @@ fn active(options: Options, facts: Facts) -> Decision {
         return Decision {
             store: StoreAction::Nothing,
             cookie: CookieAction::Nothing,
+            withheld: false,
         };
     }
     // A new (or regenerated) session that was never saved is only saved once it holds
@@ -122,9 +122,14 @@ fn active(options: Options, facts: Facts) -> Decision {
         // A new id: the client needs it if the session is (or was explicitly) stored.
         options.save_uninitialized || facts.modified || facts.ever_saved
     };
+    let withheld = send && !facts.can_send_cookie;
     // A resent cookie needs the touch even when the expiry barely moves: it is what finds out
     // that another request ended the session meanwhile, so the dead id is not handed back.
-    let store = if save {
+    // A session whose id the client does not have, and cannot be given (a `Secure` cookie on a
+    // plain connection), is not stored: no request could ever load it (express stores it).
+    let store = if !facts.cookie_id_matches && !facts.can_send_cookie {
+        StoreAction::Nothing
+    } else if save {
         StoreAction::Save
     } else if facts.cookie_id_matches && (facts.touch_due || send) {
         StoreAction::Touch
@@ -138,6 +143,7 @@ fn active(options: Options, facts: Facts) -> Decision {
         } else {
             CookieAction::Nothing
         },
+        withheld,
     }
 }
 
@@ -226,7 +232,10 @@ mod tests {
             ("loaded, cookie lifetime changed",         false, false, Facts { cookie_changed: true, has_expires: false, ..modified(loaded()) }, S::Save, C::Set),
             ("regenerated",                             false, false, regenerated(loaded()), S::Save, C::Set),
             ("regenerated, resave",                     false, true,  regenerated(resaved(loaded())), S::Save, C::Set),
-            ("secure cookie over http: saved, not sent", false, true, Facts { can_send_cookie: false, ..fresh() }, S::Save, C::Nothing),
+            ("secure cookie over http: neither saved nor sent", false, true, Facts { can_send_cookie: false, ..fresh() }, S::Nothing, C::Nothing),
+            ("secure cookie over http, modified",       false, false, Facts { can_send_cookie: false, ..modified(fresh()) }, S::Nothing, C::Nothing),
+            ("secure cookie over http, regenerated",    false, false, Facts { can_send_cookie: false, ..regenerated(loaded()) }, S::Nothing, C::Nothing),
+            ("secure cookie over http, loaded modified", false, false, Facts { can_send_cookie: false, ..modified(loaded()) }, S::Save, C::Nothing),
             ("destroyed, had cookie",                   true,  true,  Facts { ending: Ending::Destroyed, ..loaded() }, S::Nothing, C::Clear),
             ("destroyed new session",                   true,  true,  Facts { ending: Ending::Destroyed, ..fresh() }, S::Nothing, C::Nothing),
             ("unset keep",                              true,  true,  Facts { ending: Ending::Unset(Unset::Keep), ..modified(loaded()) }, S::Nothing, C::Nothing),
@@ -257,7 +266,8 @@ mod tests {
                 save_uninitialized,
                 save_on_error: false,
             };
-            assert_eq!(decide(options, facts), Decision { store, cookie }, "{name}");
+            let decision = decide(options, facts);
+            assert_eq!((decision.store, decision.cookie), (store, cookie), "{name}");
         }
     }
 
@@ -402,7 +412,11 @@ mod tests {
             };
             let decision = decide(options, e.facts());
             let send = e.should_set_cookie();
-            let expected_store = if e.should_save() {
+            // The one deliberate difference in storing: a new session whose cookie cannot be
+            // sent (`Secure` over plain HTTP) is not stored.
+            let expected_store = if !e.cookie_id_matches() && !e.secure_ok {
+                S::Nothing
+            } else if e.should_save() {
                 S::Save
             } else if e.should_touch() && (e.touch_due || send) {
                 S::Touch
@@ -412,6 +426,7 @@ mod tests {
             proptest::prop_assert_eq!(decision.store, expected_store, "{:?}", e);
             let expected_cookie = if send && e.secure_ok { C::Set } else { C::Nothing };
             proptest::prop_assert_eq!(decision.cookie, expected_cookie, "{:?}", e);
+            proptest::prop_assert_eq!(decision.withheld, send && !e.secure_ok, "{:?}", e);
         }
 
         /// A 5xx leaves the store and the cookie alone unless `save_on_error`, which decides as
@@ -426,7 +441,7 @@ mod tests {
             let failed = Facts { server_error: true, ..e.facts() };
             proptest::prop_assert_eq!(
                 decide(options(false), failed),
-                Decision { store: S::Nothing, cookie: C::Nothing }
+                Decision { store: S::Nothing, cookie: C::Nothing, withheld: false }
             );
             proptest::prop_assert_eq!(decide(options(true), failed), decide(options(true), e.facts()));
             let unset = if keep { Unset::Keep } else { Unset::Destroy };
@@ -454,14 +469,14 @@ mod tests {
             let unset = if keep { Unset::Keep } else { Unset::Destroy };
             let unset_decision = decide(options, Facts { ending: Ending::Unset(unset), ..facts });
             let expected = if keep {
-                Decision { store: S::Nothing, cookie: C::Nothing }
+                Decision { store: S::Nothing, cookie: C::Nothing, withheld: false }
             } else {
-                Decision { store: S::Destroy, cookie: clear }
+                Decision { store: S::Destroy, cookie: clear, withheld: false }
             };
             proptest::prop_assert_eq!(unset_decision, expected);
             proptest::prop_assert_eq!(
                 decide(options, Facts { ending: Ending::Destroyed, ..facts }),
-                Decision { store: S::Nothing, cookie: clear }
+                Decision { store: S::Nothing, cookie: clear, withheld: false }
             );
         }
     }

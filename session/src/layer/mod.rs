@@ -261,6 +261,9 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
             let facts = active_facts(handle, &session, server_error);
             let decision = decide(options(config), facts);
             tracing::debug!(store = ?decision.store, cookie = ?decision.cookie, "end of request");
+            if decision.withheld {
+                warn_withheld(config);
+            }
             let backend = &config.backend;
             let save = decision.store == StoreAction::Save;
             if save && let Err(error) = backend.check_size(&session.record) {
@@ -283,6 +286,28 @@ async fn finish<B: Default>(handle: &Handle, response: &mut Response<B>) {
             }
         }
     }
+}
+
+/// Says that a `Secure` cookie was not sent on a plain connection, and how to fix that: at
+/// WARN the first time for the layer, at DEBUG after that. Left silent, every visitor stays
+/// signed out and nothing says why.
+fn warn_withheld(config: &Config) {
+    if config
+        .warned_withheld
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::debug!("`Secure` session cookie not sent on a plain connection");
+        return;
+    }
+    tracing::warn!(
+        cookie = %config.name,
+        "the session cookie is `Secure` and this request was not secure, so it was not sent \
+         and a new session was not stored (visitors cannot stay signed in). Behind a proxy \
+         that terminates TLS, trust its `X-Forwarded-Proto` with `.proxy(true)`; with TLS in \
+         the app, mark requests with `DirectTls` (or your own verdict with `AppSecure`); for \
+         a site served over both HTTP and HTTPS, use `Secure::Auto`. Logged once per layer; \
+         later cases at DEBUG"
+    );
 }
 
 /// The options the decision takes.
