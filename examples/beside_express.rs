@@ -62,8 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     // The same store layout, secret, cookie name and cookie options as the Node app's
     // `session({ secret, store: new RedisStore({ client }), cookie: { maxAge: 86400000 } })`.
+    // express takes any secret, and an app being moved over may well have a short one (this
+    // is the one in express-session's README): `allow_short_secrets` takes it, with a
+    // warning. A new app uses 32 random bytes or more.
     let sessions = SessionLayer::builder()
         .secret(std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned()))
+        .allow_short_secrets()
         .store(ConnectRedisStore::open(&url).await?)
         .cookie(CookieOptions::new().max_age(Duration::from_secs(86_400)))
         .build()?;

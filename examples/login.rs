@@ -14,6 +14,8 @@
 
 #[path = "shared/page.rs"]
 mod page;
+#[path = "shared/secret.rs"]
+mod secret;
 
 use std::time::{Duration, SystemTime};
 
@@ -161,7 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "keyboard cat".to_owned());
+    let secret = secret::from_env();
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("login example on http://{}", listener.local_addr()?);

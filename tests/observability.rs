@@ -251,7 +251,7 @@ fn building_a_layer_warns_of_a_cookie_browsers_drop() {
     let ((), text) = with_logs(LevelFilter::INFO, |captured| {
         let build = |same_site| {
             sessionly::SessionLayer::builder()
-                .secret("s")
+                .secret("the observability tests' secret, 32+ bytes")
                 .cookie(CookieOptions::new().same_site(same_site))
                 .build()
                 .unwrap()

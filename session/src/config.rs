@@ -241,13 +241,51 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The shortest secret a layer takes: 32 bytes, the key size of HMAC-SHA256 and of the cookie
+/// store's cipher. Shorter ones are refused unless
+/// [`allow_short_secrets`](crate::SessionLayerBuilder::allow_short_secrets) says they are
+/// wanted (never for the cookie store).
+pub const MIN_SECRET_LEN: usize = 32;
+
 /// A configuration the middleware cannot run with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `secret` was not given or was an empty list.
-    #[error("a session secret is required: give at least one with `secret` or `secrets`")]
+    #[error(
+        "no session secret: give the layer one with `.secret(..)`, at least 32 random bytes read from your configuration or environment (make one with `openssl rand -base64 32`), never a value written in the code"
+    )]
     NoSecret,
+    /// One of the secrets is empty. `position` counts from 1, the secret that signs.
+    #[error(
+        "session secret {position} is empty: use at least 32 random bytes (make one with `openssl rand -base64 32`); is the variable it is read from set?"
+    )]
+    EmptySecret {
+        /// Which secret, counting from 1.
+        position: usize,
+    },
+    /// One of the secrets is shorter than [`MIN_SECRET_LEN`] and
+    /// [`allow_short_secrets`](crate::SessionLayerBuilder::allow_short_secrets) was not called.
+    #[error(
+        "session secret {position} is {len} bytes, under the 32 a secret needs: use at least 32 random bytes (make one with `openssl rand -base64 32`), or, to keep sharing an existing express app's shorter secret, call `.allow_short_secrets()`"
+    )]
+    ShortSecret {
+        /// Which secret, counting from 1.
+        position: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A secret of a [`CookieStore`](crate::CookieStore) layer is shorter than
+    /// [`MIN_SECRET_LEN`]: its secrets are encryption keys, and no opt-in takes a short one.
+    #[error(
+        "session secret {position} is {len} bytes: the cookie store's secrets are encryption keys and need at least 32 random bytes (make one with `openssl rand -base64 32`); `allow_short_secrets` does not apply to them"
+    )]
+    ShortCookieStoreSecret {
+        /// Which secret, counting from 1.
+        position: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The cookie name is empty or holds characters a cookie name cannot.
     #[error("`{0}` is not a valid cookie name")]
     InvalidName(String),

@@ -25,7 +25,7 @@
 //! }
 //!
 //! # fn main() -> Result<(), sessionly::ConfigError> {
-//! let sessions = SessionLayer::builder().secret("a long random secret").build()?;
+//! let sessions = SessionLayer::builder().secret("a long random secret, 32 bytes or more").build()?;
 //! let app: Router = Router::new().route("/", get(handler)).layer(sessions);
 //! # Ok(())
 //! # }
@@ -79,7 +79,7 @@ pub use backend::StoreTurns;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
-pub use config::{ConfigError, CookieOptions, Unset};
+pub use config::{ConfigError, CookieOptions, MIN_SECRET_LEN, Unset};
 pub use cookie::{Priority, SameSite, Secure};
 pub use error::SessionError;
 pub use id::generate_id;

@@ -20,7 +20,7 @@ use sessionly::store::{Changed, Record, Store};
 use sessionly::{MemoryStore, SessionData, SessionError, SessionLayer, StoreError, TypedSession};
 use tower::ServiceExt;
 
-pub const SECRET: &str = "keyboard cat";
+pub const SECRET: &str = "keyboard cat, and long enough now";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {

@@ -13,6 +13,10 @@ use axum::routing::get;
 use common::*;
 use sessionly::{CookieOptions, CookieStore, MAX_COOKIE_LEN, SessionError, SessionLayerBuilder};
 
+/// The secrets of these tests: a cookie store's are encryption keys, of 32 bytes or more.
+const S3CRET: &str = "s3cret, and thirty-two bytes long";
+const K: &str = "k, padded to the thirty-two bytes";
+
 /// The common test app on a cookie store, with `secrets` and any other options.
 fn cookie_app(
     secrets: &[&str],
@@ -36,7 +40,7 @@ fn value(cookie: &str) -> &str {
 
 #[tokio::test]
 async fn the_session_lives_in_the_cookie() {
-    let one = cookie_app(&["s3cret"], |b| b);
+    let one = cookie_app(&[S3CRET], |b| b);
     let first = get_with(&one, "/views", None).await;
     assert_eq!(first.body, "1");
     let c1 = first.cookie().expect("a cookie");
@@ -48,7 +52,7 @@ async fn the_session_lives_in_the_cookie() {
     assert_ne!(c1, c2);
 
     // Another server (a new layer and store, nothing shared but the secret) continues it.
-    let other = cookie_app(&["s3cret"], |b| b);
+    let other = cookie_app(&[S3CRET], |b| b);
     assert_eq!(get_with(&other, "/views", Some(&c2)).await.body, "3");
 
     // `reload` goes back to what the request's cookie held.
@@ -73,7 +77,7 @@ async fn the_session_lives_in_the_cookie() {
 
 #[tokio::test]
 async fn a_tampered_or_foreign_cookie_is_a_fresh_session() {
-    let app = cookie_app(&["s3cret"], |b| b);
+    let app = cookie_app(&[S3CRET], |b| b);
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let cookie = get_with(&app, "/views", Some(&cookie))
         .await
@@ -89,13 +93,13 @@ async fn a_tampered_or_foreign_cookie_is_a_fresh_session() {
     }
     foreign.push(format!("connect.sid={}", &value[..value.len() - 4]));
     // Sealed with the same secret for a cookie of another name.
-    let renamed = cookie_app(&["s3cret"], |b| b.name("other.sid"));
+    let renamed = cookie_app(&[S3CRET], |b| b.name("other.sid"));
     let reply = get_with(&renamed, "/views", None).await;
     let other = reply.set_cookie_named("other.sid").unwrap();
     let other = other.split(';').next().unwrap();
     foreign.push(format!("connect.sid={}", value_of(other)));
     // A signed id from a server-side store with the same secret.
-    let signed = app_with_store("s3cret");
+    let signed = app_with_store(S3CRET);
     foreign.push(get_with(&signed, "/views", None).await.cookie().unwrap());
     for cookie in foreign {
         let reply = get_with(&app, "/views", Some(&cookie)).await;
@@ -120,15 +124,21 @@ fn app_with_store(secret: &str) -> Router {
 
 #[tokio::test]
 async fn secrets_rotate() {
-    let before = cookie_app(&["old"], |b| b);
+    let before = cookie_app(&["the old key, thirty-two bytes long"], |b| b);
     let old = get_with(&before, "/views", None).await.cookie().unwrap();
     // The new secret first, the old one kept: old cookies open, new ones are sealed anew.
-    let rotating = cookie_app(&["new", "old"], |b| b);
+    let rotating = cookie_app(
+        &[
+            "the new key, thirty-two bytes long",
+            "the old key, thirty-two bytes long",
+        ],
+        |b| b,
+    );
     let reply = get_with(&rotating, "/views", Some(&old)).await;
     assert_eq!(reply.body, "2");
     let new = reply.cookie().unwrap();
     // Once the old secret is dropped, only the cookies sealed with the new one open.
-    let after = cookie_app(&["new"], |b| b);
+    let after = cookie_app(&["the new key, thirty-two bytes long"], |b| b);
     assert_eq!(get_with(&after, "/views", Some(&new)).await.body, "3");
     assert_eq!(get_with(&after, "/views", Some(&old)).await.body, "1");
 }
@@ -141,18 +151,18 @@ async fn expiry_is_enforced_from_inside_the_cookie() {
     let cases: Vec<(&str, Router)> = vec![
         (
             "max age",
-            cookie_app(&["k"], |b| b.cookie(CookieOptions::new().max_age(short))),
+            cookie_app(&[K], |b| b.cookie(CookieOptions::new().max_age(short))),
         ),
         (
             "absolute lifetime",
-            cookie_app(&["k"], |b| {
+            cookie_app(&[K], |b| {
                 b.cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
                     .absolute_lifetime(short)
             }),
         ),
         (
             "idle expiry of a browser-session cookie",
-            cookie_app_on(CookieStore::new().with_idle_ttl(short), &["k"], |b| b),
+            cookie_app_on(CookieStore::new().with_idle_ttl(short), &[K], |b| b),
         ),
     ];
     for (case, app) in cases {
@@ -174,7 +184,7 @@ async fn a_due_touch_moves_a_browser_session_cookies_idle_expiry() {
     // Idle expiry 1 s: the touch is due once 1 % of it (10 ms) has passed, and re-sends the
     // cookie with its idle expiry moved, so a session in use stays open past its first second.
     let idle = Duration::from_secs(1);
-    let app = cookie_app_on(CookieStore::new().with_idle_ttl(idle), &["k"], |b| b);
+    let app = cookie_app_on(CookieStore::new().with_idle_ttl(idle), &[K], |b| b);
     let mut cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let started = Instant::now();
     while started.elapsed() < idle * 2 {
@@ -187,7 +197,7 @@ async fn a_due_touch_moves_a_browser_session_cookies_idle_expiry() {
 
 #[tokio::test]
 async fn a_session_too_large_for_a_cookie_is_an_error_and_the_client_keeps_its_cookie() {
-    let app = cookie_app(&["k"], |b| b);
+    let app = cookie_app(&[K], |b| b);
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     // A name that fits, and one that cannot (after encryption and base64, 3,100 bytes of data
     // are over 4,096).
@@ -227,7 +237,7 @@ async fn a_session_too_large_for_a_cookie_is_an_error_and_the_client_keeps_its_c
 
 #[tokio::test]
 async fn destroy_regenerate_and_cycle_id_act_only_in_the_browser() {
-    let app = cookie_app(&["k"], |b| b);
+    let app = cookie_app(&[K], |b| b);
     let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
     let cookie = get_with(&app, "/views", Some(&cookie))
         .await
@@ -271,7 +281,7 @@ async fn reply_id(app: &Router, reply: &Reply) -> String {
 
 #[tokio::test]
 async fn the_owner_index_is_not_available() {
-    let app = cookie_app(&["k"], |b| b);
+    let app = cookie_app(&[K], |b| b);
     let cookie = get_with(&app, "/signin/ada", None).await.cookie().unwrap();
     for path in ["/logout-others", "/logout-everywhere", "/sessions"] {
         let reply = get_with(&app, path, Some(&cookie)).await;
@@ -284,15 +294,36 @@ async fn the_owner_index_is_not_available() {
     }
 }
 
-/// A cookie sealed by this version, under the secret `golden secret`, with a lifetime of 100
-/// years and `views` = 41: the format later versions must open (tests/golden/v1/).
+/// A cookie sealed by this version, under the secret [`GOLDEN_SECRET`], with a lifetime of 100
+/// years and `views` = 41: the format later versions must open (tests/golden/v1/). (The
+/// first golden cookie was sealed under a 13-byte secret, which no layer takes any more.)
 const GOLDEN: &str = include_str!("../golden/v1/cookie_store.txt");
 
 #[tokio::test]
 async fn a_cookie_sealed_by_this_version_still_opens() {
-    let app = cookie_app(&["golden secret"], |b| b);
+    let app = cookie_app(&[GOLDEN_SECRET], |b| b);
     let cookie = format!("connect.sid={}", GOLDEN.trim());
     assert_eq!(get_with(&app, "/views", Some(&cookie)).await.body, "42");
+}
+
+const GOLDEN_SECRET: &str = "golden secret, thirty-two bytes long";
+
+/// Makes the golden cookie: `GOLDEN_OUT=path cargo test ... make_the_golden_cookie -- --ignored`.
+#[tokio::test]
+#[ignore = "writes tests/golden/v1/cookie_store.txt when asked"]
+async fn make_the_golden_cookie() {
+    let century = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let app = cookie_app(&[GOLDEN_SECRET], |b| {
+        b.cookie(CookieOptions::new().max_age(century))
+    });
+    let mut cookie = None;
+    for _ in 0..41 {
+        let reply = get_with(&app, "/views", cookie.as_deref()).await;
+        cookie = reply.cookie().or(cookie);
+    }
+    let cookie = cookie.expect("a cookie");
+    let path = std::env::var("GOLDEN_OUT").expect("GOLDEN_OUT names the file to write");
+    std::fs::write(path, format!("{}\n", value(&cookie))).expect("written");
 }
 
 #[tokio::test]

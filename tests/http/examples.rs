@@ -9,7 +9,7 @@ use sessionly::{MemoryStore, SessionLayer};
 
 fn layer(store: MemoryStore) -> SessionLayer {
     SessionLayer::builder()
-        .secret("example secret")
+        .secret("the example tests' secret, 32+ bytes")
         .store(store)
         .build()
         .unwrap()

@@ -33,7 +33,10 @@ async fn bad_cookies_start_a_new_session_without_asking_the_store() {
         ("empty", "connect.sid=".to_owned()),
         ("garbage", "connect.sid=%ZZ%%".to_owned()),
         ("signed by another secret", {
-            let other = SessionLayer::builder().secret("other").build().unwrap();
+            let other = SessionLayer::builder()
+                .secret("another app's secret, also 32+ bytes")
+                .build()
+                .unwrap();
             get_with(&app_of(other), "/views", None)
                 .await
                 .cookie()
@@ -93,11 +96,17 @@ async fn expired_sessions_are_gone() {
 #[tokio::test]
 async fn secret_rotation_keeps_sessions() {
     let store = MemoryStore::new();
-    let old = app(layer_with(store.clone(), |b| b.secrets(["old secret"])));
+    let old = app(layer_with(store.clone(), |b| {
+        b.secrets(["the old secret, 32 bytes or more..."])
+    }));
     let cookie = get_with(&old, "/views", None).await.cookie().unwrap();
 
     let rotated = app(layer_with(store.clone(), |b| {
-        b.secrets(["new secret", "old secret"]).rolling(true)
+        b.secrets([
+            "the new secret, 32 bytes or more...",
+            "the old secret, 32 bytes or more...",
+        ])
+        .rolling(true)
     }));
     let reply = get_with(&rotated, "/views", Some(&cookie)).await;
     assert_eq!(reply.body, "2", "old signature still accepted");
@@ -105,7 +114,9 @@ async fn secret_rotation_keeps_sessions() {
     assert_ne!(resigned, cookie, "re-signed with the new secret");
     assert_eq!(id_of(&resigned), id_of(&cookie));
 
-    let new_only = app(layer_with(store.clone(), |b| b.secrets(["new secret"])));
+    let new_only = app(layer_with(store.clone(), |b| {
+        b.secrets(["the new secret, 32 bytes or more..."])
+    }));
     assert_eq!(
         get_with(&new_only, "/views", Some(&resigned)).await.body,
         "3"

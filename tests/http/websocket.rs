@@ -108,7 +108,7 @@ async fn a_websocket_saves_the_session_after_the_response() {
 async fn websocket_session(lock_sessions: bool) {
     let case = format!("lock_sessions {lock_sessions}");
     let layer = SessionLayer::builder()
-        .secret("websocket secret")
+        .secret("the websocket tests' secret, 32+ bytes")
         .store(MemoryStore::new())
         .lock_sessions(lock_sessions)
         .build()
@@ -185,7 +185,7 @@ async fn a_detached_save_never_creates_a_session() {
     // save, after the response, has nothing to patch and creates nothing.
     let store = MemoryStore::new();
     let layer = SessionLayer::builder()
-        .secret("websocket secret")
+        .secret("the websocket tests' secret, 32+ bytes")
         .store(store.clone())
         .build()
         .unwrap();

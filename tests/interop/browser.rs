@@ -171,7 +171,7 @@ async fn screenshot(browser: &Client, name: &str) {
 #[tokio::test]
 async fn view_counter_counts_reloads_with_the_cookie_the_layer_sent() {
     let base = serve(view_counter::app(
-        view_counter::sessions("browser test").unwrap(),
+        view_counter::sessions("the browser tests' secret, 32+ bytes").unwrap(),
     ))
     .await;
     let browser = browser().await;
@@ -246,7 +246,10 @@ async fn notice(browser: &Client) -> Option<String> {
 
 #[tokio::test]
 async fn login_regenerates_flashes_once_remembers_and_logs_other_devices_out() {
-    let base = serve_tls(login::app(login::sessions("browser test").unwrap())).await;
+    let base = serve_tls(login::app(
+        login::sessions("the browser tests' secret, 32+ bytes").unwrap(),
+    ))
+    .await;
     let laptop = browser().await;
     let phone = browser().await;
     const MINUTE: Duration = Duration::from_secs(60);
@@ -329,7 +332,7 @@ async fn login_regenerates_flashes_once_remembers_and_logs_other_devices_out() {
 #[tokio::test]
 async fn libraries_sign_in_through_the_csrf_protected_form() {
     let sessions = sessionly::SessionLayer::builder()
-        .secret("browser test")
+        .secret("the browser tests' secret, 32+ bytes")
         .build()
         .unwrap();
     let base = serve(libraries::app(sessions)).await;
@@ -378,6 +381,7 @@ async fn beside_express_one_browser_signs_in_on_node_and_is_known_to_rust() {
     let (node, store) = redis_pair("browser", 86_400_000).await;
     let sessions = sessionly::SessionLayer::builder()
         .secret(SECRET)
+        .allow_short_secrets() // the Node app's secret is 28 bytes
         .store(store)
         .build()
         .unwrap();
@@ -512,7 +516,7 @@ async fn chromium_keeps_or_drops_each_cookie_setting_as_the_readme_says() {
         );
         let sessions = SessionLayer::builder()
             .name(row.name)
-            .secret("browser test")
+            .secret("the browser tests' secret, 32+ bytes")
             .cookie(row.options)
             .build()
             .unwrap();

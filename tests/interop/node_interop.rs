@@ -37,6 +37,7 @@ struct Shared {
 fn rust_app(store: impl Store, gate: Arc<(Notify, Notify)>) -> (Router, SessionLayer) {
     let layer = SessionLayer::builder()
         .secret(SECRET)
+        .allow_short_secrets() // the Node app's secret is 28 bytes
         .store(store)
         .cookie(CookieOptions::new().max_age(Duration::from_secs(86_400)))
         .build()
@@ -272,6 +273,7 @@ async fn the_beside_express_example_reads_who_node_signed_in() {
     let (node, store) = redis_pair("example", 86_400_000).await;
     let layer = SessionLayer::builder()
         .secret(SECRET)
+        .allow_short_secrets() // the Node app's secret is 28 bytes
         .store(store)
         .build()
         .unwrap();

@@ -159,7 +159,7 @@ type Session = TypedSession<Account>;
 
 fn app(store: Recording) -> Router {
     let layer = SessionLayer::builder()
-        .secret("a secret for the derive's tests")
+        .secret("a secret for the derive's own tests")
         .store(store)
         .build()
         .unwrap();

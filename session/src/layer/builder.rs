@@ -9,7 +9,9 @@ use http::request::Parts;
 
 use super::SessionLayer;
 use crate::backend::{Backend, StoreTurns, Turns};
-use crate::config::{Config, ConfigError, CookieOptions, CookieSource, GenId, Unset};
+use crate::config::{
+    Config, ConfigError, CookieOptions, CookieSource, GenId, MIN_SECRET_LEN, Unset,
+};
 use crate::cookie::Signer;
 use crate::store::MemoryStore;
 use crate::store::{IntoBackend, Storage};
@@ -33,6 +35,7 @@ pub struct SessionLayerBuilder {
     save_on_error: bool,
     absolute_lifetime: Option<Duration>,
     max_session_size: usize,
+    allow_short_secrets: bool,
 }
 
 /// The default of [`SessionLayerBuilder::max_session_size`]: 64 KiB.
@@ -57,13 +60,28 @@ impl Default for SessionLayerBuilder {
             save_on_error: false,
             absolute_lifetime: None,
             max_session_size: DEFAULT_MAX_SESSION_SIZE,
+            allow_short_secrets: false,
         }
     }
 }
 
 impl SessionLayerBuilder {
     /// Adds a secret. The first secret given signs new cookies; every secret verifies, so a
-    /// rotation puts the new secret first and keeps the old ones after it. Required.
+    /// rotation puts the new secret first and keeps the old ones after it. Required, and each
+    /// must be at least [`MIN_SECRET_LEN`](crate::MIN_SECRET_LEN) (32) bytes, random, and
+    /// read from the app's configuration rather than written in its code; see
+    /// [`allow_short_secrets`](Self::allow_short_secrets) for an express app's shorter one.
+    ///
+    /// ```
+    /// use sessionly::{ConfigError, SessionLayer};
+    ///
+    /// // In an app: `std::env::var("SESSION_SECRET")?`, made with `openssl rand -base64 32`.
+    /// let secret = "hVbo3GQ1m4eR3u8cJ8y0bq2yTz5v9Xw7kLs6Pq4Nf1E=";
+    /// assert!(SessionLayer::builder().secret(secret).build().is_ok());
+    ///
+    /// let short = SessionLayer::builder().secret("keyboard cat").build();
+    /// assert!(matches!(short, Err(ConfigError::ShortSecret { len: 12, .. })));
+    /// ```
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         self.secrets.push(secret.as_ref().to_vec());
         self
@@ -73,6 +91,19 @@ impl SessionLayerBuilder {
     /// configuration error.
     pub fn secrets<I: IntoIterator<Item = S>, S: AsRef<[u8]>>(mut self, secrets: I) -> Self {
         self.secrets = secrets.into_iter().map(|s| s.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// Takes secrets shorter than [`MIN_SECRET_LEN`](crate::MIN_SECRET_LEN) (32 bytes), for a
+    /// layer that must share an existing express app's secret (express takes any string). A
+    /// short secret is easier to guess offline from one signed cookie, and a guessed secret
+    /// signs any session id, so the layer says at WARN, when built, that it runs with one;
+    /// move both apps to a long secret when you can (put it first, keep the old one after it
+    /// until the old cookies have expired). An empty secret is refused even so, and a
+    /// [`CookieStore`](crate::CookieStore)'s secrets, which are encryption keys, always need
+    /// 32 bytes.
+    pub fn allow_short_secrets(mut self) -> Self {
+        self.allow_short_secrets = true;
         self
     }
 
@@ -232,7 +263,7 @@ impl SessionLayerBuilder {
     ///
     /// // Signed out after 30 idle minutes, and after 12 hours in any case.
     /// let layer = SessionLayer::builder()
-    ///     .secret("a long random secret")
+    ///     .secret("a long random secret, 32 bytes or more")
     ///     .cookie(CookieOptions::new().max_age(Duration::from_secs(30 * 60)))
     ///     .rolling(true)
     ///     .absolute_lifetime(Duration::from_secs(12 * 60 * 60))
@@ -260,13 +291,18 @@ impl SessionLayerBuilder {
 
     /// Checks the options.
     pub fn build(self) -> Result<SessionLayer, ConfigError> {
+        let storage = self
+            .store
+            .unwrap_or_else(|| MemoryStore::new().into_storage());
+        check_secrets(
+            &self.secrets,
+            self.allow_short_secrets,
+            storage.in_cookies(),
+        )?;
         let signer = Signer::new(&self.secrets).ok_or(ConfigError::NoSecret)?;
         if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
             return Err(ConfigError::InvalidName(self.name));
         }
-        let storage = self
-            .store
-            .unwrap_or_else(|| MemoryStore::new().into_storage());
         if self.store_turns.is_some() && !storage.has_leases() {
             return Err(ConfigError::StoreTurnsUnsupported);
         }
@@ -307,6 +343,42 @@ impl SessionLayerBuilder {
     }
 }
 
+/// Refuses no secret, an empty one, and, unless `allow_short` (never for sealed cookies,
+/// whose secrets are encryption keys), one under [`MIN_SECRET_LEN`]; warns about the short
+/// ones it lets through.
+fn check_secrets(
+    secrets: &[Vec<u8>],
+    allow_short: bool,
+    in_cookies: bool,
+) -> Result<(), ConfigError> {
+    if secrets.is_empty() {
+        return Err(ConfigError::NoSecret);
+    }
+    for (index, secret) in secrets.iter().enumerate() {
+        let (position, len) = (index + 1, secret.len());
+        if len == 0 {
+            return Err(ConfigError::EmptySecret { position });
+        }
+        if len >= MIN_SECRET_LEN {
+            continue;
+        }
+        if in_cookies {
+            return Err(ConfigError::ShortCookieStoreSecret { position, len });
+        }
+        if !allow_short {
+            return Err(ConfigError::ShortSecret { position, len });
+        }
+        tracing::warn!(
+            position,
+            len,
+            "session secret shorter than 32 bytes, taken because of `allow_short_secrets`: \
+             a short secret is easier to guess from a signed cookie; move to 32 random bytes \
+             (put the new secret first and keep this one after it until its cookies expire)"
+        );
+    }
+    Ok(())
+}
+
 /// RFC 7230 `tchar`: what a cookie name may hold.
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -328,10 +400,50 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_long_enough() {
+        const LONG: &str = "thirty-two bytes of secret here!";
+        const SHORT: &str = "keyboard cat";
+        let (long, short) = (Ok(()), |position, len| ConfigError::ShortSecret {
+            position,
+            len,
+        });
+        #[rustfmt::skip]
+        let table: Vec<(&str, SessionLayerBuilder, Result<(), ConfigError>)> = vec![
+            ("32 bytes",                   SessionLayerBuilder::default().secret(LONG), long.clone()),
+            ("empty",                      SessionLayerBuilder::default().secret(""), Err(ConfigError::EmptySecret { position: 1 })),
+            ("empty, even if short is ok", SessionLayerBuilder::default().secret("").allow_short_secrets(), Err(ConfigError::EmptySecret { position: 1 })),
+            ("12 bytes",                   SessionLayerBuilder::default().secret(SHORT), Err(short(1, 12))),
+            ("31 bytes",                   SessionLayerBuilder::default().secret(&LONG[1..]), Err(short(1, 31))),
+            ("an old short one",           SessionLayerBuilder::default().secrets([LONG, "abc"]), Err(short(2, 3))),
+            ("short, allowed",             SessionLayerBuilder::default().secret(SHORT).allow_short_secrets(), long.clone()),
+            ("none",                       SessionLayerBuilder::default(), Err(ConfigError::NoSecret)),
+        ];
+        #[cfg(feature = "cookie-store")]
+        let table = {
+            let sealed = crate::CookieStore::new;
+            let too_short = Err(ConfigError::ShortCookieStoreSecret {
+                position: 1,
+                len: 12,
+            });
+            let mut table = table;
+            #[rustfmt::skip]
+            table.extend([
+                ("cookie store, 32 bytes", SessionLayerBuilder::default().secret(LONG).store(sealed()), long.clone()),
+                ("cookie store, short",    SessionLayerBuilder::default().secret(SHORT).store(sealed()), too_short.clone()),
+                ("cookie store, allowed",  SessionLayerBuilder::default().secret(SHORT).allow_short_secrets().store(sealed()), too_short),
+            ]);
+            table
+        };
+        for (name, builder, expected) in table {
+            assert_eq!(builder.build().map(|_| ()), expected, "{name}");
+        }
+    }
+
+    #[test]
     fn cookie_names_must_be_tokens() {
         for bad in ["", "a b", "a;b", "a=b", "é"] {
             let err = SessionLayerBuilder::default()
-                .secret("s")
+                .secret("a secret of at least thirty-two bytes")
                 .name(bad)
                 .build()
                 .unwrap_err();

@@ -61,7 +61,7 @@ pub struct AppSecure(pub bool);
 ///     format!("visit {}", session.count())
 /// }
 ///
-/// let layer = SessionLayer::builder().secret("keyboard cat").build().unwrap();
+/// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").build().unwrap();
 /// let app: Router = Router::new().route("/", get(count)).layer(layer);
 /// ```
 #[derive(Clone, Debug)]

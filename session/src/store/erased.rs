@@ -50,6 +50,11 @@ impl IntoBackend for CookieStore {
 
 impl Storage {
     /// Whether the storage has the store-side turn that `store_turns` needs.
+    /// Whether sessions are sealed into their cookies, the secrets being encryption keys.
+    pub(crate) fn in_cookies(&self) -> bool {
+        matches!(self.0, Chosen::Cookies(_))
+    }
+
     pub(crate) fn has_leases(&self) -> bool {
         match &self.0 {
             Chosen::Server(store) => store.has_leases(),

@@ -41,7 +41,7 @@ const RETURNED: u64 = 1 << 63;
 ///
 /// let store = MemoryStore::new().with_capacity(100_000);
 /// let layer = SessionLayer::builder()
-///     .secret("a long random secret")
+///     .secret("a long random secret, 32 bytes or more")
 ///     .store(store.clone())
 ///     .build()
 ///     .unwrap();

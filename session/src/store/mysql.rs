@@ -49,7 +49,7 @@ const MAX_OWNER_LEN: usize = 1024;
 /// let store = MySqlStore::connect("mysql://app:password@127.0.0.1/app").await?;
 /// store.migrate().await?;
 /// store.spawn_cleanup(Duration::from_secs(600));
-/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -49,7 +49,7 @@ const DATABASE: &str = "PostgreSQL";
 /// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
 /// store.migrate().await?;
 /// store.spawn_cleanup(Duration::from_secs(600));
-/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

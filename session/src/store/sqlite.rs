@@ -51,7 +51,7 @@ const HAS_OWNER: &str = "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE na
 ///
 /// let store = SqliteStore::open("sessions.db").await?;
 /// store.spawn_cleanup(Duration::from_secs(600));
-/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

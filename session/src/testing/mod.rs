@@ -30,7 +30,7 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let layer = SessionLayer::builder().secret("test secret").build().unwrap();
+//! let layer = SessionLayer::builder().secret("a test secret of 32 bytes or more").build().unwrap();
 //! let client = TestClient::new(Router::new().route("/", get(home)).layer(layer.clone()))
 //!     .with_layer(&layer);
 //!
@@ -389,7 +389,7 @@ impl Sessions {
     ///     session.items_mut().push(item);
     /// }
     ///
-    /// let layer = SessionLayer::builder().secret("test secret").build().unwrap();
+    /// let layer = SessionLayer::builder().secret("a test secret of 32 bytes or more").build().unwrap();
     /// let mut session = Sessions::new(&layer).session(Cart { items: vec![1] });
     /// add(&mut session, 2);
     /// assert_eq!(session.items(), &[1, 2]);

@@ -69,7 +69,7 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// use sessionly::{RedisStore, SessionLayer};
 ///
 /// let store = RedisStore::open("redis://127.0.0.1:6379").await?;
-/// let layer = SessionLayer::builder().secret("a long random secret").store(store).build();
+/// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -167,7 +167,7 @@ fn layer(
 ) -> SessionLayer {
     configure(
         SessionLayer::builder()
-            .secret("conformance secret")
+            .secret("the conformance checks' secret, 32+ bytes")
             .store(store),
     )
     .build()
