@@ -63,6 +63,9 @@ pub(crate) struct Accessors {
     pub value_mut: Ident,
     /// The private function decoding a stored field's bytes.
     pub decode: Ident,
+    /// The private function returning a stored field's codec: the one place its type must be
+    /// `SessionValue` and the struct's codec a `Codec`.
+    pub codec: Ident,
 }
 
 impl<'a> Input<'a> {
@@ -175,6 +178,7 @@ impl Field<'_> {
             value: format_ident!("__session_value_{}", self.index),
             value_mut: format_ident!("__session_value_mut_{}", self.index),
             decode: format_ident!("__session_decode_{}", self.index),
+            codec: format_ident!("__session_codec_{}", self.index),
         }
     }
 

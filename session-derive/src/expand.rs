@@ -5,8 +5,10 @@
 //! field), `impl SessionData for S`, the runtime contract `impl Tracked for STracked`, and the
 //! accessors. `data()` gathers the fields into an `S` kept in the tracked type; from then on
 //! the accessors work on it. Everything is named by absolute path so the user's imports do not
-//! matter; calls that need a trait of a field's type are spanned on that type, so a missing
-//! `Serialize` or `Default` is reported there.
+//! matter. What a field's type must implement is asked in one generated function per field,
+//! spanned on the type (`__session_codec_N` for `SessionValue`, `__session_default_N` for
+//! `FieldDefault`), so a missing `Serialize` or `Default` is one error there, with the message
+//! the runtime's trait gives it.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens as _, quote, quote_spanned};
@@ -93,23 +95,19 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
     let gather_owned = gather(true);
 
     let flushes = stored.iter().map(|field| {
-        let ty = field.ty;
         let index = field.index;
         let name = field.stored_name();
         let accessors = field.accessors();
-        let (default, value) = (accessors.default, accessors.value);
+        let (default, value, codec_fn) = (accessors.default, accessors.value, accessors.codec);
         let owner = field.attrs.owner.map(|key| {
             quote_spanned! {key=>
                 sink.owner(self.#value());
             }
         });
-        let write = quote_spanned! {ty.span()=>
-            sink.field::<#codec, #ty>(#name, self.#value(), Self::#default);
-            #owner
-        };
         quote! {
             if ::core::mem::replace(&mut self.dirty[#index], false) {
-                #write
+                sink.field(#name, self.#value(), Self::#codec_fn(), Self::#default);
+                #owner
             }
         }
     });
@@ -207,9 +205,9 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
 }
 
 /// The input's where clause, plus what the generated impls need of the type parameters: each
-/// field type that names one is `Send + 'static`, `Serialize + DeserializeOwned` (if stored) and
-/// `Default` (if it has no `default = ...`), and the struct is `Send + 'static` like
-/// `SessionData` requires.
+/// field type that names one is `Send + 'static`, `SessionValue` (if stored) and `FieldDefault`
+/// (if it has no `default = ...`), and the struct is `Send + 'static` like `SessionData`
+/// requires.
 /// Field types without parameters need no bound: the calls on them are checked directly.
 fn where_clause(input: &Input) -> TokenStream {
     let ident = input.ident;
@@ -232,12 +230,12 @@ fn where_clause(input: &Input) -> TokenStream {
         });
         if field.is_stored() {
             predicates.push(quote_spanned! {ty.span()=>
-                #ty: #krate::__private::Serialize + #krate::__private::DeserializeOwned + 'static
+                #ty: #krate::__private::SessionValue + 'static
             });
         }
         if field.default_fn().is_none() {
             predicates.push(quote_spanned! {ty.span()=>
-                #ty: ::core::default::Default
+                #ty: #krate::__private::FieldDefault
             });
         }
     }
@@ -271,7 +269,10 @@ fn accessors(input: &Input, field: &Field, codec: &TokenStream) -> TokenStream {
 
     let default_body = match field.default_fn() {
         Some(path) => quote_spanned!(path.span()=> #path()),
-        None => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
+        None => {
+            let krate = input.krate();
+            quote_spanned!(ty.span()=> <#ty as #krate::__private::FieldDefault>::field_default())
+        }
     };
     let default_text = match field.default_fn() {
         Some(path) => format!(
@@ -370,17 +371,23 @@ fn accessors(input: &Input, field: &Field, codec: &TokenStream) -> TokenStream {
             quote!(self.#slot = value),
         )
     };
-    // The one place a stored field's type must be `Serialize + DeserializeOwned` to be read,
-    // spanned on the type so that a missing impl is reported there.
-    let decode_fn = field.is_stored().then(|| {
+    // The one place a stored field's type must be `SessionValue` and the codec a `Codec`,
+    // spanned on the type so that a missing impl is reported there, once.
+    let codec_fns = field.is_stored().then(|| {
         let name = field.stored_name();
         let krate = input.krate();
-        let decode_call = quote_spanned! {ty.span()=>
-            #krate::__private::decode_field::<#codec, #ty>(stored, #name, Self::#default)
+        let codec_fn = &names.codec;
+        let codec_call = quote_spanned! {ty.span()=>
+            #krate::__private::field_codec::<#codec, #ty>()
         };
         quote! {
+            #[inline]
+            fn #codec_fn() -> #krate::__private::FieldCodec<#ty> {
+                #codec_call
+            }
+
             fn #decode(stored: ::core::option::Option<&[u8]>) -> #ty {
-                #decode_call
+                Self::#codec_fn().decode_field(stored, #name, Self::#default)
             }
         }
     });
@@ -427,7 +434,7 @@ fn accessors(input: &Input, field: &Field, codec: &TokenStream) -> TokenStream {
             #default_body
         }
 
-        #decode_fn
+        #codec_fns
 
         #[inline]
         fn #value(&self) -> &#ty {

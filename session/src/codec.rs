@@ -28,6 +28,11 @@ use crate::shape;
 /// let bytes = Postcard::encode(&Some(7u64)).unwrap();
 /// assert_eq!(Postcard::decode::<Option<u64>>(&bytes).unwrap(), Some(7));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a session codec: it does not implement `sessionly::Codec`",
+    label = "not a `Codec`",
+    note = "`#[session(codec = ...)]` takes `sessionly::Postcard` (the default) or `sessionly::Json` (feature `json`), or a type of yours that implements `sessionly::Codec`"
+)]
 pub trait Codec: Send + Sync + 'static {
     /// Encodes one value.
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError>;

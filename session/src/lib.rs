@@ -125,7 +125,7 @@ pub mod __fuzz;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::record::Fields;
-    pub use crate::schema::{FieldInfo, LazyField, Sink, Tracked, decode_field};
-    pub use serde::Serialize;
-    pub use serde::de::DeserializeOwned;
+    pub use crate::schema::{
+        FieldCodec, FieldDefault, FieldInfo, LazyField, SessionValue, Sink, Tracked, field_codec,
+    };
 }

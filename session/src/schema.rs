@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, CodecError};
 use crate::error::SessionError;
 use crate::record::Fields;
 
@@ -105,22 +105,89 @@ impl FieldInfo {
     }
 }
 
-/// Decodes the stored bytes of the field `name`, falling back to `default` when there are none
-/// or they no longer decode.
+/// What the type of a stored field must be: serde's `Serialize` and `DeserializeOwned`, for its
+/// codec. The derive asks for it once per field, at the field's type, so that a type serde
+/// cannot store is one error there that names the fix, not one per generated call quoting
+/// serde's traits.
 #[doc(hidden)]
-pub fn decode_field<C: Codec, V: Serialize + DeserializeOwned>(
-    stored: Option<&[u8]>,
-    name: &'static str,
-    default: impl FnOnce() -> V,
-) -> V {
-    let Some(bytes) = stored else {
-        return default();
-    };
-    match C::decode(bytes) {
-        Ok(value) => value,
-        Err(error) => {
-            tracing::warn!(field = name, %error, "stored session field no longer decodes; using its default");
-            default()
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in a session: it must implement both serde's `Serialize` and `Deserialize`",
+    label = "needs `Serialize` and `Deserialize`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}` (or to the types inside it), with serde's `derive` feature; for a type of another crate, enable that crate's `serde` feature if it has one",
+    note = "a field that should not be stored can be marked `#[session(skip)]`"
+)]
+pub trait SessionValue: Serialize + DeserializeOwned {}
+
+// Without `do_not_recommend` rustc reports each serde trait the type lacks as an error of its
+// own, quoting this impl; with it, one error with the trait's message.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> SessionValue for T {}
+
+/// What a field without `#[session(default = ...)]` needs: `Default`, under a message that
+/// names both ways to give a field its default.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no default: a session field's type must implement `Default`, or the field needs `#[session(default = path::to::function)]`",
+    label = "a session field starts at its default",
+    note = "add `#[derive(Default)]` to `{Self}` if it is your type, or give the field `#[session(default = path::to::function)]`, naming a function that returns its value"
+)]
+pub trait FieldDefault: Sized {
+    /// The value of a field the stored session lacks.
+    fn field_default() -> Self;
+}
+
+impl<T: Default> FieldDefault for T {
+    #[inline]
+    fn field_default() -> Self {
+        T::default()
+    }
+}
+
+/// The codec `C`'s functions for one field's type `V`. Generated code makes it in one function
+/// per stored field (with [`field_codec`]) and passes it to every call that encodes or decodes,
+/// so `C: Codec` and `V: SessionValue` are asked once per field, not at each of those calls.
+#[doc(hidden)]
+pub struct FieldCodec<V> {
+    encode: fn(&V) -> Result<Vec<u8>, CodecError>,
+    decode: fn(&[u8]) -> Result<V, CodecError>,
+}
+
+impl<V> Clone for FieldCodec<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for FieldCodec<V> {}
+
+/// The codec `C` for fields of type `V`.
+#[doc(hidden)]
+#[inline]
+pub fn field_codec<C: Codec, V: SessionValue>() -> FieldCodec<V> {
+    FieldCodec {
+        encode: C::encode::<V>,
+        decode: C::decode::<V>,
+    }
+}
+
+impl<V> FieldCodec<V> {
+    /// Decodes the stored bytes of the field `name`, falling back to `default` when there are
+    /// none or they no longer decode.
+    pub fn decode_field(
+        self,
+        stored: Option<&[u8]>,
+        name: &'static str,
+        default: impl FnOnce() -> V,
+    ) -> V {
+        let Some(bytes) = stored else {
+            return default();
+        };
+        match (self.decode)(bytes) {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::warn!(field = name, %error, "stored session field no longer decodes; using its default");
+                default()
+            }
         }
     }
 }
@@ -128,7 +195,8 @@ pub fn decode_field<C: Codec, V: Serialize + DeserializeOwned>(
 /// One stored field of a tracked type, decoded on first access: until then it holds only the
 /// stored bytes (shared with the record, not copied), so a field a request never touches is
 /// neither decoded nor re-encoded. Generated code passes the field's `decode` function (its
-/// codec, stored name and default, over [`decode_field`]) to every access that may decode.
+/// codec, stored name and default, over [`FieldCodec::decode_field`]) to every access that
+/// may decode.
 #[doc(hidden)]
 pub struct LazyField<V> {
     decoded: OnceLock<V>,
@@ -237,13 +305,14 @@ impl Sink<'_> {
 
     /// Records the current value of the field `name`, if its bytes differ from what the record
     /// holds. A field the record lacks is compared with the encoding of its default.
-    pub fn field<C: Codec, V: Serialize>(
+    pub fn field<V>(
         &mut self,
         name: &'static str,
         value: &V,
+        codec: FieldCodec<V>,
         default: impl FnOnce() -> V,
     ) {
-        let encoded = match C::encode(value) {
+        let encoded = match (codec.encode)(value) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(field = name, %error, "session field could not be encoded; its change is dropped");
@@ -253,7 +322,7 @@ impl Sink<'_> {
         // A missing field reads as its default, so the default's bytes are what it "had".
         let had = match self.fields.get(name) {
             Some(current) => Some(current.clone()),
-            None => C::encode(&default()).ok().map(Bytes::from),
+            None => (codec.encode)(&default()).ok().map(Bytes::from),
         };
         if had.as_deref() != Some(&encoded[..]) {
             // Trimmed to its length first: `Bytes` keeps a spare capacity in a second allocation.
@@ -424,7 +493,7 @@ mod tests {
 
     fn flush_one(fields: &mut Fields, log: &mut ChangeLog, value: u32) {
         let owner = &mut None;
-        Sink { fields, log, owner }.field::<Postcard, u32>("n", &value, || 0);
+        Sink { fields, log, owner }.field("n", &value, field_codec::<Postcard, u32>(), || 0);
     }
 
     #[test]
@@ -462,12 +531,12 @@ mod tests {
         );
         let corrupt = LazyField::<u32>::stored(&fields, "n");
         assert_eq!(
-            *corrupt.get(|b| decode_field::<Postcard, _>(b, "n", || 42)),
+            *corrupt.get(|b| field_codec::<Postcard, _>().decode_field(b, "n", || 42)),
             42
         );
         let missing = LazyField::<u32>::stored(&fields, "missing");
         assert_eq!(
-            *missing.get(|b| decode_field::<Postcard, _>(b, "missing", || 7)),
+            *missing.get(|b| field_codec::<Postcard, _>().decode_field(b, "missing", || 7)),
             7
         );
     }
@@ -475,7 +544,7 @@ mod tests {
     #[test]
     fn a_field_is_decoded_on_first_access_only() {
         fn decode(bytes: Option<&[u8]>) -> u32 {
-            decode_field::<Postcard, u32>(bytes, "n", || 0)
+            field_codec::<Postcard, u32>().decode_field(bytes, "n", || 0)
         }
         let mut fields = Fields::new();
         fields.insert("n".into(), Bytes::from(Postcard::encode(&5u32).unwrap()));

@@ -106,6 +106,10 @@ impl<T: SessionData> TypedSession<T> {
     /// The data as your struct, read-only. Fields are decoded on first access, so this
     /// decodes every field no accessor has read yet (and takes `&mut self` to keep them);
     /// prefer the field accessors where a request needs only some fields.
+    ///
+    /// To change a field `f`, call `set_f(..)` or `f_mut()` (rustc's "cannot assign to data in
+    /// a `&` reference" means a change was tried through this): the accessors mark the field
+    /// changed, so it is saved.
     pub fn data(&mut self) -> &T {
         self.tracked.data()
     }
