@@ -216,6 +216,25 @@ impl CookieState {
         self.original_max_age_ms = expires.map(|at| millis_since_epoch(at).saturating_sub(now_ms));
     }
 
+    /// Whether [`set_max_age`](Self::set_max_age)`(max_age)` would leave the lifetime as it
+    /// is (the countdown aside, which every request restarts anyway).
+    pub(crate) fn has_max_age(&self, max_age: Option<Duration>) -> bool {
+        self.original_max_age_ms == max_age.map(millis)
+            && self.expires_ms.is_some() == max_age.is_some()
+    }
+
+    /// Whether [`set_expires`](Self::set_expires)`(expires)` would leave the expiry as it is.
+    pub(crate) fn has_expiry(&self, expires: Option<SystemTime>) -> bool {
+        self.expires_ms == expires.map(|at| self.cap(millis_since_epoch(at)))
+            && (expires.is_some() || self.original_max_age_ms.is_none())
+    }
+
+    /// Whether [`set_absolute_lifetime`](Self::set_absolute_lifetime)`(lifetime)` would leave
+    /// the absolute expiry as it is.
+    pub(crate) fn has_absolute_lifetime(&self, lifetime: Option<Duration>) -> bool {
+        self.absolute_ms == lifetime.map(|life| self.created_ms.saturating_add(millis(life)))
+    }
+
     /// Restarts the countdown: expiry = `now` + original lifetime (express's `touch`), capped
     /// by the absolute expiry; `touched_ms` becomes `now`.
     ///

@@ -213,6 +213,40 @@ async fn remember_me_sets_a_lifetime_for_one_session() {
     );
 }
 
+/// A lifetime set to what it already is changes nothing: no save, no cookie resent (express
+/// sends nothing there either).
+#[tokio::test]
+async fn a_lifetime_set_to_what_it_is_is_not_a_change() {
+    let store = Counting::default();
+    let app = app(layer_with(store.clone(), |b| b));
+    let cookie = get_with(&app, "/views", None).await.cookie().unwrap();
+    // Each route sets a lifetime twice: the first time (from a browser-session cookie, or
+    // from the 30 days the first `/remember` gave) changes it, the second does not.
+    for (route, changes) in [
+        ("/forget", false),
+        ("/remember", true),
+        ("/remember", false),
+        ("/remember-me", true),
+        ("/remember-me", false),
+        ("/forget", true),
+        ("/forget", false),
+    ] {
+        let sets = store.counts()[1];
+        let reply = get_with(&app, route, Some(&cookie)).await;
+        assert_eq!(reply.status, 200, "{route}");
+        assert_eq!(
+            reply.set_cookie().is_some(),
+            changes,
+            "{route}: cookie resent"
+        );
+        assert_eq!(
+            store.counts()[1] - sets,
+            usize::from(changes),
+            "{route}: saved"
+        );
+    }
+}
+
 #[tokio::test]
 async fn set_expires_fixes_the_expiry() {
     let app = app(layer_with(MemoryStore::new(), |b| b));

@@ -394,3 +394,78 @@ async fn the_conflict_names_both_schemas_and_the_field() {
         assert!(message.contains(part), "{part} in: {message}");
     }
 }
+
+/// A library that writes on every request (an audit counter), in its own namespace.
+#[derive(SessionData, Debug)]
+#[session(namespace = "audit")]
+struct Audit {
+    requests: u64,
+}
+
+/// Its layer: counts the requests of sessions that existed before this request, leaving new
+/// ones alone so that an anonymous visit stores nothing.
+async fn audit_layer(mut audit: TypedSession<Audit>, request: Request, next: Next) -> Response {
+    if !audit.is_new() {
+        *audit.requests_mut() += 1;
+    }
+    drop(audit);
+    next.run(request).await
+}
+
+#[tokio::test]
+async fn a_library_writing_on_every_request_leaves_new_sessions_alone() {
+    let store = MemoryStore::new();
+    let app = Router::new()
+        .route("/", get(|| async { "home" }))
+        .route(
+            "/is-new",
+            get(|app: TypedSession<App>| async move { app.is_new().to_string() }),
+        )
+        .route(
+            "/login",
+            get(|mut app: TypedSession<App>| async move {
+                app.set_user(Some("ada".into()));
+                app.is_new().to_string()
+            }),
+        )
+        .route(
+            "/regenerate",
+            get(|mut app: TypedSession<App>| async move {
+                let before = app.is_new();
+                app.regenerate().await?;
+                Ok::<_, sessionly::SessionError>(format!("{before}>{}", app.is_new()))
+            }),
+        )
+        .route(
+            "/audit",
+            get(|audit: TypedSession<Audit>| async move { audit.requests().to_string() }),
+        )
+        .layer(from_fn(audit_layer))
+        .layer(layer_with(store.clone(), |b| b));
+
+    // Anonymous visits: the library writes nothing, so nothing is stored and no cookie sent.
+    for _ in 0..3 {
+        let reply = get_with(&app, "/", None).await;
+        assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+    }
+    assert_eq!(get_with(&app, "/is-new", None).await.body, "true");
+    assert_eq!(sessionly::store::Listing::length(&store).await.unwrap(), 0);
+
+    // The app writes: stored, and still new for the rest of that request.
+    let login = get_with(&app, "/login", None).await;
+    assert_eq!(
+        login.body, "true",
+        "new until the request ends, saved or not"
+    );
+    let cookie = login.cookie().expect("a cookie");
+    assert_eq!(sessionly::store::Listing::length(&store).await.unwrap(), 1);
+
+    // From the next request on it is not new, and the library counts.
+    assert_eq!(get_with(&app, "/is-new", Some(&cookie)).await.body, "false");
+    get_with(&app, "/", Some(&cookie)).await;
+    assert_eq!(get_with(&app, "/audit", Some(&cookie)).await.body, "3");
+
+    // `regenerate` starts a new session.
+    let reply = get_with(&app, "/regenerate", Some(&cookie)).await;
+    assert_eq!(reply.body, "false>true");
+}

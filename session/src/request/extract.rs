@@ -10,7 +10,7 @@ use http::request::Parts;
 
 use super::{Handle, OutsidePath};
 use crate::error::SessionError;
-use crate::record::{CookieOverrides, Record};
+use crate::record::{CookieOverrides, CookieState, Record};
 use crate::schema::{SessionData, Tracked};
 
 /// The request's session, with data of type `T`.
@@ -101,6 +101,33 @@ impl<T: SessionData> TypedSession<T> {
     /// [`cycle_id`](Self::cycle_id).
     pub fn id(&self) -> String {
         self.handle.id()
+    }
+
+    /// Whether the session is new in this request: the request brought no cookie, or one
+    /// naming no live session, or the handler called [`regenerate`](Self::regenerate). It
+    /// stays so until the request ends, saved or not.
+    ///
+    /// Code that writes on every request — a library's audit counter, a "last seen" time —
+    /// checks it to leave new sessions alone, so an anonymous visit still stores nothing (with
+    /// `save_uninitialized(false)`, the default) until the app itself writes to the session.
+    ///
+    /// ```
+    /// use sessionly::{SessionData, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// #[session(namespace = "audit")]
+    /// struct Audit {
+    ///     requests: u64,
+    /// }
+    ///
+    /// async fn count_request(mut audit: TypedSession<Audit>) {
+    ///     if !audit.is_new() {
+    ///         *audit.requests_mut() += 1;
+    ///     }
+    /// }
+    /// ```
+    pub fn is_new(&self) -> bool {
+        self.handle.with_session(|_, s| s.is_new).unwrap_or(false)
     }
 
     /// The data as your struct, read-only. Fields are decoded on first access, so this
@@ -223,15 +250,23 @@ impl<T: SessionData> TypedSession<T> {
     }
 
     /// Gives this session its own lifetime from now on — "remember me" — or, with `None`,
-    /// makes its cookie a browser-session cookie. The session is saved and its cookie resent.
+    /// makes its cookie a browser-session cookie. The session is saved and its cookie resent,
+    /// unless it already had this lifetime.
     pub fn set_max_age(&mut self, max_age: Option<Duration>) {
-        self.change_cookie(|cookie| cookie.set_max_age(max_age, SystemTime::now()));
+        self.change_cookie(
+            |cookie| cookie.has_max_age(max_age),
+            |cookie| cookie.set_max_age(max_age, SystemTime::now()),
+        );
     }
 
     /// Makes this session expire at `expires` (or, with `None`, at the end of the browser
-    /// session); later touches keep the lifetime this gives.
+    /// session); later touches keep the lifetime this gives. Setting the expiry it already
+    /// has changes nothing.
     pub fn set_expires(&mut self, expires: Option<SystemTime>) {
-        self.change_cookie(|cookie| cookie.set_expires(expires, SystemTime::now()));
+        self.change_cookie(
+            |cookie| cookie.has_expiry(expires),
+            |cookie| cookie.set_expires(expires, SystemTime::now()),
+        );
     }
 
     /// When the session was created.
@@ -253,7 +288,7 @@ impl<T: SessionData> TypedSession<T> {
     /// Gives this session its own absolute lifetime, counted from its creation (`None`: no
     /// limit), and restarts its idle countdown under it. With
     /// [`set_max_age`](Self::set_max_age) this is "remember me": raise both, in either order.
-    /// The session is saved and its cookie resent.
+    /// The session is saved and its cookie resent, unless the limit stays as it was.
     ///
     /// ```
     /// use std::time::Duration;
@@ -277,7 +312,10 @@ impl<T: SessionData> TypedSession<T> {
     /// }
     /// ```
     pub fn set_absolute_lifetime(&mut self, lifetime: Option<Duration>) {
-        self.change_cookie(|cookie| cookie.set_absolute_lifetime(lifetime, SystemTime::now()));
+        self.change_cookie(
+            |cookie| cookie.has_absolute_lifetime(lifetime),
+            |cookie| cookie.set_absolute_lifetime(lifetime, SystemTime::now()),
+        );
     }
 
     /// The live sessions of this session's owner (the field marked `#[session(owner)]`), this
@@ -330,13 +368,27 @@ impl<T: SessionData> TypedSession<T> {
     }
 
     /// Sets cookie attributes for this session only (express's `req.session.cookie.domain =
-    /// ...`); stored with the session, sent from this response on.
+    /// ...`); stored with the session, sent from this response on (if they differ from the
+    /// ones it had).
     pub fn set_cookie_overrides(&mut self, overrides: CookieOverrides) {
-        self.change_cookie(|cookie| cookie.overrides = overrides);
+        let same = overrides.clone();
+        self.change_cookie(
+            move |cookie| cookie.overrides == same,
+            |cookie| cookie.overrides = overrides,
+        );
     }
 
-    fn change_cookie(&mut self, change: impl FnOnce(&mut crate::record::CookieState)) {
+    /// Changes the session's cookie state, unless `same` says the change would leave it as it
+    /// is: a setting set to what it already was is not a change to save or resend.
+    fn change_cookie(
+        &mut self,
+        same: impl FnOnce(&CookieState) -> bool,
+        change: impl FnOnce(&mut CookieState),
+    ) {
         let _ = self.handle.with_session(|_, s| {
+            if same(&s.record.cookie) {
+                return;
+            }
             change(&mut s.record.cookie);
             s.cookie_changed = true;
             s.log.bump();

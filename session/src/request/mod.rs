@@ -339,6 +339,7 @@ impl Handle {
             let fresh = new_session(&shared.config, &shared.request, SystemTime::now());
             s.id = fresh.id;
             s.regenerated = true;
+            s.is_new = true;
             s.record = fresh.record;
             s.log.reset();
             s.cookie_changed = false;

@@ -19,6 +19,8 @@ pub(crate) struct Session {
     pub(crate) log: ChangeLog,
     /// Whether `regenerate` gave the session a new id during this request.
     pub(crate) regenerated: bool,
+    /// Whether the session was created in this request (not loaded, or regenerated).
+    pub(crate) is_new: bool,
     pub(crate) cookie_changed: bool,
     /// The change-log generation the store holds, if it holds this session's current id.
     pub(crate) saved_generation: Option<u64>,
@@ -68,6 +70,7 @@ impl Session {
         Self {
             stored: Some(Stored::of(&record.cookie)),
             regenerated: false,
+            is_new: false,
             saved_generation: (!resave).then_some(log.generation()),
             id,
             record,
@@ -103,6 +106,7 @@ impl Session {
 pub(crate) fn new_session(config: &Config, request: &RequestInfo, now: SystemTime) -> Session {
     Session {
         regenerated: false,
+        is_new: true,
         id: new_id(config, request),
         record: Record {
             cookie: fresh_cookie(config, request, now),
