@@ -1,5 +1,5 @@
 //! What the layer reports: the request span and its events to a `tracing` subscriber, and the
-//! metrics to a `metrics` recorder, under the names `sessionly::observe` lists (and the README).
+//! metrics to a `metrics` recorder, under the names `sessionly::observe` lists (and `sessionly::guide::observability`).
 
 // A test binary of its own, not a module of `tests/http`: `tracing` caches per call site, for
 // the whole process, whether anyone listens. While a test's subscriber is the only one set

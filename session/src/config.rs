@@ -143,8 +143,9 @@ impl CookieOptions {
     /// call it yourself to check options a [`cookie_with`](crate::SessionLayerBuilder::cookie_with)
     /// function makes. A setting that only fails on plain HTTP (`Secure::Auto` with
     /// `SameSite=None`) and a `Domain` that does not match the request's host are not found
-    /// here: the browser drops those cookies silently. The README's table lists what Chromium
-    /// does with each attribute.
+    /// here: the browser drops those cookies silently. The table in
+    /// [`guide::options`](crate::guide::options#what-browsers-keep) lists what Chromium does
+    /// with each attribute.
     ///
     /// ```
     /// use sessionly::CookieOptions;

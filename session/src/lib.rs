@@ -31,6 +31,11 @@
 //! # }
 //! ```
 //!
+//! The [`guide`] explains how to do a task with the crate: the derive in depth, the options and
+//! what browsers keep, lifetimes and "log out other devices", libraries sharing a session,
+//! websockets, running beside an express-session app, choosing a store, testing,
+//! observability and security.
+//!
 //! # One request's path through the crate
 //!
 //! In the order the code runs; each step calls only the ones below it (layer → request →
@@ -66,6 +71,7 @@ mod codec;
 mod config;
 pub mod cookie;
 mod error;
+pub mod guide;
 mod id;
 mod layer;
 pub mod observe;
@@ -111,8 +117,10 @@ pub use store::{RedisCacheStats, RedisStore};
 #[cfg(feature = "testing")]
 pub mod testing;
 
-/// The README's examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "testing"))]
+/// The README's examples, compiled (and run, unless `no_run`) as doc tests. Only under
+/// `doctest`: the README is outside this package's directory, so a build from the packaged
+/// sources (`cargo package`) must not read it.
+#[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 

@@ -1,6 +1,7 @@
 //! What the layer tells operators, named in one place: the `tracing` spans and events it emits
 //! and, with the `metrics` feature, the metrics it records through the `metrics` facade. The
-//! README's list of names is this module's.
+//! list of names in [`guide::observability`](crate::guide::observability) is this module's, and
+//! a doctest there checks it against these constants.
 //!
 //! Nobody listening costs next to nothing: with no subscriber interested, the request's future
 //! is not wrapped in a span and store calls are not wrapped at all, each event is a check of a

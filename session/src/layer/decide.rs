@@ -401,7 +401,7 @@ mod tests {
         #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
 
         /// Every combination agrees with express-session's four functions, as amended by the
-        /// README's list of deliberate differences: the touch throttle (a touch only when due
+        /// list of deliberate differences in `guide::express_differences`: the touch throttle (a touch only when due
         /// or when the cookie is resent), the cookie change, the explicit save's cookie.
         #[test]
         fn the_decision_is_express_s(e in express()) {

@@ -23,7 +23,20 @@ pub const MAX_COOKIE_LEN: usize = 4096;
 ///     .unwrap();
 /// ```
 ///
-/// What it changes, next to a server-side store:
+/// With the feature `cookie-store`, the whole session (its id, fields, owner and lifetimes)
+/// travels in the cookie, encrypted and authenticated with XChaCha20-Poly1305. Pick it for no
+/// server-side state at all: small sessions, nothing that must be revocable (see
+/// [the guide to stores](crate::guide::stores) for the others).
+///
+/// The key is derived from each secret (HMAC-SHA256 of the secret and a fixed label); the first
+/// secret seals, every one opens, so rotation works as it does for signed cookies. The cookie's
+/// name is authenticated too. The expiry is inside the sealed payload and checked on every
+/// request, so a client that keeps a cookie past its `Expires` gets a new session; a
+/// browser-session cookie is valid for an idle TTL after its last save (24 h,
+/// [`with_idle_ttl`](CookieStore::with_idle_ttl)), and a due touch re-sends it. A tampered
+/// cookie, or one sealed under another secret or name, is a fresh session, never an error.
+///
+/// What it changes, next to a server-side store (read this before choosing it):
 /// - A session must fit in one cookie: [`MAX_COOKIE_LEN`] bytes with the cookie's name, after
 ///   encryption and base64 (about 2.9 KiB of encoded fields). A larger one is not saved: the
 ///   response is a `500`, or [`save`](crate::TypedSession::save) answers
@@ -42,9 +55,17 @@ pub const MAX_COOKIE_LEN: usize = 4096;
 ///   older copy back. Do not keep anything there whose replay matters (a balance, a one-time
 ///   token).
 /// - A session saved by a [`DetachedSession`](crate::DetachedSession) after its response has no
-///   cookie to go to: `save` and `reload` answer [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+///   cookie to go to: `save` and `reload` answer [`StoreError::Unsupported`](crate::StoreError::Unsupported);
+///   so do the testing kit's `Sessions::seed` / `read` and the `save` / `reload` of its
+///   unit-test sessions (`Sessions::session`).
+/// - There is no store-side turn: [`store_turns`](crate::SessionLayerBuilder::store_turns) is
+///   refused at `build()`.
 /// - The secrets are encryption keys: each must be long and random (32 bytes or more from a
 ///   CSPRNG). A guessable secret lets anyone read and forge every session.
+///
+/// `tests/http/cookie_store.rs` in the repository covers all of the above over HTTP, a golden
+/// cookie under `tests/golden/v1/` keeps the format readable by later versions, and the fuzz
+/// target `sealed_cookie` feeds any bytes to the opener.
 #[derive(Debug, Clone)]
 pub struct CookieStore {
     idle_ttl: Duration,

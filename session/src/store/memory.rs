@@ -36,6 +36,9 @@ const RETURNED: u64 = 1 << 63;
 
 /// Sessions in memory. Cloning it gives another handle to the same sessions.
 ///
+/// The layer's default store, always compiled. Pick it for one process, where sessions may
+/// vanish on a restart (see [the guide to stores](crate::guide::stores) for the others).
+///
 /// ```
 /// use sessionly::{MemoryStore, SessionLayer};
 ///
@@ -46,6 +49,22 @@ const RETURNED: u64 = 1 << 63;
 ///     .build()
 ///     .unwrap();
 /// ```
+///
+/// In-process, but fit for production on one machine, unlike express's `MemoryStore`:
+/// - An expired session is never returned, and expired sessions are swept as the store is used
+///   (or all at once by [`sweep`](MemoryStore::sweep)), so their memory comes back.
+/// - A session without expiry (a browser-session cookie) is kept for an idle TTL after its last
+///   write or touch: 24 hours by default, [`with_idle_ttl`](MemoryStore::with_idle_ttl).
+/// - It holds at most 1,000,000 sessions ([`DEFAULT_CAPACITY`](MemoryStore::DEFAULT_CAPACITY),
+///   about 250 MB of small sessions; [`with_capacity(n)`](MemoryStore::with_capacity) to change
+///   it). When full, a new session evicts one that never came back after its first request
+///   before any that did, closest to expiry first, so a flood of first visits does not sign out
+///   the users who keep coming back.
+/// - A session costs about 184 bytes beyond its encoded data (measured with 1,000,000
+///   sessions, `bench/`), and every byte comes back when it expires.
+/// - It has the per-owner index ([`OwnerIndex`]: a set of ids per owner) and listing
+///   ([`Listing`]); not the store-side turn, which one process does not need
+///   ([`lock_sessions`](crate::SessionLayerBuilder::lock_sessions) orders its requests).
 #[derive(Clone)]
 pub struct MemoryStore {
     sessions: Arc<Mutex<Sessions>>,

@@ -41,6 +41,31 @@ const MAX_OWNER_LEN: usize = 1024;
 
 /// A session store on a MySQL (8.0 or later) or MariaDB (10.6 or later) table.
 ///
+/// Pick it to keep sessions next to the app's data on MySQL or MariaDB (feature `mysql`). An
+/// InnoDB table (`sessions` by default, [`with_table`](MySqlStore::with_table)) created by
+/// [`migrate`](MySqlStore::migrate): fields in a `JSON` object patched by one
+/// `UPDATE … JSON_MERGE_PATCH` under the row's lock (update-only, so a patch never brings back a
+/// deleted or expired row), indexed `expires_ms` and `owner` columns. The id and owner are byte
+/// strings (`VARBINARY(1024)`, compared byte for byte: no collation makes `a` and `A ` one
+/// session); an id longer than 1024 bytes (only a custom `genid` makes one) is a missing
+/// session. A load computes the session's size in its `SELECT`, so an oversized one stays in
+/// the database. [`MySqlStore::new(pool)`](MySqlStore::new) takes your own pool.
+///
+/// Timeouts as for [`PostgresStore`](crate::PostgresStore) (2 s,
+/// [`connect_with_timeout`](MySqlStore::connect_with_timeout)): a row-lock wait gives up after
+/// the timeout (`innodb_lock_wait_timeout`, whole seconds), MariaDB stops any statement that
+/// runs longer (`max_statement_time`; MySQL can bound only reads, with `max_execution_time`),
+/// and a call without an answer 0.5 s after that fails.
+///
+/// It has the per-owner index, listing and the store-side turn of
+/// [`store_turns`](crate::SessionLayerBuilder::store_turns) (a lease row in `<table>_turns`,
+/// made by `migrate`; see [the guide](crate::guide::stores#turns-through-the-store)).
+///
+/// Tested against MariaDB 10.11 (Debian's), which `.ci/run` starts: the conformance suite, the
+/// race tests, a crash and restart, a locked row and a frozen server. MySQL 8 is written for
+/// (the same SQL) but not tested here; neither is TLS to either (sqlx's `ssl-mode` in the URL,
+/// with a TLS feature of sqlx).
+///
 /// ```no_run
 /// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use std::time::Duration;

@@ -41,6 +41,24 @@ const DATABASE: &str = "PostgreSQL";
 
 /// A session store on a PostgreSQL table.
 ///
+/// Pick it to keep sessions next to the app's data (feature `postgres`; `postgres-tls` for TLS,
+/// set in the URL: see [the guide to stores](crate::guide::stores#over-tls-managed-redis-and-postgresql)).
+/// A table (`sessions` by default, [`with_table`](PostgresStore::with_table)) created by
+/// [`migrate`](PostgresStore::migrate), fields in a `jsonb` object patched by one `UPDATE`, an
+/// indexed `expires_ms` column. [`PostgresStore::new(pool)`](PostgresStore::new) takes your own
+/// pool.
+///
+/// Every call has a query timeout (2 s, or
+/// [`connect_with_timeout(url, d)`](PostgresStore::connect_with_timeout)): the server cancels a
+/// statement that runs longer, a lock wait included, and a call the server has not answered
+/// 0.5 s later (a frozen or unreachable server) fails, so an outage is a prompt error that does
+/// not hold the session's turn. With your own pool, give its connections a `statement_timeout`
+/// no longer than [`with_query_timeout(d)`](PostgresStore::with_query_timeout).
+///
+/// It has the per-owner index, listing and the store-side turn of
+/// [`store_turns`](crate::SessionLayerBuilder::store_turns) (a lease row in `<table>_turns`,
+/// unlogged, made by `migrate`; see [the guide](crate::guide::stores#turns-through-the-store)).
+///
 /// ```no_run
 /// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use std::time::Duration;

@@ -44,6 +44,15 @@ const HAS_OWNER: &str = "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE na
 
 /// A session store in an SQLite database.
 ///
+/// Pick it for one machine whose sessions must survive a restart (feature `sqlite`, with
+/// SQLite bundled). One file, WAL journaling, `synchronous = NORMAL`; sqlx runs SQLite on worker
+/// threads, so the async runtime never blocks. [`open`](SqliteStore::open) creates the table
+/// (`sessions` by default, [`with_table`](SqliteStore::with_table)). A change is one
+/// `json_patch` of the row's fields. It has the per-owner index and listing; not the store-side
+/// turn of [`store_turns`](crate::SessionLayerBuilder::store_turns): SQLite is one machine, whose
+/// processes share the file lock, not a turn. See [the guide to stores](crate::guide::stores)
+/// for the others.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use std::time::Duration;

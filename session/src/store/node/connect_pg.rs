@@ -41,7 +41,7 @@ const ATTEMPTS: usize = 8;
 const ONE_DAY: u64 = 86_400;
 
 /// A session store in connect-pg-simple's layout, for sharing sessions with a Node app (see the
-/// module docs and the README's "Running beside an express-session app").
+/// module docs and the guide [`beside_express`](crate::guide::beside_express)).
 ///
 /// It has no owner index (connect-pg-simple has none): `sessions_of` and
 /// `destroy_sessions_of` answer [`StoreError::Unsupported`].

@@ -51,7 +51,7 @@ const ATTEMPTS: usize = 8;
 pub const CONNECT_REDIS_TTL: u64 = 86_400;
 
 /// A session store in connect-redis's layout, for sharing sessions with a Node app (see the
-/// module docs and the README's "Running beside an express-session app"). Fields Node should
+/// module docs and the guide [`beside_express`](crate::guide::beside_express)). Fields Node should
 /// read are best in a schema with `#[session(codec = sessionly::Json)]`.
 ///
 /// It has no owner index (connect-redis has none): `sessions_of` and `destroy_sessions_of`

@@ -49,6 +49,10 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 
 /// A session store on Redis.
 ///
+/// Pick it for several processes or machines (feature `redis`; `redis-tls` for TLS; Valkey
+/// works too; Redis 6.2 or newer for the owner index). See
+/// [the guide to stores](crate::guide::stores) for the others, TLS and Sentinel.
+///
 /// Each session is a hash at `<prefix><id>` (default prefix `sess:`), which Redis deletes at
 /// the session's expiry. A session with an owner is also listed in its owner's sorted set at
 /// `<owner prefix><owner>` (`sess#:owner:<owner>` by default; see
@@ -61,9 +65,6 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// cost one to three more round trips. Listing an owner's sessions costs two or three round
 /// trips on one server, and one more per session on a cluster.
 ///
-/// [`open_cached`](RedisStore::open_cached) adds a client-side cache: a session this process
-/// has read is loaded without a round trip until Redis says another client changed it.
-///
 /// ```no_run
 /// # async fn run() -> Result<(), sessionly::StoreError> {
 /// use sessionly::{RedisStore, SessionLayer};
@@ -72,6 +73,59 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
+///
+/// # Layout and writes
+///
+/// Inside a session's hash the cookie state is in field `c`, each data field in `f:<name>`, the
+/// owner in `o`, and a format marker in `v` that only a whole write sets. Loading is one
+/// `HGETALL`; a change is one `MULTI` transaction (no script) that writes the changed fields,
+/// moves the expiry (`PEXPIREAT`) and checks the marker, so a change that lands after the
+/// session ended is undone and never read as a session. Redis deletes expired sessions. A key
+/// of another type where a session would be is a missing session, logged.
+///
+/// # Connections
+///
+/// [`open`](RedisStore::open) makes a connection of its own; [`RedisStore::new(conn)`](RedisStore::new)
+/// takes your own `ConnectionManager` (or any cloneable async connection).
+/// [`open_cluster(&["redis://10.0.0.1:6379", ...])`](RedisStore::open_cluster) works on a Redis
+/// Cluster: each session is one key, so every command and script stays in the hash slot of
+/// `<prefix><id>` and sessions spread over the nodes; `all`, `length` and `clear` answer
+/// `Unsupported` there. A command that fails because the connection dropped (a Redis restart, a
+/// failover) is sent once more on the new connection when repeating it is safe — loads,
+/// touches, destroys and the first write of a new id — so the first request after a restart is
+/// served; a field change is not repeated (it could undo another process's newer write) and
+/// answers the error.
+///
+/// # The client-side cache
+///
+/// [`open_cached(url, capacity)`](RedisStore::open_cached) (and
+/// [`open_cached_with_ca`](RedisStore::open_cached_with_ca)) keeps up to `capacity` sessions this
+/// process has read in memory, and Redis tells it (RESP3 `CLIENT TRACKING`, on the same
+/// connection) when another client changes one. A request whose session is held loads it
+/// without a round trip; a field change is still its one `MULTI`, and a touch (`rolling`, or a
+/// due expiry refresh) its one script, and both keep the held copy up to date.
+///
+/// The contract: this process sees its own writes at once; a write by another process (another
+/// instance, a Node app, a script) is seen by every request that starts after Redis's
+/// invalidation has arrived here, not by a request served from memory before that. Measured
+/// under load (`bench/RESULTS.md`), the invalidation arrived a median 75 µs and at the 99th
+/// percentile 4.4 ms (12.2 ms at most) after that write's own reply, with both stores under load
+/// on the same two cores. A dropped connection empties the cache (so does a command that fails
+/// on the connection), and every load that fills it turns tracking back on first. An entry is
+/// served for at most a minute ([`with_cache_max_age`](RedisStore::with_cache_max_age)) before
+/// it is read again: Redis skips the word for a key it evicts or drops from its tracking table
+/// while running one of this connection's own commands; `tracking-table-max-keys 0` and a
+/// `maxmemory-policy` that keeps sessions close that gap.
+///
+/// Off by default: [`open`](RedisStore::open) keeps "the next request anywhere sees every
+/// write", and some proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (`open_cached`
+/// then fails with the server's error; a later refusal serves sessions uncached). Not on a
+/// cluster; loads that check the size in Redis bypass it, and every load under `store_turns`
+/// reads Redis (taking the turn empties the session's entry: the turn promises the last
+/// holder's write). [`cache_stats()`](RedisStore::cache_stats) gives hits, misses,
+/// invalidations, resets and entries. `tests/redis_cache.rs` in the repository runs the
+/// conformance suite on it and the contract between two connections, over the store API and
+/// over HTTP.
 #[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
     connection: C,
