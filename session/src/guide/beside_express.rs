@@ -36,6 +36,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let sessions = SessionLayer::builder()
 //!     .secret("the Node app's secret, the same on both sides") // same secret(s), same cookie name
+//!     .allow_short_secrets() // if the Node app's secret is under 32 bytes (warns at build)
 //!     .store(ConnectRedisStore::open("redis://10.0.0.5").await?)
 //!     .cookie(CookieOptions::new().max_age(Duration::from_secs(86_400))) // as Node's cookie
 //!     .build()?;

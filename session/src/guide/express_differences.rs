@@ -5,9 +5,11 @@
 //! On [`TypedSession<T>`](crate::TypedSession), beside the accessors the derive generates (see
 //! [`schema`](super::schema)):
 //!
-//! - [`id()`](crate::TypedSession::id), and [`data()`](crate::TypedSession::data) for a
-//!   read-only `&T`.
-//! - [`regenerate()`](crate::TypedSession::regenerate),
+//! - [`id()`](crate::TypedSession::id), [`is_new()`](crate::TypedSession::is_new) (created
+//!   in this request; express has no `isNew`, every peer has one), and
+//!   [`data()`](crate::TypedSession::data) for a read-only `&T`.
+//! - [`cycle_id()`](crate::TypedSession::cycle_id) (a new id, the data kept: not in
+//!   express), [`regenerate()`](crate::TypedSession::regenerate),
 //!   [`destroy()`](crate::TypedSession::destroy), [`reload()`](crate::TypedSession::reload),
 //!   [`save()`](crate::TypedSession::save) (an explicit save makes the end-of-request save
 //!   unnecessary unless more changes follow), [`touch()`](crate::TypedSession::touch) and
@@ -31,6 +33,16 @@
 //!   [`websockets`](super::websockets)).
 //!
 //! # Where this differs from express-session
+//!
+//! - Secrets must be at least 32 bytes ([`MIN_SECRET_LEN`](crate::MIN_SECRET_LEN)); a layer
+//!   that shares an express app's shorter secret says so with
+//!   [`allow_short_secrets()`](crate::SessionLayerBuilder::allow_short_secrets), and
+//!   [`CookieStore`](crate::CookieStore)'s secrets, which are encryption keys, always need 32.
+//! - A new session whose `Secure` cookie is not sent (the request is not secure) is not
+//!   stored, and the layer warns once (see [`options`](super::options)).
+//! - Setting a lifetime or a cookie attribute to the value it already has is not a change: no
+//!   save, no resent cookie (express sends nothing there either, as its hash leaves the cookie
+//!   out).
 //!
 //! - `resave` and `save_uninitialized` default to `false`, as express-session's own docs
 //!   advise: a request that writes nothing to a new session stores nothing and gets no cookie

@@ -63,6 +63,39 @@
 //! }
 //! ```
 //!
+//! A library that writes on every request — an audit counter, a "last seen" time — would make
+//! every anonymous visit a stored session, and `save_uninitialized(false)` would not help: the
+//! session is modified. [`is_new()`](crate::TypedSession::is_new) says whether the session was
+//! created in this request; leave those alone, and a visit stores nothing until the app itself
+//! writes to the session:
+//!
+//! ```
+//! use axum::extract::Request;
+//! use axum::middleware::Next;
+//! use axum::response::Response;
+//! use sessionly::{SessionData, TypedSession};
+//!
+//! #[derive(SessionData)]
+//! #[session(namespace = "audit")]
+//! pub struct Audit {
+//!     requests: u64,
+//! }
+//!
+//! /// A `from_fn` layer: counts the requests of sessions that existed before this request.
+//! pub async fn audit(mut audit: TypedSession<Audit>, request: Request, next: Next) -> Response {
+//!     if !audit.is_new() {
+//!         *audit.requests_mut() += 1;
+//!     }
+//!     drop(audit);
+//!     next.run(request).await
+//! }
+//! ```
+//!
+//! A library's login should change the session id with
+//! [`cycle_id()`](crate::TypedSession::cycle_id), which keeps the app's and other libraries'
+//! data; [`regenerate()`](crate::TypedSession::regenerate) empties every namespace (see
+//! [`lifetimes`](super::lifetimes#a-new-id-on-login-cycle_id-or-regenerate)).
+//!
 //! Two schemas that store different types (or the same type with different codecs) under one
 //! name, or two schemas that both have an owner field, cannot share a layer: the first request
 //! that extracts the second one gets `500` and the log names both schemas and the field

@@ -28,7 +28,7 @@
 //!     user_id: u64,
 //!     remember_me: bool,
 //! ) -> Result<(), SessionError> {
-//!     session.regenerate().await?; // a new, empty session under a new id
+//!     session.cycle_id().await?; // a new id; what the visitor had stays
 //!     session.set_user_id(Some(user_id));
 //!     if remember_me {
 //!         session.set_max_age(Some(30 * DAY)); // idle for up to 30 days
@@ -37,6 +37,22 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # A new id on login: `cycle_id` or `regenerate`
+//!
+//! Give the session a new id whenever its privileges change (a login, a sudo step), so an id
+//! planted or seen before is worthless after. Two calls do it:
+//!
+//! - [`cycle_id()`](crate::TypedSession::cycle_id): a new id, and everything else kept — every
+//!   schema's fields (libraries' namespaces too), the owner, the lifetime. The stored session
+//!   moves to the new id at once and the old id is deleted. What a login usually wants: the
+//!   visitor's cart survives signing in.
+//! - [`regenerate()`](crate::TypedSession::regenerate): express's: the old session deleted,
+//!   a new, empty one with a fresh lifetime. For when nothing from before may carry over (a
+//!   shared computer's next user), or for express's exact behaviour.
+//!
+//! Rotate what a library derived from the old session itself, such as a CSRF token
+//! (`examples/libraries.rs` does, in its login).
 //!
 //! `examples/login.rs` in the repository puts this in a whole app: login, logout, a flash
 //! notice, "remember me" under an absolute cap, the user's list of sessions and "log out other
@@ -47,7 +63,7 @@
 //! Only a new session's first write creates a record; every later write (a patch of the changed
 //! fields, a resave, a touch) updates the record only if it is still there, and checks and
 //! writes in one atomic step. So a slow request that loaded a session before a logout, a login
-//! that regenerated it, or a "log out other devices" cannot write it back when it finishes: its
+//! that regenerated it or changed its id, or a "log out other devices" cannot write it back when it finishes: its
 //! change is dropped (a handler's explicit `save()` answers
 //! [`SessionError::NotFound`](crate::SessionError::NotFound)) and its response does not resend
 //! the dead id. [`sessionly::testing::conformance`](crate::testing::conformance) races a slow

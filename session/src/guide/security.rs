@@ -6,6 +6,13 @@
 //! secret); how to rotate the secret; and how to report a vulnerability.
 //!
 //! In short, with pointers to where each is explained:
+//! - Secrets are at least 32 bytes: `build()` refuses an empty or shorter one, unless
+//!   [`allow_short_secrets()`](crate::SessionLayerBuilder::allow_short_secrets) says the layer
+//!   must share an existing express app's shorter secret (it warns), and never for the cookie
+//!   store.
+//! - A login changes the session id ([`cycle_id`](crate::TypedSession::cycle_id) or
+//!   [`regenerate`](crate::TypedSession::regenerate)), so a planted id is worthless
+//!   ([`lifetimes`](super::lifetimes#a-new-id-on-login-cycle_id-or-regenerate)).
 //! - The cookie carries a signed id (express's format, HMAC-SHA256, checked in constant time
 //!   against every secret); a cookie that does not verify starts a new session without asking
 //!   the store, and an unknown or expired id is never adopted
