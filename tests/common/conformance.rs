@@ -70,12 +70,16 @@ pub async fn migrated_row_joins_the_owner_index<S: OwnerIndex>(store: &S, kept: 
     assert!(store.get("new").await.unwrap().is_some());
 }
 
-/// Expired rows of an SQL store: `delete_expired` removes exactly them, and the task from
-/// `spawn_cleanup` does it by itself. `rows` counts the rows in the table, expired or not.
-pub async fn expired_rows_are_deleted<S, F, R>(
+/// Expired rows of an SQL store. `store` runs no cleanup of its own (`with_cleanup(None)`):
+/// `delete_expired` removes exactly the expired rows; `with_cleanup(every)` gives a store (on
+/// the same table) whose task deletes them by itself, and whose task stops when it is dropped;
+/// and `open_default`, the store as its constructor makes it on the same table, deletes them
+/// with no call at all. `rows` counts the rows in the table, expired or not.
+pub async fn expired_rows_are_deleted<S, F, C, D, R>(
     store: &S,
     delete_expired: impl Fn() -> F,
-    spawn_cleanup: impl FnOnce(Duration) -> tokio::task::JoinHandle<()>,
+    with_cleanup: impl FnOnce(Duration) -> C,
+    open_default: impl std::future::Future<Output = D>,
     rows: impl Fn() -> R,
 ) where
     S: Listing,
@@ -98,20 +102,41 @@ pub async fn expired_rows_are_deleted<S, F, R>(
     assert_eq!(delete_expired().await.unwrap(), 0);
     assert_eq!(store.length().await.unwrap(), 1);
 
-    // The cleanup task deletes the expired row by itself: wait for it (up to 10 s), rather
-    // than for a fixed time.
-    store.set("later", &short, Changed::All).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    // Waits (up to 10 s, rather than a fixed time) until the table holds `n` rows.
+    let rows_become = |n: u64, what: &'static str| {
+        let rows = &rows;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while rows().await != n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what}, within 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let expired_row = |name: &'static str| {
+        let short = short.clone();
+        async move {
+            store.set(name, &short, Changed::All).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+    };
+
+    // A store's cleanup task deletes an expired row by itself, and stops with the store.
+    expired_row("later").await;
     assert_eq!(rows().await, 2, "the expired row is there until deleted");
-    let cleanup = spawn_cleanup(Duration::from_millis(20));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while rows().await != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the cleanup task did not delete the expired row within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cleanup.abort();
+    let cleaning = with_cleanup(Duration::from_millis(20));
+    rows_become(1, "the cleanup task deleted the expired row").await;
+    drop(cleaning);
+    expired_row("after the task").await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(rows().await, 2, "the task stopped with its store");
+
+    // A store as its constructor makes it cleans up with no call.
+    let default = open_default.await;
+    rows_become(1, "a store with default settings deleted the expired row").await;
+    drop(default);
     assert_eq!(store.length().await.unwrap(), 1);
 }

@@ -123,3 +123,47 @@ async fn rows_are_connect_pg_simple_s() {
     assert_eq!(store.delete_expired().await.unwrap(), 1);
     drop_table(&table).await;
 }
+
+/// Like connect-pg-simple, the store prunes expired rows by itself: a store made with the
+/// defaults deletes a row that expired before it existed, with no call.
+#[tokio::test]
+async fn expired_rows_are_pruned_by_default() {
+    let test = "prune";
+    let table = format!("session_{test}_{}", std::process::id());
+    let quiet = store(test).await.with_cleanup(None);
+    quiet
+        .set("old", &record(&[("a", b"1")], None), Changed::All)
+        .await
+        .unwrap();
+    let mut db = connection().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE \"{table}\" SET expire = now() - interval '1 second'"
+    )))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let count = || async {
+        let query = format!("SELECT count(*) FROM \"{table}\"");
+        let (rows,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(query))
+            .fetch_one(&mut connection().await)
+            .await
+            .unwrap();
+        rows
+    };
+    assert_eq!(count().await, 1, "not deleted by a store without cleanup");
+
+    let _default = ConnectPgStore::connect(&database_url())
+        .await
+        .unwrap()
+        .with_table(&table)
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count().await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the default store did not prune the expired row within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop_table(&table).await;
+}

@@ -282,12 +282,14 @@ async fn an_id_longer_than_the_column_is_a_missing_session() {
 async fn expired_rows_are_deleted() {
     let _timing = TIMING.lock().await;
     let (store, table) = store("expired").await;
+    let store = store.with_cleanup(None);
     let pool = client(&mysql_url()).await;
     let count = format!("SELECT COUNT(*) FROM `{}`", table.0);
     conformance::expired_rows_are_deleted(
         &store,
         || store.delete_expired(),
-        |every| store.spawn_cleanup(every),
+        |every| store.clone().with_cleanup(Some(every)),
+        connect(&table.0),
         || async {
             let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count.clone()))
                 .fetch_one(&pool)

@@ -285,12 +285,14 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
 async fn expired_rows_are_deleted() {
     let _timing = TIMING.lock().await;
     let (store, table) = store("expired").await;
+    let store = store.with_cleanup(None);
     let pool = sqlx::PgPool::connect(&database_url()).await.unwrap();
     let count = format!("SELECT count(*) FROM \"{}\"", table.0);
     conformance::expired_rows_are_deleted(
         &store,
         || store.delete_expired(),
-        |every| store.spawn_cleanup(every),
+        |every| store.clone().with_cleanup(Some(every)),
+        connect(&table.0),
         || async {
             let (rows,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(count.clone()))
                 .fetch_one(&pool)

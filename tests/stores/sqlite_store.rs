@@ -320,11 +320,12 @@ async fn unreadable_rows_are_missing_and_get_replaced() {
 #[tokio::test]
 async fn expired_rows_are_deleted() {
     let db = TempDb::new("expired");
-    let store = db.open().await;
+    let store = db.open().await.with_cleanup(None);
     conformance::expired_rows_are_deleted(
         &store,
         || store.delete_expired(),
-        |every| store.spawn_cleanup(every),
+        |every| store.clone().with_cleanup(Some(every)),
+        db.open(),
         || async {
             sqlite3(&db.0, "SELECT count(*) FROM sessions")
                 .parse()

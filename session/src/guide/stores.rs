@@ -20,6 +20,13 @@
 //! | [`ConnectRedisStore`](crate::ConnectRedisStore) | `connect-redis` | sharing sessions with a Node app on connect-redis | see [`beside_express`](super::beside_express) |
 //! | [`ConnectPgStore`](crate::ConnectPgStore) | `connect-pg` | sharing sessions with a Node app on connect-pg-simple | the same |
 //!
+//! Expired sessions are never returned by any store. Redis expires its keys by itself, the memory
+//! store sweeps as it goes, and the SQL stores (SQLite, PostgreSQL, MySQL, connect-pg-simple's
+//! layout) delete their expired rows every 10 minutes on a task each starts when it is made
+//! (`with_cleanup(Some(every))` to change that, `with_cleanup(None)` to turn it off, say when
+//! another process or a Node app's connect-pg-simple already does it; `delete_expired()` runs
+//! it once, now).
+//!
 //! What each has beyond the core [`Store`](crate::store::Store) calls:
 //!
 //! | store | owner index ("log out other devices") | turns through the store | listing (`all`, `length`, `clear`) |
@@ -128,7 +135,7 @@
 //! handler, or many waiting requests, would drain the pool), and a transaction-level one would
 //! hold a transaction open for as long. Nothing is held between statements; the price is the
 //! round trips, and leases that outlive a dead holder until `delete_expired()` (or the next
-//! lease of the session) clears them.
+//! lease of the session) clears them; the store's cleanup task calls it every 10 minutes.
 //!
 //! `build()` refuses the option on the other stores
 //! ([`ConfigError::StoreTurnsUnsupported`](crate::ConfigError::StoreTurnsUnsupported)): the

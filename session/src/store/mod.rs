@@ -64,6 +64,8 @@ pub use node::{CONNECT_REDIS_TTL, ConnectRedisStore};
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisCacheStats, RedisStore};
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+pub use sql::DEFAULT_CLEANUP_EVERY;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -6,8 +6,8 @@
 //! change applies a JSON merge patch (`JSON_MERGE_PATCH`) to the object in one `UPDATE`, which
 //! InnoDB runs under the row's lock, so two requests that change different fields of one
 //! session both keep their change; being an `UPDATE`, it never brings back a row that was
-//! deleted or has expired. Expired rows are never returned; [`MySqlStore::delete_expired`], or a
-//! task from [`MySqlStore::spawn_cleanup`], deletes them.
+//! deleted or has expired. Expired rows are never returned; a task the store starts deletes them every 10 minutes
+//! ([`MySqlStore::with_cleanup`]; [`MySqlStore::delete_expired`] does it at once).
 //!
 //! The id and the owner are byte strings (`VARBINARY`): compared byte for byte, with no
 //! collation folding case or ignoring trailing spaces, so no two ids can name one row.
@@ -23,8 +23,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryRe
 
 use crate::record::{Fields, Record};
 use crate::store::sql::{
-    self, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, Param, SqlStore, Statement, Statements,
-    TurnStatements, read_cookie, read_field, read_owner, sql, sql_store,
+    self, CLIENT_GRACE, DEFAULT_CLEANUP_EVERY, DEFAULT_QUERY_TIMEOUT, Dialect, Param, SqlStore,
+    Statement, Statements, TurnStatements, read_cookie, read_field, read_owner, sql, sql_store,
 };
 use crate::store::{Changed, StoreError};
 
@@ -73,7 +73,6 @@ const MAX_OWNER_LEN: usize = 1024;
 ///
 /// let store = MySqlStore::connect("mysql://app:password@127.0.0.1/app").await?;
 /// store.migrate().await?;
-/// store.spawn_cleanup(Duration::from_secs(600));
 /// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
@@ -111,10 +110,8 @@ impl MySqlStore {
     /// [`connect_with_timeout`](MySqlStore::connect_with_timeout) does: without them, a
     /// statement the store gave up on may still run, and land, later.
     pub fn new(pool: MySqlPool) -> Self {
-        Self(SqlStore::new(
-            pool,
-            Some(DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE),
-        ))
+        let store = SqlStore::new(pool, Some(DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE));
+        Self(store.with_cleanup(Some(DEFAULT_CLEANUP_EVERY)))
     }
 
     /// How long a store call waits for an answer: it fails `timeout` + 0.5 s after it started.
@@ -130,7 +127,9 @@ impl MySqlStore {
     /// a digit, at most 48 characters. It is folded to lower case (MySQL's table names follow
     /// the file system's case rules). Any other name is an error.
     pub fn with_table(self, name: &str) -> Result<Self, StoreError> {
-        self.0.with_table(name).map(Self)
+        // The cleanup moves to the new table.
+        let every = self.0.cleanup_every();
+        Ok(Self(self.0.with_table(name)?.with_cleanup(every)))
     }
 
     /// How long a session without expiry is kept after its last write or touch.
@@ -171,19 +170,24 @@ impl MySqlStore {
     /// Deletes every expired session now and returns how many there were.
     ///
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
-    /// time to time, or let [`MySqlStore::spawn_cleanup`] do it.
+    /// time to time, or leave it to the store's cleanup task ([`MySqlStore::with_cleanup`]).
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.0.delete_expired().await
     }
 
-    /// Starts a task that calls [`MySqlStore::delete_expired`] now and then every `every`. A
-    /// failure is logged and retried at the next tick. Abort the handle to stop it.
+    /// How often the store deletes its expired rows: `Some(every)` (now, then every `every`),
+    /// or `None`, never (another process does it, or a job of yours calls
+    /// [`delete_expired`](Self::delete_expired)). The default, from every constructor, is
+    /// every 10 minutes ([`DEFAULT_CLEANUP_EVERY`](crate::store::DEFAULT_CLEANUP_EVERY)), on a
+    /// task of the Tokio runtime the store was made in; the store's clones share it, and it
+    /// stops when the last of them is dropped. A failed run is logged at WARN and tried again
+    /// at the next one. Made outside a runtime, the store logs a warning and runs none: call
+    /// this inside one.
     ///
-    /// # Panics
-    ///
-    /// When called outside a Tokio runtime, like [`tokio::spawn`].
-    pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        self.0.spawn_cleanup(every)
+    /// Several processes on one database may all run it: each run deletes what has expired by
+    /// then, and finding nothing costs one indexed `DELETE`.
+    pub fn with_cleanup(self, every: Option<Duration>) -> Self {
+        Self(self.0.with_cleanup(every))
     }
 }
 

@@ -5,8 +5,8 @@
 //! change patches the `jsonb` object in one `UPDATE`, so two requests that change different
 //! fields of one session both keep their change; being an `UPDATE`, it never brings back a row
 //! that was deleted or has expired. Expired rows are never returned;
-//! [`PostgresStore::delete_expired`], or a task from [`PostgresStore::spawn_cleanup`], deletes
-//! them.
+//! a task the store starts deletes them every 10 minutes
+//! ([`PostgresStore::with_cleanup`]; [`PostgresStore::delete_expired`] does it at once).
 //!
 //! The per-owner index ([`OwnerIndex::sessions_of`], [`OwnerIndex::destroy_sessions_of`]) is an index on
 //! `owner`, partial: sessions without an owner are not in it and cost it nothing. PostgreSQL
@@ -32,8 +32,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use crate::record::{Fields, Record};
 use crate::store::StoreError;
 use crate::store::sql::{
-    self, CLIENT_GRACE, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param, Query, SqlStore,
-    Statement, Statements, TurnStatements, read_cookie, read_field, sql, sql_store,
+    self, CLIENT_GRACE, DEFAULT_CLEANUP_EVERY, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param,
+    Query, SqlStore, Statement, Statements, TurnStatements, read_cookie, read_field, sql,
+    sql_store,
 };
 
 /// How the warnings about unreadable rows name the database.
@@ -66,7 +67,6 @@ const DATABASE: &str = "PostgreSQL";
 ///
 /// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
 /// store.migrate().await?;
-/// store.spawn_cleanup(Duration::from_secs(600));
 /// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
@@ -105,10 +105,8 @@ impl PostgresStore {
     /// [`connect_with_timeout`](PostgresStore::connect_with_timeout) does: without one, a
     /// statement the store gave up on may still run, and land, later.
     pub fn new(pool: PgPool) -> Self {
-        Self(SqlStore::new(
-            pool,
-            Some(DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE),
-        ))
+        let store = SqlStore::new(pool, Some(DEFAULT_QUERY_TIMEOUT + CLIENT_GRACE));
+        Self(store.with_cleanup(Some(DEFAULT_CLEANUP_EVERY)))
     }
 
     /// How long a store call waits for an answer: it fails `timeout` + 0.5 s after it started.
@@ -124,7 +122,9 @@ impl PostgresStore {
     /// a digit, at most 48 characters. Like PostgreSQL does with unquoted names, it is folded to
     /// lower case. Any other name is an error.
     pub fn with_table(self, name: &str) -> Result<Self, StoreError> {
-        self.0.with_table(name).map(Self)
+        // The cleanup moves to the new table.
+        let every = self.0.cleanup_every();
+        Ok(Self(self.0.with_table(name)?.with_cleanup(every)))
     }
 
     /// How long a session without expiry is kept after its last write or touch.
@@ -182,19 +182,24 @@ impl PostgresStore {
     /// Deletes every expired session now and returns how many there were.
     ///
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
-    /// time to time, or let [`PostgresStore::spawn_cleanup`] do it.
+    /// time to time, or leave it to the store's cleanup task ([`PostgresStore::with_cleanup`]).
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.0.delete_expired().await
     }
 
-    /// Starts a task that calls [`PostgresStore::delete_expired`] now and then every `every`.
-    /// A failure is logged and retried at the next tick. Abort the handle to stop it.
+    /// How often the store deletes its expired rows: `Some(every)` (now, then every `every`),
+    /// or `None`, never (another process does it, or a job of yours calls
+    /// [`delete_expired`](Self::delete_expired)). The default, from every constructor, is
+    /// every 10 minutes ([`DEFAULT_CLEANUP_EVERY`](crate::store::DEFAULT_CLEANUP_EVERY)), on a
+    /// task of the Tokio runtime the store was made in; the store's clones share it, and it
+    /// stops when the last of them is dropped. A failed run is logged at WARN and tried again
+    /// at the next one. Made outside a runtime, the store logs a warning and runs none: call
+    /// this inside one.
     ///
-    /// # Panics
-    ///
-    /// When called outside a Tokio runtime, like [`tokio::spawn`].
-    pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        self.0.spawn_cleanup(every)
+    /// Several processes on one database may all run it: each run deletes what has expired by
+    /// then, and finding nothing costs one indexed `DELETE`.
+    pub fn with_cleanup(self, every: Option<Duration>) -> Self {
+        Self(self.0.with_cleanup(every))
     }
 }
 

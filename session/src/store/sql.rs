@@ -109,27 +109,64 @@ pub(super) fn count(rows: impl TryInto<usize>) -> usize {
     rows.try_into().unwrap_or(usize::MAX)
 }
 
-/// Runs `delete_expired` now and then every `every` on a task of its own; a failure is logged
-/// and retried at the next tick.
-pub(super) fn spawn_cleanup<F, Fut>(
+/// How often an SQL store deletes its expired rows unless told otherwise (`with_cleanup`).
+pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// A store's task that deletes its expired rows now and then every `every`. Clones of the
+/// store share it; it stops when the last of them is dropped (or changes its cleanup).
+#[derive(Clone)]
+pub(super) struct Cleanup(Arc<CleanupTask>);
+
+struct CleanupTask {
     every: Duration,
-    delete_expired: F,
-) -> tokio::task::JoinHandle<()>
-where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<u64, StoreError>> + Send,
-{
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match delete_expired().await {
-                Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
-                Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for CleanupTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Cleanup {
+    /// Runs `delete_expired` now and then every `every` on a task of the current Tokio
+    /// runtime; a failure is logged and retried at the next tick. Outside a runtime there is
+    /// nothing to run it on: `None`, and a warning naming `store` and the fix.
+    pub(super) fn start<F, Fut>(store: &str, every: Duration, delete_expired: F) -> Option<Self>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<u64, StoreError>> + Send + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                store,
+                "session store made outside a Tokio runtime: its expired sessions are not \
+                 deleted by themselves; call `with_cleanup(Some(..))` on it inside the \
+                 runtime, or `delete_expired()` from time to time"
+            );
+            return None;
+        };
+        let task = runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match delete_expired().await {
+                    Ok(deleted) => tracing::debug!(deleted, "deleted expired sessions"),
+                    Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+                }
             }
-        }
-    })
+        });
+        Some(Self(Arc::new(CleanupTask {
+            every,
+            task: task.abort_handle(),
+        })))
+    }
+
+    /// How often it runs.
+    pub(super) fn every(&self) -> Duration {
+        self.0.every
+    }
 }
 
 /// A row's cookie state, when it decodes and the row's `fields` is a JSON object (`object`);

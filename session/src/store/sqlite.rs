@@ -5,7 +5,8 @@
 //! indexed). A change applies a JSON merge patch to the object in one `UPDATE`, so two requests
 //! that change different fields of one session both keep their change; being an `UPDATE`, it
 //! never brings back a row that was deleted or has expired. Expired rows are never returned;
-//! [`SqliteStore::delete_expired`], or a task from [`SqliteStore::spawn_cleanup`], deletes them.
+//! a task the store starts deletes them every 10 minutes
+//! ([`SqliteStore::with_cleanup`]; [`SqliteStore::delete_expired`] does it at once).
 //!
 //! The per-owner index ([`OwnerIndex::sessions_of`], [`OwnerIndex::destroy_sessions_of`]) is an index on
 //! `owner`, partial: sessions without an owner are not in it and cost it nothing. A write of a
@@ -29,8 +30,8 @@ use sqlx::sqlite::{
 use crate::record::{Fields, Record};
 use crate::store::StoreError;
 use crate::store::sql::{
-    self, Dialect, OwnerUpgrade, Param, SqlStore, Statement, Statements, read_cookie, read_field,
-    read_owner, sql, sql_store,
+    self, DEFAULT_CLEANUP_EVERY, Dialect, OwnerUpgrade, Param, SqlStore, Statement, Statements,
+    read_cookie, read_field, read_owner, sql, sql_store,
 };
 
 /// How the warnings about unreadable rows name the database.
@@ -59,7 +60,6 @@ const HAS_OWNER: &str = "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE na
 /// use sessionly::{SessionLayer, SqliteStore};
 ///
 /// let store = SqliteStore::open("sessions.db").await?;
-/// store.spawn_cleanup(Duration::from_secs(600));
 /// let layer = SessionLayer::builder().secret("a long random secret, 32 bytes or more").store(store).build();
 /// # Ok(()) }
 /// ```
@@ -133,7 +133,7 @@ impl SqliteStore {
     /// the table exists.
     pub fn new(pool: SqlitePool) -> Self {
         // No deadline: a call waits for the database lock as long as the busy timeout says.
-        Self(SqlStore::new(pool, None))
+        Self(SqlStore::new(pool, None).with_cleanup(Some(DEFAULT_CLEANUP_EVERY)))
     }
 
     /// Keeps sessions in the table `name` (default `sessions`). [`SqliteStore::open`] has
@@ -143,7 +143,9 @@ impl SqliteStore {
     /// a digit, at most 48 characters. It is folded to lower case (SQLite compares names
     /// without case anyway). Any other name is an error.
     pub fn with_table(self, name: &str) -> Result<Self, StoreError> {
-        self.0.with_table(name).map(Self)
+        // The cleanup moves to the new table.
+        let every = self.0.cleanup_every();
+        Ok(Self(self.0.with_table(name)?.with_cleanup(every)))
     }
 
     /// How long a session without expiry is kept after its last write or touch.
@@ -202,19 +204,24 @@ impl SqliteStore {
     /// Deletes every expired session now and returns how many there were.
     ///
     /// Expired sessions are never returned, but their rows stay until deleted: call this from
-    /// time to time, or let [`SqliteStore::spawn_cleanup`] do it.
+    /// time to time, or leave it to the store's cleanup task ([`SqliteStore::with_cleanup`]).
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.0.delete_expired().await
     }
 
-    /// Starts a task that calls [`SqliteStore::delete_expired`] now and then every `every`.
-    /// A failure is logged and retried at the next tick. Abort the handle to stop it.
+    /// How often the store deletes its expired rows: `Some(every)` (now, then every `every`),
+    /// or `None`, never (another process does it, or a job of yours calls
+    /// [`delete_expired`](Self::delete_expired)). The default, from every constructor, is
+    /// every 10 minutes ([`DEFAULT_CLEANUP_EVERY`](crate::store::DEFAULT_CLEANUP_EVERY)), on a
+    /// task of the Tokio runtime the store was made in; the store's clones share it, and it
+    /// stops when the last of them is dropped. A failed run is logged at WARN and tried again
+    /// at the next one. Made outside a runtime, the store logs a warning and runs none: call
+    /// this inside one.
     ///
-    /// # Panics
-    ///
-    /// When called outside a Tokio runtime, like [`tokio::spawn`].
-    pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        self.0.spawn_cleanup(every)
+    /// Several processes on one database may all run it: each run deletes what has expired by
+    /// then, and finding nothing costs one indexed `DELETE`.
+    pub fn with_cleanup(self, every: Option<Duration>) -> Self {
+        Self(self.0.with_cleanup(every))
     }
 }
 

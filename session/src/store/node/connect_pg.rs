@@ -30,7 +30,7 @@ use sqlx::PgPool;
 use super::express;
 use crate::record::{Record, millis_since_epoch};
 use crate::store::postgres::pool;
-use crate::store::sql::{sql, table_name, within};
+use crate::store::sql::{Cleanup, DEFAULT_CLEANUP_EVERY, sql, table_name, within};
 use crate::store::{Capabilities, Changed, Listing, Store, StoreError};
 
 /// connect-pg-simple's table name.
@@ -51,6 +51,8 @@ pub struct ConnectPgStore {
     ttl_secs: u64,
     deadline: Duration,
     sql: Arc<Statements>,
+    /// The task deleting expired rows, shared by the clones that have it.
+    cleanup: Option<Cleanup>,
 }
 
 struct Statements {
@@ -109,6 +111,7 @@ impl std::fmt::Debug for ConnectPgStore {
         f.debug_struct("ConnectPgStore")
             .field("ttl_secs", &self.ttl_secs)
             .field("deadline", &self.deadline)
+            .field("cleanup_every", &self.cleanup.as_ref().map(Cleanup::every))
             .finish_non_exhaustive()
     }
 }
@@ -121,14 +124,17 @@ impl ConnectPgStore {
         Ok(Self::new(pool))
     }
 
-    /// A store on your own pool, in connect-pg-simple's table `session`.
+    /// A store on your own pool, in connect-pg-simple's table `session`. It deletes expired
+    /// rows every 10 minutes (see [`with_cleanup`](Self::with_cleanup)).
     pub fn new(pool: PgPool) -> Self {
-        Self {
+        let store = Self {
             pool,
             ttl_secs: ONE_DAY,
             deadline: Duration::from_millis(2500),
             sql: Arc::new(Statements::new(DEFAULT_TABLE)),
-        }
+            cleanup: None,
+        };
+        store.with_cleanup(Some(DEFAULT_CLEANUP_EVERY))
     }
 
     /// The table (connect-pg-simple's `tableName`); the Node app must use the same. A plain
@@ -136,7 +142,9 @@ impl ConnectPgStore {
     pub fn with_table(mut self, name: &str) -> Result<Self, StoreError> {
         let table = table_name(name).map_err(backend)?;
         self.sql = Arc::new(Statements::new(&table));
-        Ok(self)
+        // The cleanup moves to the new table.
+        let every = self.cleanup.as_ref().map(Cleanup::every);
+        Ok(self.with_cleanup(every))
     }
 
     /// How long a session without expiry is kept after its last write (connect-pg-simple's
@@ -173,14 +181,21 @@ impl ConnectPgStore {
         .map(|done| done.rows_affected())
     }
 
-    /// Runs [`delete_expired`](Self::delete_expired) now and every `every` on a task of its
-    /// own (connect-pg-simple prunes every 15 minutes).
-    pub fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        crate::store::sql::spawn_cleanup(every, move || {
-            let store = store.clone();
-            async move { store.delete_expired().await }
-        })
+    /// How often the store deletes expired rows: `Some(every)` (now, then every `every`), or
+    /// `None`, never (for instance when the Node app's connect-pg-simple prunes, which it does
+    /// every 15 minutes by default). The default is every 10 minutes, on a task the store's
+    /// clones share, as for [`PostgresStore::with_cleanup`](crate::PostgresStore::with_cleanup).
+    pub fn with_cleanup(mut self, every: Option<Duration>) -> Self {
+        self.cleanup = None;
+        if let Some(every) = every {
+            // The task's own copy has no share in the task, or it would never stop.
+            let worker = self.clone();
+            self.cleanup = Cleanup::start("ConnectPgStore", every, move || {
+                let store = worker.clone();
+                async move { store.delete_expired().await }
+            });
+        }
+        self
     }
 
     async fn timed<T>(

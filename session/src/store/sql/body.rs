@@ -13,7 +13,7 @@ use crate::record::Record;
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, StoreError};
 
 use super::dialect::{Args, Dialect, Param, Query, Statement, Statements, TurnStatements};
-use super::{DEFAULT_TABLE, count, expires_ms, now_ms, sql, table_name, updated, within};
+use super::{Cleanup, DEFAULT_TABLE, count, expires_ms, now_ms, sql, table_name, updated, within};
 
 /// A connection of the dialect's database: the pool's, or a transaction's.
 type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
@@ -26,6 +26,8 @@ pub(in crate::store) struct SqlStore<D: Dialect> {
     /// database (SQLite), whose calls wait for its lock as long as its busy timeout says.
     deadline: Option<Duration>,
     pub(in crate::store) sql: Arc<Statements>,
+    /// The task deleting expired rows, shared by the clones that have it.
+    cleanup: Option<Cleanup>,
     dialect: PhantomData<D>,
 }
 
@@ -36,6 +38,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             idle_ttl: self.idle_ttl,
             deadline: self.deadline,
             sql: Arc::clone(&self.sql),
+            cleanup: self.cleanup.clone(),
             dialect: PhantomData,
         }
     }
@@ -50,6 +53,7 @@ impl<D: Dialect> std::fmt::Debug for SqlStore<D> {
         if let Some(deadline) = &self.deadline {
             debug.field("deadline", deadline);
         }
+        debug.field("cleanup_every", &self.cleanup_every());
         debug.finish_non_exhaustive()
     }
 }
@@ -62,8 +66,14 @@ impl<D: Dialect> SqlStore<D> {
             idle_ttl: DEFAULT_IDLE_TTL,
             deadline,
             sql: Arc::new(D::statements(DEFAULT_TABLE)),
+            cleanup: None,
             dialect: PhantomData,
         }
+    }
+
+    /// How often the store deletes its expired rows, if it does.
+    pub(in crate::store) fn cleanup_every(&self) -> Option<Duration> {
+        self.cleanup.as_ref().map(Cleanup::every)
     }
 
     #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -208,14 +218,22 @@ where
         Ok(deleted)
     }
 
-    /// Starts a task that calls [`delete_expired`](Self::delete_expired) now and then every
-    /// `every`.
-    pub(in crate::store) fn spawn_cleanup(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        super::spawn_cleanup(every, move || {
-            let store = store.clone();
-            async move { store.delete_expired().await }
-        })
+    /// Deletes expired rows every `every` (now, then on), on a task this store and its clones
+    /// share; `None` stops this store's share of the task it had.
+    pub(in crate::store) fn with_cleanup(mut self, every: Option<Duration>) -> Self
+    where
+        D: 'static,
+    {
+        self.cleanup = None;
+        if let Some(every) = every {
+            // The task's own copy has no share in the task, or it would never stop.
+            let worker = self.clone();
+            self.cleanup = Cleanup::start(D::TYPE, every, move || {
+                let store = worker.clone();
+                async move { store.delete_expired().await }
+            });
+        }
+        self
     }
 
     /// The size is checked in the `SELECT`: an oversized session's fields stay in the database.
