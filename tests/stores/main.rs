@@ -8,6 +8,7 @@ mod common;
 mod memory_store;
 mod mysql_store;
 mod outage;
+mod partitions;
 mod postgres_store;
 mod redis_store;
 mod sqlite_store;

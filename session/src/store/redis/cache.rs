@@ -32,9 +32,20 @@
 //! command of this connection, and stops tracking the key. An entry is therefore served for at
 //! most its max age (a minute by default) before it is read again.
 //!
+//! A connection can also fail silently: a crashed host, a failover that moves the address, a
+//! NAT that forgets the flow send nothing, and Redis, having dropped the connection's tracking,
+//! sends no more invalidations. So a heartbeat task sends a `PING` on the connection every
+//! 250 ms ([`RedisStore::with_cache_heartbeat`](super::RedisStore::with_cache_heartbeat)), and
+//! an entry is served only while a `PING` sent within the last four intervals has been
+//! answered: invalidations come in order with replies, so that `PONG` means every write Redis
+//! ran before the `PING` has emptied its slot here. A `PING` that fails, or goes unanswered for
+//! a window, empties the cache; the connection's TCP settings then close it (see `connection`),
+//! and it reconnects.
+//!
 //! The contract, then: this process sees its own writes at once; another process's write is
 //! seen by every request that starts after the invalidation has arrived here (bench/RESULTS.md
-//! measures that window under load); a connection lost empties the cache.
+//! measures that window under load), and in any case within the window (1 s by default) of the
+//! write, even if the network fails silently; a connection lost empties the cache.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -49,6 +60,13 @@ use crate::record::{Record, millis_since_epoch};
 
 /// How long an entry is served at most before it is read from Redis again, by default.
 pub(super) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// How often the tracking connection is asked for a `PING`, by default.
+pub(super) const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
+
+/// How many heartbeat intervals an entry is served after the last `PING` that was answered
+/// was sent: past that, the invalidation channel is not known to be alive, and loads read Redis.
+const HEARTBEATS_PER_WINDOW: u64 = 4;
 
 /// What the cache has done so far; from [`RedisStore::cache_stats`](super::RedisStore::cache_stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,6 +98,17 @@ impl Cache {
 
     pub(super) fn is_on(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// The cache, for its heartbeat task, which must not keep it alive.
+    pub(super) fn downgrade(&self) -> Option<std::sync::Weak<ClientCache>> {
+        self.0.as_ref().map(Arc::downgrade)
+    }
+
+    pub(super) fn set_heartbeat(&self, every: Duration) {
+        if let Some(cache) = &self.0 {
+            cache.set_heartbeat(every);
+        }
     }
 
     /// The cache, for a read that may be served from it or fill it.
@@ -182,6 +211,14 @@ pub(super) struct ClientCache {
     misses: AtomicU64,
     invalidations: AtomicU64,
     resets: AtomicU64,
+    /// The heartbeat's interval (ms): see [`ClientCache::heartbeat`].
+    heartbeat_ms: AtomicU64,
+    /// When the latest `PING` that was answered was sent (ms since the epoch). Redis pushes
+    /// invalidations on the connection in order with its replies, and they are applied as they
+    /// are read, so by that `PONG` every write Redis ran before the `PING` has emptied its slot.
+    heard_ms: AtomicU64,
+    /// Whether the last heartbeat failed (it is logged when a failure starts and when it ends).
+    unheard: AtomicBool,
     /// Whether Redis refused `CLIENT TRACKING` last time it was asked: the refusal is logged as
     /// a warning when it starts, not on every load after it.
     tracking_refused: AtomicBool,
@@ -231,8 +268,51 @@ impl ClientCache {
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            heartbeat_ms: AtomicU64::new(millis(DEFAULT_HEARTBEAT)),
+            heard_ms: AtomicU64::new(0),
+            unheard: AtomicBool::new(false),
             tracking_refused: AtomicBool::new(false),
         })
+    }
+
+    /// The heartbeat's interval.
+    pub(super) fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms.load(Relaxed))
+    }
+
+    pub(super) fn set_heartbeat(&self, every: Duration) {
+        self.heartbeat_ms.store(millis(every).max(1), Relaxed);
+    }
+
+    /// How long after the latest answered `PING` was sent entries are still served: the bound
+    /// on how late this process sees another's write, even if the network fails silently.
+    pub(super) fn window(&self) -> Duration {
+        self.heartbeat() * HEARTBEATS_PER_WINDOW as u32
+    }
+
+    /// Whether, at `now_ms`, a `PING` sent recently enough has been answered.
+    fn heard_recently(&self, now_ms: u64) -> bool {
+        let window = self.heartbeat_ms.load(Relaxed) * HEARTBEATS_PER_WINDOW;
+        now_ms.saturating_sub(self.heard_ms.load(Relaxed)) <= window
+    }
+
+    /// The heartbeat's `PING`, sent at `sent_ms`, was answered (`true`) or failed or timed out
+    /// (`false`). A failure empties the cache: its entries are not known to be current.
+    pub(super) fn heartbeat_answered(&self, sent_ms: u64, answered: bool) {
+        if answered {
+            self.heard_ms.fetch_max(sent_ms, Relaxed);
+            if self.unheard.swap(false, Relaxed) {
+                tracing::info!("Redis answers the session cache's heartbeat again");
+            }
+            return;
+        }
+        if !self.unheard.swap(true, Relaxed) {
+            tracing::warn!(
+                "Redis did not answer the session cache's heartbeat in time; sessions are read \
+                 from Redis until it does"
+            );
+        }
+        self.reset("a heartbeat went unanswered");
     }
 
     /// Notes what Redis answered to `CLIENT TRACKING` before a load, logging a refusal once
@@ -266,7 +346,9 @@ impl ClientCache {
         let ticket = slots.ticket();
         let slots = &mut *slots;
         match slots.by_key.get_mut(key) {
-            Some(Slot::Ready { record, expires_ms }) if now_ms < *expires_ms => {
+            Some(Slot::Ready { record, expires_ms })
+                if now_ms < *expires_ms && self.heard_recently(now_ms) =>
+            {
                 self.hits.fetch_add(1, Relaxed);
                 return Lookup::Hit(record.clone());
             }

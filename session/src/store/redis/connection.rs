@@ -5,17 +5,20 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Weak;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
+use ::redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
 use ::redis::{Client, ConnectionInfo, IntoConnectionInfo as _, RedisError};
 
-use super::cache::{Cache, tracking_on};
+use super::cache::{Cache, ClientCache, tracking_on};
 use super::scripts::Scripts;
 use super::{RedisStore, backend};
+use crate::record::millis_since_epoch;
 use crate::store::{DEFAULT_IDLE_TTL, StoreError};
 
 impl RedisStore<ConnectionManager> {
@@ -48,7 +51,8 @@ impl RedisStore<ConnectionManager> {
     /// What changes: a write by another process (another instance of the app, a Node app on
     /// the same sessions, a script) is seen here once Redis's invalidation has arrived, well
     /// under a millisecond on a quiet network (`bench/RESULTS.md` measures it under load),
-    /// rather than by the very next request. This process's own writes are seen at once, and a
+    /// rather than by the very next request; and within 1 s in any case, even when the network
+    /// fails silently (see [`with_cache_heartbeat`](RedisStore::with_cache_heartbeat)). This process's own writes are seen at once, and a
     /// dropped connection empties the cache. Off by default for that reason, and because some
     /// proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (this then fails with the
     /// server's error). Loads that check the size in Redis
@@ -168,19 +172,49 @@ async fn connect<'a, C: Connect>(
     let connection = C::connect(target, ca_pem, cache.clone())
         .await
         .map_err(backend)?;
-    if cache.is_on() {
+    if let Some(weak) = cache.downgrade() {
         // Every load that fills the cache turns tracking on again (a reconnected connection has
         // it off); this first one says now, not at the first request, if the server refuses it.
+        let sent = millis_since_epoch(SystemTime::now());
         tracking_on()
             .query_async::<()>(&mut connection.clone())
             .await
             .map_err(backend)?;
+        if let Some(cache) = weak.upgrade() {
+            cache.heartbeat_answered(sent, true);
+        }
+        spawn_heartbeat(connection.clone(), weak);
     }
     Ok(RedisStore {
         cache,
         single_node: C::SINGLE_NODE,
         ..RedisStore::new(connection)
     })
+}
+
+/// Sends the client-side cache's heartbeat, a `PING` on its tracking connection, every
+/// interval until the cache is dropped with its store (see the `cache` module): an answer
+/// keeps the entries servable, a failure or no answer within the window empties the cache.
+fn spawn_heartbeat<C: ConnectionLike + Clone + Send + 'static>(
+    connection: C,
+    cache: Weak<ClientCache>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let Some(every) = cache.upgrade().map(|cache| cache.heartbeat()) else {
+                return;
+            };
+            tokio::time::sleep(every).await;
+            let Some(cache) = cache.upgrade() else {
+                return;
+            };
+            let sent = millis_since_epoch(SystemTime::now());
+            let (ping, mut on) = (::redis::cmd("PING"), connection.clone());
+            let answered = tokio::time::timeout(cache.window(), ping.query_async::<()>(&mut on));
+            let answered = matches!(answered.await, Ok(Ok(())));
+            cache.heartbeat_answered(sent, answered);
+        }
+    });
 }
 
 /// A connection the constructors open: a connection manager on one server, or a connection to
@@ -209,7 +243,7 @@ impl Connect for ConnectionManager {
         ca_pem: Option<&'a [u8]>,
         cache: Cache,
     ) -> Result<Self, RedisError> {
-        let mut info = url.into_connection_info()?;
+        let mut info = url.into_connection_info()?.set_tcp_settings(tcp_settings());
         let mut config = manager_config();
         if let Some(pushes) = cache.pushes() {
             // RESP3 carries Redis's invalidations.
@@ -238,6 +272,7 @@ impl Connect for ClusterConnection {
             _ => builder,
         };
         builder
+            .tcp_settings(tcp_settings())
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(2))
             .retries(1)
@@ -293,6 +328,34 @@ fn resp3(info: ConnectionInfo) -> ConnectionInfo {
         .clone()
         .set_protocol(::redis::ProtocolVersion::RESP3);
     info.set_redis_settings(settings)
+}
+
+/// How long a connection may sit idle before TCP checks that the peer is still there.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+
+/// How long data sent may go unacknowledged before the connection is given up.
+#[cfg(target_os = "linux")]
+const USER_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The TCP settings of every Redis connection. A peer that vanished without a word (a crashed
+/// host, a failover that moved the address, a NAT or load balancer that forgot the flow) sends
+/// no FIN or RST, and left alone the kernel would keep the connection for about 15 minutes
+/// (`tcp_retries2`), each command meanwhile waiting out its response timeout. With these, a
+/// connection whose sent data goes unacknowledged for 4 s (`TCP_USER_TIMEOUT`, Linux), or that
+/// sat idle 5 s and then missed three probes a second apart (keepalive), is closed; the
+/// connection manager then connects anew. No Nagle delay: commands are small and wait for
+/// their reply.
+fn tcp_settings() -> TcpSettings {
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    let settings = TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive);
+    #[cfg(target_os = "linux")]
+    let settings = settings.set_user_timeout(USER_TIMEOUT);
+    settings
 }
 
 /// The stores' connection settings: 2 s to connect and to answer, one retry.

@@ -90,8 +90,16 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// [`open_cluster(&["redis://10.0.0.1:6379", ...])`](RedisStore::open_cluster) works on a Redis
 /// Cluster: each session is one key, so every command and script stays in the hash slot of
 /// `<prefix><id>` and sessions spread over the nodes; `all`, `length` and `clear` answer
-/// `Unsupported` there. A command that fails because the connection dropped (a Redis restart, a
-/// failover) is sent once more on the new connection when repeating it is safe — loads,
+/// `Unsupported` there.
+///
+/// Every connection the constructors open has TCP keepalive (probes after 5 s idle, three a
+/// second apart) and, on Linux, `TCP_USER_TIMEOUT` of 4 s, so a peer that vanished without a
+/// FIN or an RST (a crashed host, a failover that moved the address, a NAT that forgot the
+/// flow) is noticed within seconds and the connection replaced, instead of each command
+/// waiting out its 2 s response timeout until the kernel gives up (about 15 minutes). Once the
+/// network heals, the store serves again within about a second (`tests/stores/partitions.rs`
+/// measures both in a private network namespace). A command that fails because the connection
+/// dropped (a Redis restart, a failover) is sent once more on the new connection when repeating it is safe — loads,
 /// touches, destroys and the first write of a new id — so the first request after a restart is
 /// served; a field change is not repeated (it could undo another process's newer write) and
 /// answers the error.
@@ -106,8 +114,14 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// due expiry refresh) its one script, and both keep the held copy up to date.
 ///
 /// The contract: this process sees its own writes at once; a write by another process (another
-/// instance, a Node app, a script) is seen by every request that starts after Redis's
-/// invalidation has arrived here, not by a request served from memory before that. Measured
+/// instance, a Node app, a script) — a logout included — is seen by every request that starts
+/// after Redis's invalidation has arrived here, not by a request served from memory before
+/// that, and in any case **within 1 s of the write, even if the network fails without a
+/// word**: a heartbeat `PING` on the tracking connection every 250 ms
+/// ([`with_cache_heartbeat`](RedisStore::with_cache_heartbeat)), and an entry is served only
+/// while a `PING` sent within the last four intervals has been answered (invalidations arrive
+/// in order with replies). Tested with a silent network failure in a private network
+/// namespace (`tests/stores/partitions.rs`). Measured
 /// under load (`bench/RESULTS.md`), the invalidation arrived a median 75 µs and at the 99th
 /// percentile 4.4 ms (12.2 ms at most) after that write's own reply, with both stores under load
 /// on the same two cores. A dropped connection empties the cache (so does a command that fails
@@ -165,6 +179,17 @@ where
     /// while running one of this connection's own commands. No effect without a cache.
     pub fn with_cache_max_age(self, max_age: Duration) -> Self {
         self.cache.set_max_age(max_age);
+        self
+    }
+
+    /// How often the client-side cache checks that its invalidation channel is alive (default
+    /// every 250 ms): a `PING` on the tracking connection. An entry is served only while a
+    /// `PING` sent within the last four intervals has been answered, so another process's
+    /// write or logout is seen here within four intervals (1 s by default) even when the
+    /// network fails without a word; a heartbeat that fails or goes unanswered empties the
+    /// cache. No effect without a cache.
+    pub fn with_cache_heartbeat(self, every: Duration) -> Self {
+        self.cache.set_heartbeat(every);
         self
     }
 
