@@ -217,16 +217,19 @@ impl CookieState {
     }
 
     /// Whether [`set_max_age`](Self::set_max_age)`(max_age)` would leave the lifetime as it
-    /// is (the countdown aside, which every request restarts anyway).
+    /// is (the countdown aside, which the end-of-request touch restarts in the store; the
+    /// browser's copy moves only when the cookie is resent, as in express).
     pub(crate) fn has_max_age(&self, max_age: Option<Duration>) -> bool {
         self.original_max_age_ms == max_age.map(millis)
             && self.expires_ms.is_some() == max_age.is_some()
     }
 
-    /// Whether [`set_expires`](Self::set_expires)`(expires)` would leave the expiry as it is.
+    /// Whether [`set_expires`](Self::set_expires)`(expires)` would leave the expiry as it is:
+    /// only `None` on a browser-session cookie. A fixed time always counts as a change, since
+    /// it also sets the lifetime later touches restart from (and the absolute cap may hide
+    /// the difference in the expiry itself).
     pub(crate) fn has_expiry(&self, expires: Option<SystemTime>) -> bool {
-        self.expires_ms == expires.map(|at| self.cap(millis_since_epoch(at)))
-            && (expires.is_some() || self.original_max_age_ms.is_none())
+        expires.is_none() && self.expires_ms.is_none() && self.original_max_age_ms.is_none()
     }
 
     /// Whether [`set_absolute_lifetime`](Self::set_absolute_lifetime)`(lifetime)` would leave

@@ -215,13 +215,18 @@ async fn several_schemas(what: &str, lazy_load: bool, lock_sessions: bool, holdi
     within(&app, "/token", Some(&cookie)).await;
     assert_eq!(store.take(), vec![names(&["csrf/token"])], "{what}");
 
-    // A login that keeps the data (`cycle_id` from one schema's extractor): one whole write
-    // under the new id, and the old id gone; every namespace is still there below.
+    // A login that keeps the data (`cycle_id` from one schema's extractor): a check that the
+    // session is still stored, one whole write under the new id, and the old id gone; every
+    // namespace is still there below.
     let reply = within(&app, "/cycle", Some(&cookie)).await;
     assert_eq!(reply.status, 200, "{what}: {}", reply.body);
     let cookie = reply.cookie().expect("the new id goes out");
     assert_ne!(id_of(&cookie), id, "{what}: a new id");
-    assert_eq!(store.take(), vec![None], "{what}: one whole write");
+    assert_eq!(
+        store.take(),
+        vec![names(&[]), None],
+        "{what}: a patch of nothing (is the old id still there?), then one whole write"
+    );
     assert_eq!(
         store.inner.get(&id).await.unwrap(),
         None,

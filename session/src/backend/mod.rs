@@ -288,7 +288,9 @@ impl Backend {
         Ok(Saved::Stored)
     }
 
-    /// Moves a stored session to the new id `new` (`cycle_id`): writes `record` whole under
+    /// Moves a stored session to the new id `new` (`cycle_id`): checks that `old` is still
+    /// stored (a patch of no fields, which answers `Gone` for a session another request ended
+    /// meanwhile: that ending stands, and this is `NotFound`), writes `record` whole under
     /// `new`, then deletes `old`, so a failure on the way leaves the session under one id or
     /// the other, never under none. A cookie session is only checked: its next cookie carries
     /// the new id.
@@ -304,6 +306,9 @@ impl Backend {
             self.seal(new, record)?;
             return Ok(Saved::InCookie);
         }
+        self.store("set (the session is in its cookie)")?
+            .set(old, record, Changed::Fields(&NO_FIELDS))
+            .await?;
         let written = self.write(turn, new, record, Changed::All, false).await;
         observe::count(SAVES, outcome(&written));
         written?;

@@ -65,8 +65,8 @@
 //! outside the cookie's `Path` has no session.
 //!
 //! `Secure` cookies are not sent over insecure connections (express's rule); a new session whose
-//! cookie is held back that way is not stored either (express stores it, and nobody can ever
-//! load it), and the first time a layer holds a cookie back it says so at WARN, naming the
+//! cookie is held back that way is not stored either at the end of the request (express stores
+//! it, and nobody can ever load it; an explicit `save()` still stores it), and the first time a layer holds a cookie back it says so at WARN, naming the
 //! fixes below (later cases log at DEBUG). Whether a connection is secure comes
 //! from the [`DirectTls`](crate::DirectTls) request extension or an `https` URI, from
 //! `X-Forwarded-Proto` when `.proxy(true)`, or from your [`AppSecure`](crate::AppSecure)

@@ -302,7 +302,8 @@ fn warn_withheld(config: &Config) {
     tracing::warn!(
         cookie = %config.name,
         "the session cookie is `Secure` and this request was not secure, so it was not sent \
-         and a new session was not stored (visitors cannot stay signed in). Behind a proxy \
+         (and a new session it would have carried is not stored: visitors cannot stay signed \
+         in). Behind a proxy \
          that terminates TLS, trust its `X-Forwarded-Proto` with `.proxy(true)`; with TLS in \
          the app, mark requests with `DirectTls` (or your own verdict with `AppSecure`); for \
          a site served over both HTTP and HTTPS, use `Secure::Auto`. Logged once per layer; \

@@ -371,19 +371,29 @@ impl Handle {
             ),
             false => None,
         };
-        self.with_session(|_, s| {
+        let applied = self.with_session(|_, s| {
             if s.id != old {
                 // Another extractor of this request changed the id meanwhile; that stands.
-                return;
+                return false;
             }
-            s.id = new;
+            s.id.clone_from(&new);
             // The client must get the new id, and the old one is dead: same as a regenerate,
-            // for the end-of-request decision.
-            s.regenerated = stored;
+            // for the end-of-request decision (which a regenerate earlier in the request may
+            // already have asked for).
+            s.regenerated |= stored;
             if let Some(Saved::Stored) = saved {
                 s.mark_saved(generation);
             }
-        })
+            true
+        });
+        if !matches!(applied, Ok(true)) && matches!(saved, Some(Saved::Stored)) {
+            // The session ended or changed its id meanwhile: the copy must not stay behind as
+            // a live session nobody holds.
+            if let Err(error) = config.backend.destroy(&new).await {
+                tracing::error!(%error, "could not delete the copy of a session that ended meanwhile");
+            }
+        }
+        applied.map(drop)
     }
 
     /// Deletes the session from the store; the request has no session afterwards.

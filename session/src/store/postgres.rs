@@ -113,7 +113,13 @@ impl PostgresStore {
     /// This is the client's side only; the server's `statement_timeout` is set when the pool
     /// connects (see [`connect_with_timeout`](PostgresStore::connect_with_timeout)).
     pub fn with_query_timeout(self, timeout: Duration) -> Self {
-        Self(self.0.with_deadline(timeout + CLIENT_GRACE))
+        // The cleanup task runs with the new deadline too.
+        let every = self.0.cleanup_every();
+        Self(
+            self.0
+                .with_deadline(timeout + CLIENT_GRACE)
+                .with_cleanup(every),
+        )
     }
 
     /// Keeps sessions in the table `name` (default `sessions`).

@@ -112,6 +112,9 @@ pub(super) fn count(rows: impl TryInto<usize>) -> usize {
 /// How often an SQL store deletes its expired rows unless told otherwise (`with_cleanup`).
 pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(10 * 60);
 
+/// How long after a store is made its cleanup first runs, at most.
+const FIRST_CLEANUP_AFTER: Duration = Duration::from_secs(5);
+
 /// A store's task that deletes its expired rows now and then every `every`. Clones of the
 /// store share it; it stops when the last of them is dropped (or changes its cleanup).
 #[derive(Clone)]
@@ -147,7 +150,11 @@ impl Cleanup {
             return None;
         };
         let task = runtime.spawn(async move {
-            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+            // Not at once: the store is usually made before its table (`migrate`) or before
+            // `with_table` picks another one, which replaces this task.
+            let every = every.max(Duration::from_millis(1));
+            let first = tokio::time::Instant::now() + every.min(FIRST_CLEANUP_AFTER);
+            let mut ticks = tokio::time::interval_at(first, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;

@@ -158,7 +158,9 @@ impl ConnectPgStore {
     /// [`PostgresStore::with_query_timeout`](crate::PostgresStore::with_query_timeout)).
     pub fn with_query_timeout(mut self, timeout: Duration) -> Self {
         self.deadline = timeout + Duration::from_millis(500);
-        self
+        // The cleanup task runs with the new deadline too.
+        let every = self.cleanup.as_ref().map(Cleanup::every);
+        self.with_cleanup(every)
     }
 
     /// Creates connect-pg-simple's table and index if they do not exist (its

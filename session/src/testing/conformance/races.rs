@@ -45,7 +45,7 @@ struct Gate {
 
 /// The checks' app: each route does one thing to the session and answers what it saw.
 fn app(layer: SessionLayer, gate: Gate) -> Router {
-    let (write, read) = (gate.clone(), gate);
+    let (write, read, cycle) = (gate.clone(), gate.clone(), gate);
     Router::new()
         .route(
             "/views",
@@ -148,6 +148,18 @@ fn app(layer: SessionLayer, gate: Gate) -> Router {
                 write.release.notified().await;
                 *s.views_mut() += 1;
                 s.views().to_string()
+            }),
+        )
+        .route(
+            "/slow-cycle",
+            get(move |mut s: Session| async move {
+                cycle.loaded.notify_one();
+                cycle.release.notified().await;
+                match s.cycle_id().await {
+                    Ok(()) => "cycled",
+                    Err(SessionError::NotFound) => "ended",
+                    Err(_) => "failed",
+                }
             }),
         )
         .route(
@@ -296,13 +308,14 @@ pub async fn different_fields_survive_two_processes<S: Store + Clone>(store: &S)
 
 /// No resurrection, across two layers on one store: a slow request loads a session, the other
 /// layer ends it (logout, a login that regenerates it or changes its id, "log out other
-/// devices" or "everywhere"), then the slow request finishes, writing or only reading. Afterwards the old
+/// devices" or "everywhere"), then the slow request finishes, writing, only reading, or giving
+/// the session a new id (which must answer `NotFound`). Afterwards the old
 /// id is dead in the store and the slow response does not hand it back.
 pub async fn a_slow_request_cannot_resurrect<S: Store + Clone>(store: &S) {
     let hour = CookieOptions::new().max_age(Duration::from_secs(3600));
     let index = has_owner_index(store).await;
     for cookie in [CookieOptions::new(), hour] {
-        for slow in ["/slow-write", "/slow-read"] {
+        for slow in ["/slow-write", "/slow-read", "/slow-cycle"] {
             for ender in [
                 "/destroy",
                 "/regenerate",
@@ -355,6 +368,10 @@ async fn race_an_ending<S: Store + Clone>(
     let late = slow_request.await.expect("the slow request's task");
 
     assert_eq!(late.status, 200, "{case}");
+    if slow == "/slow-cycle" {
+        // A login that loaded the session before it ended must not move it to a new id.
+        assert_eq!(late.body, "ended", "{case}: cycle_id of an ended session");
+    }
     let resent = late
         .set
         .as_deref()
