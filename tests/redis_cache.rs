@@ -612,3 +612,47 @@ async fn a_command_that_times_out_empties_the_cache() {
     );
     store.clear().await.unwrap();
 }
+
+/// A bounded tracking table (Redis's default: a million keys across all clients) is warned
+/// about when the cache opens, naming the setting; with `tracking-table-max-keys 0` there is
+/// no warning. The server's setting is put back afterwards.
+#[tokio::test]
+async fn a_bounded_tracking_table_is_warned_about() {
+    let _turn = serial().await;
+    let mut raw = ::redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let config = |value: &str| {
+        let mut command = ::redis::cmd("CONFIG");
+        command.arg("SET").arg("tracking-table-max-keys").arg(value);
+        command
+    };
+    let before: Vec<String> = ::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("tracking-table-max-keys")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let opened_with = |limit: &'static str| {
+        let mut raw = raw.clone();
+        async move {
+            config(limit).query_async::<()>(&mut raw).await.unwrap();
+            let (logs, _logging) = capture_logs(LevelFilter::WARN);
+            let _store = cached("tracking-table").await;
+            logs.text()
+        }
+    };
+    let bounded = opened_with("1000000").await;
+    let unbounded = opened_with("0").await;
+    config(&before[1])
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    assert!(bounded.contains("tracking-table-max-keys"), "{bounded}");
+    assert!(
+        !unbounded.contains("tracking-table-max-keys"),
+        "{unbounded}"
+    );
+}

@@ -27,6 +27,13 @@
 //! that fills a slot turns tracking on first, in the same pipeline, so a read on a new
 //! connection is tracked before its reply is kept.
 //!
+//! Blind spots the heartbeat does not close, each bounded by the entry's max age (a minute by
+//! default): Redis's tracking table is bounded (`tracking-table-max-keys`, a million keys across
+//! all clients by default; `open_cached` warns when it is) and, when full, forgets keys without
+//! telling every client that tracked them; `SWAPDB` replaces a database without any
+//! invalidation; and the one below. (`FLUSHDB` and `FLUSHALL` send a flush, which empties the
+//! cache; a flush of another database than the store's concerns none of its keys.)
+//!
 //! `NOLOOP` has one blind spot: Redis skips this connection's invalidation for a key it evicts
 //! (`maxmemory`) or drops from its tracking table (`tracking-table-max-keys`) while running a
 //! command of this connection, and stops tracking the key. An entry is therefore served for at

@@ -183,6 +183,7 @@ async fn connect<'a, C: Connect>(
         if let Some(cache) = weak.upgrade() {
             cache.heartbeat_answered(sent, true);
         }
+        check_tracking_table(&mut connection.clone()).await;
         spawn_heartbeat(connection.clone(), weak);
     }
     Ok(RedisStore {
@@ -190,6 +191,33 @@ async fn connect<'a, C: Connect>(
         single_node: C::SINGLE_NODE,
         ..RedisStore::new(connection)
     })
+}
+
+/// Warns if Redis's tracking table is bounded (`tracking-table-max-keys`, 1,000,000 keys across
+/// all clients by default): when it is full, Redis forgets tracked keys without telling every
+/// client that must hear of it, and the cache may then serve a changed or logged-out session
+/// until its max age. A server that refuses `CONFIG GET` (a managed Redis) is noted at DEBUG.
+async fn check_tracking_table<C: ConnectionLike + Send>(connection: &mut C) {
+    let answer = ::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("tracking-table-max-keys")
+        .query_async::<std::collections::HashMap<String, String>>(connection)
+        .await;
+    // A map in RESP3 (the cache's protocol), pairs in RESP2: either reads as a map.
+    let limit = answer.map(|mut config| config.remove("tracking-table-max-keys"));
+    match limit {
+        Ok(Some(limit)) if limit != "0" => tracing::warn!(
+            limit = %limit,
+            "Redis's tracking table is bounded (tracking-table-max-keys): once it is full, Redis \
+             forgets tracked sessions without telling this cache, which may then serve a changed \
+             or logged-out session for up to its max age (`with_cache_max_age`, a minute by \
+             default). Set `tracking-table-max-keys 0` on the server to close that gap"
+        ),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::debug!(%error, "could not read tracking-table-max-keys; not checked")
+        }
+    }
 }
 
 /// Sends the client-side cache's heartbeat, a `PING` on its tracking connection, every
