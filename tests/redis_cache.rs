@@ -656,3 +656,52 @@ async fn a_bounded_tracking_table_is_warned_about() {
         "{unbounded}"
     );
 }
+
+/// A cached store dropped lets its connection go: its heartbeat task holds the connection
+/// (and the connection the cache) but stops with the store.
+#[tokio::test]
+async fn a_dropped_cached_store_closes_its_connection() {
+    let _turn = serial().await;
+    let mut raw = ::redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let clients = |mut raw: ::redis::aio::MultiplexedConnection| async move {
+        let info: String = ::redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap()
+    };
+    let before = clients(raw.clone()).await;
+    let stores = [
+        cached("dropped-1").await,
+        cached("dropped-2").await,
+        cached("dropped-3").await,
+    ];
+    assert_eq!(
+        clients(raw.clone()).await,
+        before + 3,
+        "one connection each"
+    );
+    drop(stores);
+    until_async(|| async { clients(raw.clone()).await == before }).await;
+    let _ = &mut raw;
+}
+
+/// Waits (up to 5 s) until `done` answers true.
+async fn until_async<F: std::future::Future<Output = bool>>(done: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped stores' connections are still open after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -260,8 +260,9 @@ impl<T: SessionData> TypedSession<T> {
     }
 
     /// Makes this session expire at `expires` (or, with `None`, at the end of the browser
-    /// session); later touches keep the lifetime this gives. Setting the expiry it already
-    /// has changes nothing.
+    /// session); later touches keep the lifetime this gives. `None` on a session that already
+    /// has a browser-session cookie changes nothing; a time always counts as a change (it
+    /// also sets the lifetime later touches restart from).
     pub fn set_expires(&mut self, expires: Option<SystemTime>) {
         self.change_cookie(
             |cookie| cookie.has_expiry(expires),

@@ -95,21 +95,29 @@ pub struct RedisCacheStats {
 /// nothing for a store without one. The request path's use of the cache (a lookup, the read
 /// that fills a slot) is the store's read; everything else goes through here.
 #[derive(Clone, Default)]
-pub(super) struct Cache(Option<Arc<ClientCache>>);
+pub(super) struct Cache(Option<Arc<ClientCache>>, Arc<StoreAlive>);
+
+/// Held by the store and its clones only (the connection holds the cache itself, as where its
+/// pushes go): the heartbeat task stops when the last of them is dropped, letting its
+/// connection go.
+#[derive(Default)]
+pub(super) struct StoreAlive;
 
 impl Cache {
     /// A cache of up to `capacity` sessions, or none.
     pub(super) fn new(capacity: Option<usize>) -> Self {
-        Self(capacity.map(ClientCache::new))
+        Self(capacity.map(ClientCache::new), Arc::default())
     }
 
     pub(super) fn is_on(&self) -> bool {
         self.0.is_some()
     }
 
-    /// The cache, for its heartbeat task, which must not keep it alive.
-    pub(super) fn downgrade(&self) -> Option<std::sync::Weak<ClientCache>> {
-        self.0.as_ref().map(Arc::downgrade)
+    /// The cache, for its heartbeat task, with the word of whether its store is still alive
+    /// (which the task must not keep so).
+    pub(super) fn for_heartbeat(&self) -> Option<(Arc<ClientCache>, std::sync::Weak<StoreAlive>)> {
+        let cache = self.0.clone()?;
+        Some((cache, Arc::downgrade(&self.1)))
     }
 
     pub(super) fn set_heartbeat(&self, every: Duration) {

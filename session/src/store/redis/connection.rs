@@ -5,7 +5,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +15,7 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
 use ::redis::{Client, ConnectionInfo, IntoConnectionInfo as _, RedisError};
 
-use super::cache::{Cache, ClientCache, tracking_on};
+use super::cache::{Cache, ClientCache, StoreAlive, tracking_on};
 use super::scripts::Scripts;
 use super::{RedisStore, backend};
 use crate::record::millis_since_epoch;
@@ -128,6 +128,9 @@ where
 {
     /// A store on your own connection: a `ConnectionManager`, a cluster connection, or any
     /// cloneable async connection. Keys get the prefix `sess:`, owner indexes `sess#:owner:`.
+    /// Its TCP settings are yours: give it keepalive and `TCP_USER_TIMEOUT`
+    /// (`ConnectionInfo::set_tcp_settings`) as the `open*` constructors do, or a host that
+    /// vanishes without a word keeps its commands waiting out their timeouts for minutes.
     pub fn new(connection: C) -> Self {
         Self {
             connection,
@@ -172,7 +175,7 @@ async fn connect<'a, C: Connect>(
     let connection = C::connect(target, ca_pem, cache.clone())
         .await
         .map_err(backend)?;
-    if let Some(weak) = cache.downgrade() {
+    if let Some((client_cache, alive)) = cache.for_heartbeat() {
         // Every load that fills the cache turns tracking on again (a reconnected connection has
         // it off); this first one says now, not at the first request, if the server refuses it.
         let sent = millis_since_epoch(SystemTime::now());
@@ -180,11 +183,9 @@ async fn connect<'a, C: Connect>(
             .query_async::<()>(&mut connection.clone())
             .await
             .map_err(backend)?;
-        if let Some(cache) = weak.upgrade() {
-            cache.heartbeat_answered(sent, true);
-        }
+        client_cache.heartbeat_answered(sent, true);
         check_tracking_table(&mut connection.clone()).await;
-        spawn_heartbeat(connection.clone(), weak);
+        spawn_heartbeat(connection.clone(), client_cache, alive);
     }
     Ok(RedisStore {
         cache,
@@ -221,21 +222,20 @@ async fn check_tracking_table<C: ConnectionLike + Send>(connection: &mut C) {
 }
 
 /// Sends the client-side cache's heartbeat, a `PING` on its tracking connection, every
-/// interval until the cache is dropped with its store (see the `cache` module): an answer
-/// keeps the entries servable, a failure or no answer within the window empties the cache.
+/// interval until the store is dropped (see the `cache` module): an answer keeps the entries
+/// servable, a failure or no answer within the window empties the cache. The task holds the
+/// connection, and the connection the cache; only `alive` says the store is gone.
 fn spawn_heartbeat<C: ConnectionLike + Clone + Send + 'static>(
     connection: C,
-    cache: Weak<ClientCache>,
+    cache: Arc<ClientCache>,
+    alive: Weak<StoreAlive>,
 ) {
     tokio::spawn(async move {
         loop {
-            let Some(every) = cache.upgrade().map(|cache| cache.heartbeat()) else {
+            tokio::time::sleep(cache.heartbeat()).await;
+            if alive.strong_count() == 0 {
                 return;
-            };
-            tokio::time::sleep(every).await;
-            let Some(cache) = cache.upgrade() else {
-                return;
-            };
+            }
             let sent = millis_since_epoch(SystemTime::now());
             let (ping, mut on) = (::redis::cmd("PING"), connection.clone());
             let answered = tokio::time::timeout(cache.window(), ping.query_async::<()>(&mut on));
