@@ -10,18 +10,24 @@
 //! dead connection for more than a few seconds; and both recover within seconds once the
 //! network heals.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sessionly::RedisStore;
 use sessionly::store::{Changed, CookieState, Record, Store, StoreError};
+use sessionly::{MySqlStore, PostgresStore, RedisStore};
+use sqlx::{Connection as _, Executor as _, MySqlConnection, PgConnection};
 
 /// Set in the copy of this binary that runs inside the namespace.
 const INSIDE: &str = "SESSIONLY_IN_NETNS";
 
-/// The port of the namespace's own Redis.
+/// The ports of the namespace's own Redis, PostgreSQL and MariaDB.
 const PORT: u16 = 56390;
+const PG_PORT: u16 = 55490;
+const MARIADB_PORT: u16 = 53390;
 
 /// The heartbeat the cached store runs with here, and the window it gives (four beats).
 const HEARTBEAT: Duration = Duration::from_millis(250);
@@ -47,7 +53,6 @@ fn silent_network_failures_in_a_private_network_namespace() {
         .arg("--")
         .arg(std::env::current_exe().expect("the test binary"))
         .args([
-            "--exact",
             "partitions::inside",
             "--ignored",
             "--nocapture",
@@ -68,10 +73,7 @@ async fn inside() {
         std::env::var_os(INSIDE).is_some(),
         "run by silent_network_failures_in_a_private_network_namespace only"
     );
-    // Loopback up; the local routing table consulted after the rule that will drop packets.
-    ip(&["link", "set", "lo", "up"]);
-    ip(&["rule", "add", "pref", "100", "lookup", "local"]);
-    ip(&["rule", "del", "pref", "0", "lookup", "local"]);
+    namespace();
     let _redis = Redis::start();
 
     let prefix = "test:partition:";
@@ -192,6 +194,284 @@ async fn inside() {
             "{name}: logged out"
         );
     }
+
+    // A forgotten flow: the connections the stores hold now go silent (a NAT or a load
+    // balancer lost them), while a new connection to the same address works. Without the
+    // network healing, each store must notice and connect anew sooner than the kernel would
+    // give the connection up (TCP_USER_TIMEOUT, 4 s): the cached store at its first missed
+    // heartbeat, the plain one at its first response timeout (2 s).
+    // The cached store holds the session when it happens.
+    let held_by = Instant::now();
+    loop {
+        let hits = cached.cache_stats().unwrap().hits;
+        assert_eq!(value(&cached.get(&ids[0]).await), Some("new".into()));
+        if cached.cache_stats().unwrap().hits > hits {
+            break;
+        }
+        assert!(held_by.elapsed() < Duration::from_secs(5), "not held");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ports = local_ports_to_the_cut_address();
+    assert_eq!(ports.len(), 2, "one connection per store: {ports:?}");
+    for port in &ports {
+        ip(&[
+            "rule",
+            "add",
+            "pref",
+            "20",
+            "from",
+            "127.0.0.2",
+            "dport",
+            port,
+            "blackhole",
+        ]);
+    }
+    let forgotten = Instant::now();
+    healthy
+        .set(&ids[0], &record("newer"), Changed::All)
+        .await
+        .unwrap();
+    let written = forgotten.elapsed();
+    let (cached_back, plain_back) = tokio::join!(
+        serving_again(&cached, &ids[0], forgotten),
+        serving_again(&plain, &ids[0], forgotten)
+    );
+    for (name, again) in [("cached", cached_back), ("plain", plain_back)] {
+        eprintln!(
+            "{name} store, forgotten flow: {} loads failed, the last stale read {:?}, serving \
+             the current value again {:?} after the fault",
+            again.failed, again.last_stale, again.back
+        );
+        assert!(
+            again.back < Duration::from_millis(3800),
+            "{name}: took {:?} to replace a connection that went silent",
+            again.back
+        );
+        // The write's invalidation was lost with the flow: the heartbeat bounds the stale reads.
+        if let Some(stale) = again.last_stale {
+            assert!(
+                stale <= written + WINDOW + Duration::from_millis(300),
+                "{name}: the old value was served {stale:?} after the fault"
+            );
+        }
+    }
+    assert!(
+        local_ports_to_the_cut_address()
+            .iter()
+            .all(|port| !ports.contains(port)),
+        "the stores connected anew"
+    );
+    for port in &ports {
+        ip(&[
+            "rule",
+            "del",
+            "pref",
+            "20",
+            "from",
+            "127.0.0.2",
+            "dport",
+            port,
+            "blackhole",
+        ]);
+    }
+}
+
+/// Sets the namespace up once for the tests inside: loopback up, and the local routing table
+/// consulted after the rules that drop packets (pref 10 and 20). The stores' warnings (a
+/// replaced connection, a closed pool connection) go with the test's output.
+fn namespace() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("sessionly=warn,sqlx_core::pool=warn")
+            .with_test_writer()
+            .try_init();
+        ip(&["link", "set", "lo", "up"]);
+        ip(&["rule", "add", "pref", "100", "lookup", "local"]);
+        ip(&["rule", "del", "pref", "0", "lookup", "local"]);
+    });
+}
+
+/// The SQL stores' pools under a silent fault: calls in flight when the server's packets stop
+/// run out of time and leave their connections mid-statement; sqlx pings a connection going
+/// back to its pool with no time limit, so without a bound those pings would hold the pool's
+/// connections until the server's next retransmission, seconds to minutes after the network
+/// healed, and every request would fail meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs inside a private network namespace, started by the test above"]
+async fn inside_sql() {
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run by silent_network_failures_in_a_private_network_namespace only"
+    );
+    namespace();
+    let (_postgres, _mariadb) = (Server::postgres(), Server::mariadb());
+    let postgres_url = format!("postgres://postgres@127.0.0.2:{PG_PORT}/postgres");
+    let postgres = connected(|| PostgresStore::connect(&postgres_url)).await;
+    postgres.migrate().await.unwrap();
+    let mysql_url = format!("mysql://sessions:sessions@127.0.0.2:{MARIADB_PORT}/sessions");
+    let mysql = connected(|| MySqlStore::connect(&mysql_url)).await;
+    mysql.migrate().await.unwrap();
+    postgres
+        .set("s", &record("old"), Changed::All)
+        .await
+        .unwrap();
+    mysql.set("s", &record("old"), Changed::All).await.unwrap();
+
+    // Every connection of both pools in a call when the fault comes: a connection from
+    // 127.0.0.1 (which the fault spares) locks the table, and more callers than a pool has
+    // connections (sqlx's default, 10) wait on the lock. The lock goes once the fault is in
+    // place, so the servers answer every waiting call into the void.
+    let mut pg_lock =
+        PgConnection::connect(&format!("postgres://postgres@127.0.0.1:{PG_PORT}/postgres"))
+            .await
+            .unwrap();
+    pg_lock
+        .execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut mysql_lock = MySqlConnection::connect(&format!(
+        "mysql://sessions:sessions@127.0.0.1:{MARIADB_PORT}/sessions"
+    ))
+    .await
+    .unwrap();
+    mysql_lock
+        .execute("LOCK TABLES sessions WRITE")
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for _ in 0..15 {
+        callers.push(tokio::spawn(keep_loading(postgres.clone(), stop.clone())));
+        callers.push(tokio::spawn(keep_loading(mysql.clone(), stop.clone())));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ip(&[
+        "rule",
+        "add",
+        "pref",
+        "10",
+        "from",
+        "127.0.0.2",
+        "blackhole",
+    ]);
+    pg_lock.execute("COMMIT").await.unwrap();
+    mysql_lock.execute("UNLOCK TABLES").await.unwrap();
+    tokio::time::sleep(FAULT).await;
+    stop.store(true, Ordering::Relaxed);
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    // The calls that ran out of time left no connection hanging: each was closed when it did
+    // not answer a ping on its way back to the pool.
+    assert_eq!(
+        connections_to_the_cut_address(),
+        0,
+        "a pooled connection to the silent server is still open"
+    );
+    ip(&[
+        "rule",
+        "del",
+        "pref",
+        "10",
+        "from",
+        "127.0.0.2",
+        "blackhole",
+    ]);
+    let healed = Instant::now();
+
+    // Both serve again at once, not when the server's retransmissions get through.
+    let (postgres_back, mysql_back) = tokio::join!(
+        serving_after(&postgres, healed),
+        serving_after(&mysql, healed)
+    );
+    for (name, (back, failed)) in [("PostgreSQL", postgres_back), ("MariaDB", mysql_back)] {
+        eprintln!(
+            "{name} store: after a {FAULT:?} silent fault, serving again {back:?} after the \
+             heal ({failed} loads failed)"
+        );
+        assert!(
+            back < Duration::from_secs(1),
+            "{name}: took {back:?} after the heal to serve again"
+        );
+    }
+}
+
+/// How long the SQL stores' servers stay silent.
+const FAULT: Duration = Duration::from_secs(7);
+
+/// Loads the session `s` on `store` until `stop`.
+async fn keep_loading<S: Store>(store: S, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        let _ = store.get("s").await;
+    }
+}
+
+/// How long after `healed` `store` took to load the session `s`, and how many loads failed.
+async fn serving_after<S: Store>(store: &S, healed: Instant) -> (Duration, usize) {
+    let mut failed = 0;
+    loop {
+        if let Ok(Some(record)) = store.get("s").await {
+            assert_eq!(field(&record), "old");
+            return (healed.elapsed(), failed);
+        }
+        failed += 1;
+        assert!(
+            healed.elapsed() < Duration::from_secs(30),
+            "not serving again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The store `connect` makes, once its server accepts connections (a fresh server may refuse
+/// them while it starts).
+async fn connected<S, F>(connect: impl Fn() -> F) -> S
+where
+    F: std::future::Future<Output = Result<S, StoreError>>,
+{
+    let started = Instant::now();
+    loop {
+        match connect().await {
+            Ok(store) => return store,
+            Err(error) if started.elapsed() > Duration::from_secs(20) => {
+                panic!("could not connect: {error}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// What loading a session after a write showed: when the written value was first served,
+/// how many loads failed before, and when the value from before the write was last served.
+struct Again {
+    back: Duration,
+    failed: usize,
+    last_stale: Option<Duration>,
+}
+
+/// Loads `id` on `store` until it has the value "newer", written at `since`.
+async fn serving_again(store: &RedisStore, id: &str, since: Instant) -> Again {
+    let (mut failed, mut last_stale) = (0, None);
+    loop {
+        let started = since.elapsed();
+        match store.get(id).await {
+            Ok(Some(record)) if field(&record) == "newer" => {
+                return Again {
+                    back: since.elapsed(),
+                    failed,
+                    last_stale,
+                };
+            }
+            Ok(_) => last_stale = Some(started),
+            Err(_) => failed += 1,
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "not serving again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// One load during the fault: when it started (after the fault), how long it took, and the
@@ -247,6 +527,19 @@ fn connections_to_the_cut_address() -> usize {
         .output()
         .expect("ss (iproute2)");
     String::from_utf8_lossy(&ss.stdout).lines().count()
+}
+
+/// The local ports of the connections open to 127.0.0.2.
+fn local_ports_to_the_cut_address() -> Vec<String> {
+    let ss = Command::new("ss")
+        .args(["-tnH", "state", "established", "dst", "127.0.0.2"])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&ss.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(2)?.rsplit_once(':'))
+        .map(|(_, port)| port.to_owned())
+        .collect()
 }
 
 fn record(value: &str) -> Record {
@@ -307,5 +600,122 @@ impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A database server of the namespace's own, in a directory of its own, stopped and removed
+/// when dropped. Each runs as its system user (neither runs as root), through `setpriv`.
+struct Server {
+    process: Child,
+    dir: PathBuf,
+}
+
+impl Server {
+    /// PostgreSQL (the newest installed), listening on 127.0.0.2 only, trusting every login.
+    fn postgres() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL must be installed (see .ci/run)")
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .max()
+            .map(|version| PathBuf::from(format!("/usr/lib/postgresql/{version}/bin")))
+            .expect("a PostgreSQL version in /usr/lib/postgresql");
+        let dir = Self::dir("postgres", "postgres");
+        let data = dir.join("data");
+        let initdb = Command::new("setpriv")
+            .args(Self::as_user("postgres"))
+            .arg(bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("setpriv (util-linux)");
+        assert!(initdb.success(), "initdb");
+        let process = Command::new("setpriv")
+            .args(Self::as_user("postgres"))
+            .arg(bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(&dir)
+            .args([
+                "-p",
+                &PG_PORT.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1,127.0.0.2",
+            ])
+            .args(["-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres");
+        Self { process, dir }
+    }
+
+    /// MariaDB, listening on 127.0.0.2 only, with the user `sessions` and its database.
+    fn mariadb() -> Self {
+        let dir = Self::dir("mariadb", "mysql");
+        let db = dir.join("db");
+        let install = Command::new("mariadb-install-db")
+            .arg("--user=mysql")
+            .arg(format!("--datadir={}", db.display()))
+            .args(["--skip-test-db", "--auth-root-authentication-method=normal"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("MariaDB must be installed (see .ci/run)");
+        assert!(install.success(), "mariadb-install-db");
+        let init = dir.join("init.sql");
+        std::fs::write(
+            &init,
+            "CREATE DATABASE IF NOT EXISTS sessions;\n\
+             CREATE USER IF NOT EXISTS 'sessions'@'%' IDENTIFIED BY 'sessions';\n\
+             GRANT ALL ON *.* TO 'sessions'@'%';\n",
+        )
+        .unwrap();
+        let process = Command::new("mariadbd")
+            .args(["--no-defaults", "--user=mysql", "--skip-name-resolve"])
+            .arg(format!("--datadir={}", db.display()))
+            .arg(format!("--port={MARIADB_PORT}"))
+            .arg("--bind-address=127.0.0.1,127.0.0.2")
+            .arg(format!("--socket={}", dir.join("sock").display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .arg(format!("--init-file={}", init.display()))
+            .arg(format!("--log-error={}", dir.join("err.log").display()))
+            .arg("--innodb-flush-log-at-trx-commit=0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        Self { process, dir }
+    }
+
+    /// A fresh directory for `name`, owned by `user`.
+    fn dir(name: &str, user: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("sessionly-netns-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let chown = Command::new("chown").arg(user).arg(&dir).status().unwrap();
+        assert!(chown.success(), "chown {user}");
+        dir
+    }
+
+    /// `setpriv`'s arguments to run as `user`.
+    fn as_user(user: &str) -> [String; 4] {
+        [
+            format!("--reuid={user}"),
+            format!("--regid={user}"),
+            "--init-groups".to_owned(),
+            "--".to_owned(),
+        ]
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

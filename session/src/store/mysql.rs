@@ -24,7 +24,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryRe
 use crate::record::{Fields, Record};
 use crate::store::sql::{
     self, CLIENT_GRACE, DEFAULT_CLEANUP_EVERY, DEFAULT_QUERY_TIMEOUT, Dialect, Param, SqlStore,
-    Statement, Statements, TurnStatements, read_cookie, read_field, read_owner, sql, sql_store,
+    Statement, Statements, TurnStatements, alive_on_release, read_cookie, read_field, read_owner,
+    sql, sql_store,
 };
 use crate::store::{Changed, StoreError};
 
@@ -101,7 +102,7 @@ impl MySqlStore {
     /// comes back.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         let pool = pool(url, timeout).await.map_err(backend)?;
-        Ok(Self::new(pool).with_query_timeout(timeout))
+        Ok(Self(Self::new(pool).0.renewable()).with_query_timeout(timeout))
     }
 
     /// A store on your own pool, in the table `sessions`, with a query timeout of 2 s
@@ -166,7 +167,7 @@ impl MySqlStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         for statement in self.0.sql.migration() {
             sqlx::raw_sql(sql(statement))
-                .execute(&self.0.pool)
+                .execute(&self.0.pool.get())
                 .await
                 .map_err(backend)?;
         }
@@ -208,6 +209,7 @@ async fn pool(url: &str, timeout: Duration) -> Result<MySqlPool, sqlx::Error> {
     let millis = timeout.as_millis().max(1);
     MySqlPoolOptions::new()
         .acquire_timeout(timeout)
+        .after_release(move |connection, _| alive_on_release(connection, timeout))
         .after_connect(move |connection, _| {
             Box::pin(async move {
                 let set = format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}");

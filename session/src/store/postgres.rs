@@ -33,8 +33,8 @@ use crate::record::{Fields, Record};
 use crate::store::StoreError;
 use crate::store::sql::{
     self, CLIENT_GRACE, DEFAULT_CLEANUP_EVERY, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param,
-    Query, SqlStore, Statement, Statements, TurnStatements, read_cookie, read_field, sql,
-    sql_store,
+    Query, SqlStore, Statement, Statements, TurnStatements, alive_on_release, read_cookie,
+    read_field, sql, sql_store,
 };
 
 /// How the warnings about unreadable rows name the database.
@@ -96,7 +96,7 @@ impl PostgresStore {
     /// comes back.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         let pool = pool(url, timeout).await.map_err(backend)?;
-        Ok(Self::new(pool).with_query_timeout(timeout))
+        Ok(Self(Self::new(pool).0.renewable()).with_query_timeout(timeout))
     }
 
     /// A store on your own pool, in the table `sessions`, with a query timeout of 2 s
@@ -169,7 +169,7 @@ impl PostgresStore {
     /// `CREATE INDEX CONCURRENTLY`, under the same name; `migrate` then keeps it.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let store = &self.0;
-        let mut tx = store.pool.begin().await.map_err(backend)?;
+        let mut tx = store.pool.get().begin().await.map_err(backend)?;
         // Two `CREATE TABLE IF NOT EXISTS` at once can both find no table, and one then fails.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(format!("session migrate {}", store.sql.table))
@@ -216,6 +216,7 @@ pub(super) async fn pool(url: &str, timeout: Duration) -> Result<PgPool, sqlx::E
         .options([("statement_timeout", timeout.as_millis().max(1).to_string())]);
     PgPoolOptions::new()
         .acquire_timeout(timeout)
+        .after_release(move |connection, _| alive_on_release(connection, timeout))
         .connect_with(options)
         .await
 }

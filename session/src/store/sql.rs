@@ -8,9 +8,11 @@
 
 mod body;
 mod dialect;
+mod pool;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -25,6 +27,7 @@ pub(super) use self::dialect::Query;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(super) use self::dialect::TurnStatements;
 pub(super) use self::dialect::{Dialect, Param, Statement, Statements};
+pub(super) use self::pool::Pools;
 use crate::record::{CookieState, Fields, millis_since_epoch};
 use crate::store::StoreError;
 
@@ -71,15 +74,67 @@ pub(super) fn table_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server).
-pub(super) async fn within<T>(
+/// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server, or
+/// one that vanished without a word).
+pub(super) async fn within<T, DB: sqlx::Database>(
     deadline: Duration,
+    pools: &Pools<DB>,
     call: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
-    match tokio::time::timeout(deadline, call).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(format!("no answer from the server within {deadline:?}").into()),
+    let mut call = std::pin::pin!(call);
+    match tokio::time::timeout(deadline, call.as_mut()).await {
+        Ok(result) => {
+            pools.noted(&result);
+            Ok(result?)
+        }
+        Err(_) => {
+            // Before `call`, and the connection it holds, goes back to the pool.
+            LAST_STALL_MS.store(millis_since_epoch(SystemTime::now()), Ordering::Relaxed);
+            Err(format!("no answer from the server within {deadline:?}").into())
+        }
     }
+}
+
+/// When a store call last ran out of time ([`within`]), in ms since the epoch; 0 for never.
+static LAST_STALL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long after a call ran out of time a connection going back to a pool is checked.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const STALL_CHECKS_FOR: Duration = Duration::from_secs(5);
+
+/// The `after_release` check of the pools the stores make (PostgreSQL, MySQL), for a
+/// connection whose server vanished without a word (a crashed host, a failover that moved the
+/// address, a NAT that forgot the flow). A call that runs out of time leaves its connection
+/// mid-statement, and sqlx pings every connection going back to the pool with no time limit:
+/// on such a connection the ping would wait for the server's next retransmission or for the
+/// kernel to give up (minutes; about 15 of them for a host that is gone), holding one of the
+/// pool's connections all along, so that a few such calls leave the pool with none and every
+/// request failing long after the network healed. So for a few seconds after a call ran out of
+/// time, a connection going back must answer a ping within `timeout`, or it is closed (sqlx
+/// logs the error). Otherwise this costs nothing: sqlx's own ping follows.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) fn alive_on_release<C: sqlx::Connection>(
+    connection: &mut C,
+    timeout: Duration,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    let stalled = LAST_STALL_MS.load(Ordering::Relaxed);
+    let now = millis_since_epoch(SystemTime::now());
+    let recent = stalled != 0 && now.saturating_sub(stalled) < STALL_CHECKS_FOR.as_millis() as u64;
+    Box::pin(async move {
+        if !recent {
+            return Ok(true);
+        }
+        match tokio::time::timeout(timeout, connection.ping()).await {
+            Ok(answered) => answered.map(|()| true),
+            Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "a connection going back to the pool after a store call ran out of time did \
+                     not answer a ping within {timeout:?}; closing it"
+                ),
+            ))),
+        }
+    })
 }
 
 /// Now, in ms since the epoch, as the `expires_ms` column stores it.

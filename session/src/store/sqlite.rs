@@ -180,7 +180,7 @@ impl SqliteStore {
         // IMMEDIATE takes the write lock before the column check, so no other process can add
         // the column between the check and the `ALTER`.
         let store = &self.0;
-        let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = store.pool.get().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::raw_sql(sql(&store.sql.create))
             .execute(&mut *tx)
             .await?;

@@ -25,12 +25,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres};
 
 use super::express;
 use crate::record::{Record, millis_since_epoch};
 use crate::store::postgres::pool;
-use crate::store::sql::{Cleanup, DEFAULT_CLEANUP_EVERY, sql, table_name, within};
+use crate::store::sql::{Cleanup, DEFAULT_CLEANUP_EVERY, Pools, sql, table_name, within};
 use crate::store::{Capabilities, Changed, Listing, Store, StoreError};
 
 /// connect-pg-simple's table name.
@@ -47,7 +47,7 @@ const ONE_DAY: u64 = 86_400;
 /// `destroy_sessions_of` answer [`StoreError::Unsupported`].
 #[derive(Clone)]
 pub struct ConnectPgStore {
-    pool: PgPool,
+    pool: Pools<Postgres>,
     ttl_secs: u64,
     deadline: Duration,
     sql: Arc<Statements>,
@@ -121,12 +121,17 @@ impl ConnectPgStore {
     /// [`PostgresStore::connect`](crate::PostgresStore::connect).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = pool(url, Duration::from_secs(2)).await.map_err(backend)?;
-        Ok(Self::new(pool))
+        Ok(Self::on(Pools::renewable(pool)))
     }
 
     /// A store on your own pool, in connect-pg-simple's table `session`. It deletes expired
     /// rows every 10 minutes (see [`with_cleanup`](Self::with_cleanup)).
     pub fn new(pool: PgPool) -> Self {
+        Self::on(Pools::fixed(pool))
+    }
+
+    /// A store with connect-pg-simple's defaults on `pool`.
+    fn on(pool: Pools<Postgres>) -> Self {
         let store = Self {
             pool,
             ttl_secs: ONE_DAY,
@@ -166,7 +171,7 @@ impl ConnectPgStore {
     /// Creates connect-pg-simple's table and index if they do not exist (its
     /// `createTableIfMissing`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.timed(sqlx::raw_sql(sql(&self.sql.create)).execute(&self.pool))
+        self.timed(sqlx::raw_sql(sql(&self.sql.create)).execute(&self.pool.get()))
             .await
             .map(drop)
     }
@@ -177,7 +182,7 @@ impl ConnectPgStore {
         self.timed(
             sqlx::query(sql(&self.sql.delete_expired))
                 .bind(now_secs())
-                .execute(&self.pool),
+                .execute(&self.pool.get()),
         )
         .await
         .map(|done| done.rows_affected())
@@ -204,7 +209,9 @@ impl ConnectPgStore {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        within(self.deadline, call).await.map_err(backend)
+        within(self.deadline, &self.pool, call)
+            .await
+            .map_err(backend)
     }
 
     /// The JSON of session `id` with the record read from it if it is a live session; `None`
@@ -218,7 +225,7 @@ impl ConnectPgStore {
                 sqlx::query_as(sql(&self.sql.get))
                     .bind(id)
                     .bind(now_secs())
-                    .fetch_optional(&self.pool),
+                    .fetch_optional(&self.pool.get()),
             )
             .await?;
         Ok(row.map(|(text, expire_ms)| {
@@ -287,7 +294,7 @@ impl Store for ConnectPgStore {
                         .bind(json)
                         .bind(expire)
                         .bind(id)
-                        .execute(&self.pool),
+                        .execute(&self.pool.get()),
                 )
                 .await
                 .map(drop);
@@ -304,7 +311,7 @@ impl Store for ConnectPgStore {
                         .bind(expire)
                         .bind(id)
                         .bind(&text)
-                        .execute(&self.pool),
+                        .execute(&self.pool.get()),
                 )
                 .await?;
             if done.rows_affected() > 0 {
@@ -324,7 +331,7 @@ impl Store for ConnectPgStore {
         self.timed(
             sqlx::query(sql(&self.sql.destroy))
                 .bind(id)
-                .execute(&self.pool),
+                .execute(&self.pool.get()),
         )
         .await
         .map(drop)
@@ -349,7 +356,7 @@ impl Listing for ConnectPgStore {
             .timed(
                 sqlx::query_as(sql(&self.sql.all))
                     .bind(now_secs())
-                    .fetch_all(&self.pool),
+                    .fetch_all(&self.pool.get()),
             )
             .await?;
         Ok(rows
@@ -359,7 +366,7 @@ impl Listing for ConnectPgStore {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool))
+        self.timed(sqlx::query(sql(&self.sql.clear)).execute(&self.pool.get()))
             .await
             .map(drop)
     }

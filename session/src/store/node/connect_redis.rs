@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::express;
 use crate::record::{Record, millis_since_epoch};
-use crate::store::redis::{connection_manager, retried};
+use crate::store::redis::{RedisLink, connection_manager, retried};
 use crate::store::{Changed, Store, StoreError};
 
 /// Writes `ARGV[2]` at `KEYS[1]` for `ARGV[3]` seconds (deletes the key if that is not
@@ -58,7 +58,7 @@ pub const CONNECT_REDIS_TTL: u64 = 86_400;
 /// answer [`StoreError::Unsupported`], as do `all`, `length` and `clear`.
 #[derive(Clone)]
 pub struct ConnectRedisStore<C = ConnectionManager> {
-    connection: C,
+    connection: RedisLink<C>,
     prefix: String,
     ttl_secs: u64,
     write_if_same: Script,
@@ -77,7 +77,7 @@ impl ConnectRedisStore<ConnectionManager> {
     /// Connects to `url` as [`RedisStore::open`](crate::RedisStore::open) does (a connection
     /// manager with 2 s timeouts).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Ok(Self::new(connection_manager(url).await.map_err(backend)?))
+        Ok(Self::on(connection_manager(url).await.map_err(backend)?))
     }
 
     /// Connects to the `rediss://` URL `url` over TLS, trusting the certificate authorities in
@@ -88,7 +88,7 @@ impl ConnectRedisStore<ConnectionManager> {
         let manager = crate::store::redis::connection_manager_with_ca(url, ca_pem)
             .await
             .map_err(backend)?;
-        Ok(Self::new(manager))
+        Ok(Self::on(manager))
     }
 }
 
@@ -99,6 +99,11 @@ where
     /// A store on your own connection, with connect-redis's defaults: prefix `sess:`, 86400 s
     /// for a session without expiry.
     pub fn new(connection: C) -> Self {
+        Self::on(RedisLink::fixed(connection))
+    }
+
+    /// A store with connect-redis's defaults on `connection`.
+    fn on(connection: RedisLink<C>) -> Self {
         Self {
             connection,
             prefix: "sess:".to_owned(),
@@ -118,6 +123,13 @@ where
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl_secs = ttl.as_secs().max(1);
         self
+    }
+
+    /// A store error for `error`; a timeout marks the connection as suspect (see
+    /// [`RedisStore`](crate::RedisStore)'s replacement of a connection that stopped answering).
+    fn failed(&self, error: ::redis::RedisError) -> StoreError {
+        self.connection.failed(&error);
+        backend(error)
     }
 
     fn key(&self, id: &str) -> String {
@@ -144,7 +156,7 @@ where
                 );
                 return Ok(None);
             }
-            Err(error) => return Err(backend(error)),
+            Err(error) => return Err(self.failed(error)),
         };
         let Ok(text) = String::from_utf8(value) else {
             tracing::warn!("session in Redis is not UTF-8; treating it as missing");
@@ -184,7 +196,7 @@ where
             let outcome: i64 = invocation
                 .invoke_async(&mut self.connection.clone())
                 .await
-                .map_err(backend)?;
+                .map_err(|error| self.failed(error))?;
             match outcome {
                 1 => return Ok(()),
                 -1 => return Err(StoreError::Gone),
@@ -231,7 +243,7 @@ where
                 write.query_async::<()>(&mut self.connection.clone()).await
             })
             .await
-            .map_err(backend);
+            .map_err(|error| self.failed(error));
         }
         self.read_and_write(&key, ttl, |text| {
             express::patch(text, record, changed).map_err(backend)
@@ -243,7 +255,7 @@ where
         let del = ::redis::cmd("DEL").arg(self.key(id)).take();
         retried(|| async { del.query_async::<()>(&mut self.connection.clone()).await })
             .await
-            .map_err(backend)
+            .map_err(|error| self.failed(error))
     }
 
     fn idle_ttl(&self) -> Option<Duration> {

@@ -16,6 +16,7 @@ use ::redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
 use ::redis::{Client, ConnectionInfo, IntoConnectionInfo as _, RedisError};
 
 use super::cache::{Cache, ClientCache, StoreAlive, tracking_on};
+use super::link::Link;
 use super::scripts::Scripts;
 use super::{RedisStore, backend};
 use crate::record::millis_since_epoch;
@@ -132,6 +133,11 @@ where
     /// (`ConnectionInfo::set_tcp_settings`) as the `open*` constructors do, or a host that
     /// vanishes without a word keeps its commands waiting out their timeouts for minutes.
     pub fn new(connection: C) -> Self {
+        Self::on(Link::fixed(connection))
+    }
+
+    /// A store with the defaults on `connection`.
+    fn on(connection: Link<C>) -> Self {
         Self {
             connection,
             prefix: String::new(),
@@ -150,16 +156,24 @@ where
     /// nothing yet: the client-side cache empties.
     pub(super) fn failed(&self, error: RedisError) -> StoreError {
         self.cache.command_failed(&error);
+        self.connection.failed(&error);
         backend(error)
     }
 
-    /// [`retried`], emptying the client-side cache if the connection dropped.
+    /// [`retried`], emptying the client-side cache if the connection dropped, and replacing a
+    /// connection that timed out (some callers read errors as answers, not through
+    /// [`failed`](Self::failed)).
     pub(super) async fn retried<T, F, Fut>(&self, attempt: F) -> Result<T, RedisError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        retried_noting(|| self.cache.reset("the Redis connection dropped"), attempt).await
+        let dropped = || self.cache.reset("the Redis connection dropped");
+        let outcome = retried_noting(dropped, attempt).await;
+        if let Err(error) = &outcome {
+            self.connection.failed(error);
+        }
+        outcome
     }
 }
 
@@ -190,7 +204,7 @@ async fn connect<'a, C: Connect>(
     Ok(RedisStore {
         cache,
         single_node: C::SINGLE_NODE,
-        ..RedisStore::new(connection)
+        ..RedisStore::on(connection)
     })
 }
 
@@ -223,10 +237,11 @@ async fn check_tracking_table<C: ConnectionLike + Send>(connection: &mut C) {
 
 /// Sends the client-side cache's heartbeat, a `PING` on its tracking connection, every
 /// interval until the store is dropped (see the `cache` module): an answer keeps the entries
-/// servable, a failure or no answer within the window empties the cache. The task holds the
+/// servable, a failure or no answer within the window empties the cache and replaces the
+/// connection (it may be one whose peer vanished without a word). The task holds the
 /// connection, and the connection the cache; only `alive` says the store is gone.
-fn spawn_heartbeat<C: ConnectionLike + Clone + Send + 'static>(
-    connection: C,
+fn spawn_heartbeat<C: ConnectionLike + Clone + Send + Sync + 'static>(
+    connection: Link<C>,
     cache: Arc<ClientCache>,
     alive: Weak<StoreAlive>,
 ) {
@@ -241,6 +256,9 @@ fn spawn_heartbeat<C: ConnectionLike + Clone + Send + 'static>(
             let answered = tokio::time::timeout(cache.window(), ping.query_async::<()>(&mut on));
             let answered = matches!(answered.await, Ok(Ok(())));
             cache.heartbeat_answered(sent, answered);
+            if !answered {
+                connection.suspect("the client-side cache's heartbeat went unanswered");
+            }
         }
     });
 }
@@ -259,7 +277,7 @@ trait Connect: ConnectionLike + Clone + Send + Sync + 'static {
         target: Self::Target<'a>,
         ca_pem: Option<&'a [u8]>,
         cache: Cache,
-    ) -> impl Future<Output = Result<Self, RedisError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Link<Self>, RedisError>> + Send + 'a;
 }
 
 impl Connect for ConnectionManager {
@@ -270,7 +288,7 @@ impl Connect for ConnectionManager {
         url: &'a str,
         ca_pem: Option<&'a [u8]>,
         cache: Cache,
-    ) -> Result<Self, RedisError> {
+    ) -> Result<Link<Self>, RedisError> {
         let mut info = url.into_connection_info()?.set_tcp_settings(tcp_settings());
         let mut config = manager_config();
         if let Some(pushes) = cache.pushes() {
@@ -278,7 +296,11 @@ impl Connect for ConnectionManager {
             info = resp3(info);
             config = config.set_push_sender(pushes);
         }
-        Self::new_with_config(client(info, ca_pem)?, config).await
+        let client = client(info, ca_pem)?;
+        let manager = Self::new_with_config(client.clone(), config.clone()).await?;
+        // A replacement connects in the background; commands sent meanwhile wait for it.
+        let make = move || Self::new_lazy_with_config(client.clone(), config.clone());
+        Ok(Link::renewable(manager, make))
     }
 }
 
@@ -290,7 +312,7 @@ impl Connect for ClusterConnection {
         nodes: &'a [&'a str],
         ca_pem: Option<&'a [u8]>,
         cache: Cache,
-    ) -> Result<Self, RedisError> {
+    ) -> Result<Link<Self>, RedisError> {
         // No constructor offers a cache on a cluster: tracking would have to follow each node.
         debug_assert!(!cache.is_on(), "no client-side cache on a cluster");
         let builder = ClusterClient::builder(nodes.iter().copied());
@@ -307,6 +329,7 @@ impl Connect for ClusterConnection {
             .build()?
             .get_async_connection()
             .await
+            .map(Link::fixed)
     }
 }
 
@@ -315,7 +338,7 @@ impl Connect for ClusterConnection {
 #[cfg(feature = "connect-redis")]
 pub(in crate::store) async fn connection_manager(
     url: &str,
-) -> Result<ConnectionManager, RedisError> {
+) -> Result<Link<ConnectionManager>, RedisError> {
     ConnectionManager::connect(url, None, Cache::default()).await
 }
 
@@ -325,7 +348,7 @@ pub(in crate::store) async fn connection_manager(
 pub(in crate::store) async fn connection_manager_with_ca(
     url: &str,
     ca_pem: &[u8],
-) -> Result<ConnectionManager, RedisError> {
+) -> Result<Link<ConnectionManager>, RedisError> {
     ConnectionManager::connect(url, Some(ca_pem), Cache::default()).await
 }
 
@@ -391,7 +414,7 @@ fn manager_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(1)
+        .set_number_of_retries(0)
         .set_max_delay(Duration::from_millis(500))
 }
 

@@ -28,6 +28,7 @@ mod connection;
 mod hash;
 mod index;
 mod lease;
+mod link;
 mod read;
 mod scan;
 mod scripts;
@@ -41,6 +42,9 @@ pub(super) use connection::connection_manager_with_ca;
 pub(super) use connection::{connection_manager, retried};
 #[cfg(feature = "fuzzing")]
 pub(crate) use hash::parse;
+use link::Link;
+#[cfg(feature = "connect-redis")]
+pub(super) use link::Link as RedisLink;
 use scripts::Scripts;
 
 /// The latest expiry written, in ms since the epoch (about the year 287,000): a sorted-set
@@ -142,7 +146,7 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// over HTTP.
 #[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
-    connection: C,
+    connection: Link<C>,
     prefix: String,
     /// Where the owner index lives; `None` (no index) for an empty `prefix`.
     owner_prefix: Option<String>,

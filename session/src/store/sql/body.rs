@@ -13,14 +13,16 @@ use crate::record::Record;
 use crate::store::{self, Changed, DEFAULT_IDLE_TTL, StoreError};
 
 use super::dialect::{Args, Dialect, Param, Query, Statement, Statements, TurnStatements};
-use super::{Cleanup, DEFAULT_TABLE, count, expires_ms, now_ms, sql, table_name, updated, within};
+use super::{
+    Cleanup, DEFAULT_TABLE, Pools, count, expires_ms, now_ms, sql, table_name, updated, within,
+};
 
 /// A connection of the dialect's database: the pool's, or a transaction's.
 type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 
 /// A session store on a table of dialect `D`'s database.
 pub(in crate::store) struct SqlStore<D: Dialect> {
-    pub(in crate::store) pool: Pool<D::Db>,
+    pub(in crate::store) pool: Pools<D::Db>,
     idle_ttl: Duration,
     /// How long a store call waits for the server before it fails; `None` for an embedded
     /// database (SQLite), whose calls wait for its lock as long as its busy timeout says.
@@ -62,7 +64,7 @@ impl<D: Dialect> SqlStore<D> {
     /// A store on `pool`, in the table `sessions`, whose calls fail after `deadline`.
     pub(in crate::store) fn new(pool: Pool<D::Db>, deadline: Option<Duration>) -> Self {
         Self {
-            pool,
+            pool: Pools::fixed(pool),
             idle_ttl: DEFAULT_IDLE_TTL,
             deadline,
             sql: Arc::new(D::statements(DEFAULT_TABLE)),
@@ -126,7 +128,9 @@ where
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
         match self.deadline {
-            Some(deadline) => within(deadline, call).await.map_err(backend::<D>),
+            Some(deadline) => within(deadline, &self.pool, call)
+                .await
+                .map_err(backend::<D>),
             None => call.await.map_err(backend::<D>),
         }
     }
@@ -187,7 +191,7 @@ where
         args: &Args<'_>,
     ) -> Result<Vec<D::Row>, StoreError> {
         let rows = self
-            .timed(Self::query(statement, args).fetch_all(&self.pool))
+            .timed(Self::query(statement, args).fetch_all(&self.pool.get()))
             .await?;
         rows.iter()
             .map(D::Row::from_row)
@@ -198,7 +202,7 @@ where
     /// The number `statement` answers.
     async fn number(&self, statement: &Statement, args: &Args<'_>) -> Result<i64, StoreError> {
         let row = self
-            .timed(Self::query(statement, args).fetch_one(&self.pool))
+            .timed(Self::query(statement, args).fetch_one(&self.pool.get()))
             .await?;
         let (number,) = <(i64,)>::from_row(&row).map_err(backend::<D>)?;
         Ok(number)
@@ -208,11 +212,11 @@ where
     /// sessions there were.
     pub(in crate::store) async fn delete_expired(&self) -> Result<u64, StoreError> {
         let deleted = self
-            .execute(&self.sql.delete_expired, &Args::now(), &self.pool)
+            .execute(&self.sql.delete_expired, &Args::now(), &self.pool.get())
             .await?;
         if let Some(turns) = &self.sql.turns {
             // Leases whose holder died before giving them back.
-            self.execute(&turns.delete_lapsed, &Args::now(), &self.pool)
+            self.execute(&turns.delete_lapsed, &Args::now(), &self.pool.get())
                 .await?;
         }
         Ok(deleted)
@@ -234,6 +238,19 @@ where
             });
         }
         self
+    }
+
+    /// Replaces the pool, a copy of the one it was made with, when every connection in it
+    /// hangs (see [`Pools`]): for the pools the constructors make.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(in crate::store) fn renewable(mut self) -> Self
+    where
+        D: 'static,
+    {
+        self.pool = Pools::renewable(self.pool.get());
+        // The cleanup task's copy takes the renewable pool too.
+        let every = self.cleanup_every();
+        self.with_cleanup(every)
     }
 
     /// The size is checked in the `SELECT`: an oversized session's fields stay in the database.
@@ -272,7 +289,7 @@ where
         record: &Record,
         changed: Changed<'_>,
     ) -> Result<(), StoreError> {
-        let mut connection = self.timed(self.pool.acquire()).await?;
+        let mut connection = self.timed(self.pool.get().acquire()).await?;
         self.write(&mut connection, id, record, changed).await
     }
 
@@ -353,10 +370,10 @@ where
             ..Args::now()
         };
         let taken = match &turns.mine {
-            None => self.answers(&turns.lease, &args, &self.pool).await?,
+            None => self.answers(&turns.lease, &args, &self.pool.get()).await?,
             Some(mine) => {
-                self.execute(&turns.lease, &args, &self.pool).await?;
-                self.answers(mine, &args, &self.pool).await?
+                self.execute(&turns.lease, &args, &self.pool.get()).await?;
+                self.answers(mine, &args, &self.pool.get()).await?
             }
         };
         Ok(taken.then_some(token))
@@ -373,7 +390,9 @@ where
             token,
             ..Args::now()
         };
-        self.execute(release, &args, &self.pool).await.map(drop)
+        self.execute(release, &args, &self.pool.get())
+            .await
+            .map(drop)
     }
 
     /// One transaction: lock the lease row if the token still holds it (a holder taking the
@@ -392,7 +411,7 @@ where
             return Err(StoreError::Gone);
         }
         let turns = self.turns("set_within_lease")?;
-        let mut transaction = self.timed(self.pool.begin()).await?;
+        let mut transaction = self.timed(self.pool.get().begin()).await?;
         let args = Args {
             id,
             token,
@@ -418,7 +437,7 @@ where
             return Ok(());
         }
         let args = Args { id, ..Args::now() };
-        self.execute(&self.sql.destroy, &args, &self.pool)
+        self.execute(&self.sql.destroy, &args, &self.pool.get())
             .await
             .map(drop)
     }
@@ -438,7 +457,10 @@ where
             expires: expires_ms(&record.cookie, self.idle_ttl),
             ..Args::now()
         };
-        updated(self.execute(&self.sql.touch, &args, &self.pool).await?)
+        updated(
+            self.execute(&self.sql.touch, &args, &self.pool.get())
+                .await?,
+        )
     }
 
     pub(in crate::store) async fn all(&self) -> Result<Vec<(String, Record)>, StoreError> {
@@ -447,7 +469,7 @@ where
     }
 
     pub(in crate::store) async fn clear(&self) -> Result<(), StoreError> {
-        self.execute(&self.sql.clear, &Args::now(), &self.pool)
+        self.execute(&self.sql.clear, &Args::now(), &self.pool.get())
             .await
             .map(drop)
     }
@@ -484,7 +506,7 @@ where
             ..Args::now()
         };
         let destroyed = self
-            .execute(&self.sql.destroy_sessions_of, &args, &self.pool)
+            .execute(&self.sql.destroy_sessions_of, &args, &self.pool.get())
             .await?;
         Ok(count(destroyed))
     }
