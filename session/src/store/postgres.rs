@@ -93,7 +93,11 @@ impl PostgresStore {
     ///   unreachable server) fails.
     ///
     /// The pool replaces broken connections by itself, so the store recovers when the server
-    /// comes back.
+    /// comes back. A server that vanishes without a word (a crashed host, a NAT that forgot
+    /// the flow) is handled too: after a call ran out of time, a connection going back to the
+    /// pool must answer a ping within `timeout` or is closed, and when none of the pool's
+    /// connections comes free while the server answers nothing for twice `timeout`, the pool is
+    /// replaced by a new one. A pool you pass to [`new`](Self::new) gets neither.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         let pool = pool(url, timeout).await.map_err(backend)?;
         Ok(Self(Self::new(pool).0.renewable()).with_query_timeout(timeout))

@@ -75,7 +75,7 @@ impl<C> std::fmt::Debug for ConnectRedisStore<C> {
 
 impl ConnectRedisStore<ConnectionManager> {
     /// Connects to `url` as [`RedisStore::open`](crate::RedisStore::open) does (a connection
-    /// manager with 2 s timeouts).
+    /// manager with 2 s timeouts, replaced when a command times out).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Self::on(connection_manager(url).await.map_err(backend)?))
     }

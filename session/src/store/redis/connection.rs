@@ -1,5 +1,5 @@
 //! Reaching Redis: the connection settings every Redis store here uses (2 s timeouts, one
-//! retry), TLS with the system's certificate authorities or your own, the one retry of a command
+//! connection attempt at a time, a connection replaced when it stops answering: see `link`), TLS with the system's certificate authorities or your own, the one retry of a command
 //! whose connection dropped, and the constructors, which differ only in data and share one body
 //! ([`connect`]).
 
@@ -25,6 +25,9 @@ use crate::store::{DEFAULT_IDLE_TTL, StoreError};
 impl RedisStore<ConnectionManager> {
     /// Connects to `url` with a [`ConnectionManager`]: one multiplexed connection that
     /// reconnects by itself, with a 2 s response timeout so an outage is an error, not a hang.
+    /// A command that times out replaces the connection at once (at most every 2 s): its peer
+    /// may have vanished without closing it (a crashed host, a NAT that forgot the flow), and
+    /// a new connection does not wait for TCP to notice.
     ///
     /// With the `redis-tls` feature a `rediss://` URL connects over TLS, trusting the system's
     /// certificate authorities (as a managed Redis needs); [`open_with_ca`] trusts your own.
@@ -271,7 +274,7 @@ trait Connect: ConnectionLike + Clone + Send + Sync + 'static {
     /// One server: `SCAN` sees every session and a pipeline may span keys.
     const SINGLE_NODE: bool;
 
-    /// Connects with the stores' settings (2 s timeouts, one retry), sending Redis's pushes
+    /// Connects with the stores' settings (2 s timeouts, one attempt), sending Redis's pushes
     /// to `cache` if it is on.
     fn connect<'a>(
         target: Self::Target<'a>,
@@ -299,7 +302,8 @@ impl Connect for ConnectionManager {
         let client = client(info, ca_pem)?;
         let manager = Self::new_with_config(client.clone(), config.clone()).await?;
         // A replacement connects in the background; commands sent meanwhile wait for it.
-        let make = move || Self::new_lazy_with_config(client.clone(), config.clone());
+        let make =
+            move || std::future::ready(Self::new_lazy_with_config(client.clone(), config.clone()));
         Ok(Link::renewable(manager, make))
     }
 }
@@ -321,20 +325,25 @@ impl Connect for ClusterConnection {
             Some(ca_pem) => builder.certs(certificates(ca_pem)),
             _ => builder,
         };
-        builder
+        let client = builder
             .tcp_settings(tcp_settings())
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(2))
             .retries(1)
-            .build()?
-            .get_async_connection()
-            .await
-            .map(Link::fixed)
+            .build()?;
+        let connection = client.get_async_connection().await?;
+        // The cluster connection retries a timed-out command on the same connection: a new
+        // one takes over once it has reached the cluster.
+        let make = move || {
+            let client = client.clone();
+            async move { client.get_async_connection().await }
+        };
+        Ok(Link::renewable(connection, make))
     }
 }
 
 /// A connection manager on `url` with the stores' 2 s timeouts: one multiplexed connection that
-/// reconnects by itself.
+/// reconnects by itself, replaced when a command times out.
 #[cfg(feature = "connect-redis")]
 pub(in crate::store) async fn connection_manager(
     url: &str,
@@ -409,7 +418,9 @@ fn tcp_settings() -> TcpSettings {
     settings
 }
 
-/// The stores' connection settings: 2 s to connect and to answer, one retry.
+/// The stores' connection settings: 2 s to connect and to answer, and one attempt to connect
+/// (a second attempt at a server that does not answer would double the wait of every request
+/// meanwhile; a command on a dropped connection is repeated once anyway, see [`retried`]).
 fn manager_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))

@@ -190,8 +190,8 @@ where
     /// every 250 ms): a `PING` on the tracking connection. An entry is served only while a
     /// `PING` sent within the last four intervals has been answered, so another process's
     /// write or logout is seen here within four intervals (1 s by default) even when the
-    /// network fails without a word; a heartbeat that fails or goes unanswered empties the
-    /// cache. No effect without a cache.
+    /// network fails without a word; a heartbeat that fails or goes unanswered replaces the
+    /// connection (at most every 2 s) and empties the cache. No effect without a cache.
     pub fn with_cache_heartbeat(self, every: Duration) -> Self {
         self.cache.set_heartbeat(every);
         self
