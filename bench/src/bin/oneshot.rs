@@ -102,15 +102,12 @@ async fn send(app: &Router, path: &str, cookie: Option<&str>) -> (Option<String>
     (cookie, body.len())
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let mut args = std::env::args().skip(1);
-    let route = args.next().unwrap_or_else(|| "read".to_owned());
-    let count: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
-    let system = args.next().unwrap_or_else(|| "ours".to_owned());
-    let store = args.next().unwrap_or_else(|| "memory".to_owned());
-    let app = app(&system, &store).await;
-    let init = match route.as_str() {
+/// Sends `count` requests of `route` to `system` on `store`, after one to set the session up
+/// and one not counted (what is made once, a connection's buffers, does not count): the heap
+/// allocations and bytes allocated they made, and the body bytes they answered.
+async fn measure(route: &str, count: u64, system: &str, store: &str) -> (u64, u64, usize) {
+    let app = app(system, store).await;
+    let init = match route {
         "large" | "large-read" => "/init-large",
         _ => "/init",
     };
@@ -120,18 +117,73 @@ async fn main() {
         None => format!("connect.sid=s%3A{}.{}", "a".repeat(32), "b".repeat(43)),
     };
     let path = format!("/{route}");
-    // One request first, so what is made once (a connection's buffers) is not counted.
     send(&app, &path, Some(&cookie)).await;
     let (allocations, bytes) = (ALLOCATIONS.load(Relaxed), BYTES.load(Relaxed));
     let mut body_bytes = 0;
     for _ in 0..count {
         body_bytes += send(&app, &path, Some(&cookie)).await.1;
     }
-    let allocations = ALLOCATIONS.load(Relaxed) - allocations;
-    let bytes = BYTES.load(Relaxed) - bytes;
+    (
+        ALLOCATIONS.load(Relaxed) - allocations,
+        BYTES.load(Relaxed) - bytes,
+        body_bytes,
+    )
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let route = args.next().unwrap_or_else(|| "read".to_owned());
+    let count: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let system = args.next().unwrap_or_else(|| "ours".to_owned());
+    let store = args.next().unwrap_or_else(|| "memory".to_owned());
+    let (allocations, bytes, body_bytes) = measure(&route, count, &system, &store).await;
     println!(
-        "{system} on {store}: {count} requests of {path}, {body_bytes} body bytes; per request {:.1} allocations, {:.0} bytes allocated",
+        "{system} on {store}: {count} requests of /{route}, {body_bytes} body bytes; per request {:.1} allocations, {:.0} bytes allocated",
         allocations as f64 / count as f64,
         bytes as f64 / count as f64,
     );
+}
+
+/// Allocation budgets: `cargo test` (CI) fails when a change adds a heap allocation to a
+/// request, so each one added is a decision, not a drift.
+#[cfg(test)]
+mod budgets {
+    use super::measure;
+
+    /// Heap allocations per request of each route, this crate's layer (configured as in the
+    /// load benchmark's `ours`) on the memory store, the harness's own request and response
+    /// included (bare axum makes 17 of them on `/none`). Exact: a change that adds one fails
+    /// here, and one that saves some must lower its budget here.
+    const BUDGETS: [(&str, u64); 5] = [
+        // The signed cookie checked; the session not loaded (lazy).
+        ("none", 25),
+        // The session loaded, one field decoded.
+        ("read", 35),
+        // Loaded, one field changed, the patch written.
+        ("incr", 46),
+        // A new session: an id, a cookie, a whole write.
+        ("init", 40),
+        // A 16 KiB cart of 1,024 items decoded (an allocation each).
+        ("large-read", 1059),
+    ];
+
+    #[test]
+    fn each_route_allocates_what_its_budget_says() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        // The only test in this binary: nothing else allocates while it counts.
+        let bare = runtime.block_on(measure("none", 100, "bare", "memory")).0 / 100;
+        println!("bare axum: {bare} allocations per request on /none");
+        for (route, budget) in BUDGETS {
+            let (allocations, ..) = runtime.block_on(measure(route, 100, "ours", "memory"));
+            assert_eq!(
+                allocations as f64 / 100.0,
+                budget as f64,
+                "/{route} allocates {} per request; its budget is {budget}",
+                allocations as f64 / 100.0
+            );
+        }
+    }
 }
