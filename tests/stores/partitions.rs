@@ -228,6 +228,9 @@ async fn inside() {
         assert!(held_by.elapsed() < Duration::from_secs(5), "not held");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Clones of the stores, as an app's router and tasks hold them, must not keep a replaced
+    // connection open.
+    let _clones = (cached.clone(), plain.clone(), cluster.clone());
     let ports = local_ports_to_the_cut_address();
     assert!(
         ports.len() >= 3,
@@ -283,6 +286,30 @@ async fn inside() {
             );
         }
     }
+    // The new connection of the cached store is told of other processes' writes: a session
+    // it holds again, changed elsewhere, is seen changed well within the window.
+    for _ in 0..3 {
+        cached.get(&ids[1]).await.unwrap();
+    }
+    healthy
+        .set(&ids[1], &record("changed"), Changed::All)
+        .await
+        .unwrap();
+    let changed_at = Instant::now();
+    loop {
+        if value(&cached.get(&ids[1]).await).as_deref() == Some("changed") {
+            break;
+        }
+        assert!(
+            changed_at.elapsed() < WINDOW,
+            "the cached store's new connection missed another process's write"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "cached store, new connection: another process's write seen {:?} after it",
+        changed_at.elapsed()
+    );
     let left = local_ports_to_the_cut_address();
     assert!(
         left.iter().all(|port| !ports.contains(port)),

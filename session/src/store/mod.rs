@@ -328,6 +328,20 @@ pub trait Listing: Store {
 
 /// Whether `record` is within `max_size`; one that is not is logged (and counted) as a load
 /// that found a session too large to take.
+/// Milliseconds on a clock that never goes back (unlike the system's), counted from its first
+/// reading, plus one: 0 is free to mean "never". For the stores' rate limits and windows.
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
+pub(crate) fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
+
 pub(crate) fn fits(record: &Record, max_size: usize) -> bool {
     let size = record.encoded_size();
     if size > max_size {

@@ -16,6 +16,8 @@
 //! or create the table with your own migrations (its shape is in `migrate`'s doc).
 
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -25,7 +27,7 @@ use crate::record::{Fields, Record};
 use crate::store::sql::{
     self, CLIENT_GRACE, DEFAULT_CLEANUP_EVERY, DEFAULT_QUERY_TIMEOUT, Dialect, Param, SqlStore,
     Statement, Statements, TurnStatements, alive_on_release, read_cookie, read_field, read_owner,
-    sql, sql_store,
+    sql, sql_store, stall_clock,
 };
 use crate::store::{Changed, StoreError};
 
@@ -105,8 +107,8 @@ impl MySqlStore {
     /// connections comes free while the server answers nothing for twice `timeout`, the pool is
     /// replaced by a new one. A pool you pass to [`new`](Self::new) gets neither.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let pool = pool(url, timeout).await.map_err(backend)?;
-        Ok(Self(Self::new(pool).0.renewable()).with_query_timeout(timeout))
+        let (pool, stalled) = pool(url, timeout).await.map_err(backend)?;
+        Ok(Self(Self::new(pool).0.renewable(stalled)).with_query_timeout(timeout))
     }
 
     /// A store on your own pool, in the table `sessions`, with a query timeout of 2 s
@@ -205,15 +207,17 @@ impl MySqlStore {
 /// A pool of its own on `url` whose connections wait at most `timeout` for a row lock (and, on
 /// MariaDB, stop any statement after `timeout`), and which waits at most that long for a
 /// connection.
-async fn pool(url: &str, timeout: Duration) -> Result<MySqlPool, sqlx::Error> {
+async fn pool(url: &str, timeout: Duration) -> Result<(MySqlPool, Arc<AtomicU64>), sqlx::Error> {
     let options = MySqlConnectOptions::from_str(url)?;
+    let stalled = stall_clock();
+    let on_release = Arc::clone(&stalled);
     // Numbers only: safe to write into the statements.
     let lock_wait = timeout.as_secs().max(1);
     let seconds = timeout.as_secs_f64();
     let millis = timeout.as_millis().max(1);
-    MySqlPoolOptions::new()
+    let pool = MySqlPoolOptions::new()
         .acquire_timeout(timeout)
-        .after_release(move |connection, _| alive_on_release(connection, timeout))
+        .after_release(move |connection, _| alive_on_release(connection, timeout, &on_release))
         .after_connect(move |connection, _| {
             Box::pin(async move {
                 let set = format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}");
@@ -237,7 +241,8 @@ async fn pool(url: &str, timeout: Duration) -> Result<MySqlPool, sqlx::Error> {
             })
         })
         .connect_with(options)
-        .await
+        .await?;
+    Ok((pool, stalled))
 }
 
 /// A row as the `SELECT`s return it: the session id, its cookie state, its owner, its fields as

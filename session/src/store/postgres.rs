@@ -23,6 +23,8 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -34,7 +36,7 @@ use crate::store::StoreError;
 use crate::store::sql::{
     self, CLIENT_GRACE, DEFAULT_CLEANUP_EVERY, DEFAULT_QUERY_TIMEOUT, Dialect, OwnerUpgrade, Param,
     Query, SqlStore, Statement, Statements, TurnStatements, alive_on_release, read_cookie,
-    read_field, sql, sql_store,
+    read_field, sql, sql_store, stall_clock,
 };
 
 /// How the warnings about unreadable rows name the database.
@@ -99,8 +101,8 @@ impl PostgresStore {
     /// connections comes free while the server answers nothing for twice `timeout`, the pool is
     /// replaced by a new one. A pool you pass to [`new`](Self::new) gets neither.
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let pool = pool(url, timeout).await.map_err(backend)?;
-        Ok(Self(Self::new(pool).0.renewable()).with_query_timeout(timeout))
+        let (pool, stalled) = pool(url, timeout).await.map_err(backend)?;
+        Ok(Self(Self::new(pool).0.renewable(stalled)).with_query_timeout(timeout))
     }
 
     /// A store on your own pool, in the table `sessions`, with a query timeout of 2 s
@@ -214,15 +216,22 @@ impl PostgresStore {
 }
 
 /// A pool of its own on `url` whose statements the server cancels after `timeout`, and which
-/// waits at most that long for a connection.
-pub(super) async fn pool(url: &str, timeout: Duration) -> Result<PgPool, sqlx::Error> {
+/// waits at most that long for a connection; with the stall time its release check reads (see
+/// `alive_on_release`).
+pub(super) async fn pool(
+    url: &str,
+    timeout: Duration,
+) -> Result<(PgPool, Arc<AtomicU64>), sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?
         .options([("statement_timeout", timeout.as_millis().max(1).to_string())]);
-    PgPoolOptions::new()
+    let stalled = stall_clock();
+    let on_release = Arc::clone(&stalled);
+    let pool = PgPoolOptions::new()
         .acquire_timeout(timeout)
-        .after_release(move |connection, _| alive_on_release(connection, timeout))
+        .after_release(move |connection, _| alive_on_release(connection, timeout, &on_release))
         .connect_with(options)
-        .await
+        .await?;
+    Ok((pool, stalled))
 }
 
 /// A row as the `SELECT`s return it: the session id, its cookie state, its owner, whether

@@ -12,6 +12,7 @@ mod pool;
 
 use std::future::Future;
 use std::sync::Arc;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -30,6 +31,8 @@ pub(super) use self::dialect::{Dialect, Param, Statement, Statements};
 pub(super) use self::pool::Pools;
 use crate::record::{CookieState, Fields, millis_since_epoch};
 use crate::store::StoreError;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::store::monotonic_ms;
 
 /// The table a store keeps its sessions in unless told otherwise (`with_table`).
 pub(super) const DEFAULT_TABLE: &str = "sessions";
@@ -75,51 +78,66 @@ pub(super) fn table_name(name: &str) -> Result<String, String> {
 }
 
 /// `call`'s outcome, or an error once `deadline` has passed without one (a frozen server, or
-/// one that vanished without a word).
+/// one that vanished without a word). The outcome goes to `pools` (see [`Pools`]); a call that
+/// did not finish, because it ran out of time or because the request was dropped, is noted as a
+/// stall before its connection goes back to the pool (see [`alive_on_release`]).
 pub(super) async fn within<T, DB: sqlx::Database>(
     deadline: Duration,
     pools: &Pools<DB>,
     call: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
     let mut call = std::pin::pin!(call);
+    // Declared after `call`, so dropped before it: the stall is noted before the connection
+    // the call holds goes back to the pool.
+    let mut unfinished = Unfinished(Some(pools));
     match tokio::time::timeout(deadline, call.as_mut()).await {
         Ok(result) => {
+            unfinished.0 = None;
             pools.noted(&result);
             Ok(result?)
         }
         Err(_) => {
-            // Before `call`, and the connection it holds, goes back to the pool.
-            LAST_STALL_MS.store(millis_since_epoch(SystemTime::now()), Ordering::Relaxed);
+            pools.no_answer();
             Err(format!("no answer from the server within {deadline:?}").into())
         }
     }
 }
 
-/// When a store call last ran out of time ([`within`]), in ms since the epoch; 0 for never.
-static LAST_STALL_MS: AtomicU64 = AtomicU64::new(0);
+/// Notes a stall in its pools when dropped, unless the call finished.
+struct Unfinished<'a, DB: sqlx::Database>(Option<&'a Pools<DB>>);
 
-/// How long after a call ran out of time a connection going back to a pool is checked.
+impl<DB: sqlx::Database> Drop for Unfinished<'_, DB> {
+    fn drop(&mut self) {
+        if let Some(pools) = self.0 {
+            pools.stalled();
+        }
+    }
+}
+
+/// How long after a call did not finish a connection going back to its pool is checked.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 const STALL_CHECKS_FOR: Duration = Duration::from_secs(5);
 
 /// The `after_release` check of the pools the stores make (PostgreSQL, MySQL), for a
 /// connection whose server vanished without a word (a crashed host, a failover that moved the
-/// address, a NAT that forgot the flow). A call that runs out of time leaves its connection
+/// address, a NAT that forgot the flow). A call that does not finish leaves its connection
 /// mid-statement, and sqlx pings every connection going back to the pool with no time limit:
 /// on such a connection the ping would wait for the server's next retransmission or for the
 /// kernel to give up (minutes; about 15 of them for a host that is gone), holding one of the
 /// pool's connections all along, so that a few such calls leave the pool with none and every
-/// request failing long after the network healed. So for a few seconds after a call ran out of
-/// time, a connection going back must answer a ping within `timeout`, or it is closed (sqlx
-/// logs the error). Otherwise this costs nothing: sqlx's own ping follows.
+/// request failing long after the network healed. So for a few seconds after a call of this
+/// pool did not finish (`stalled`, ms on [`monotonic_ms`]), a connection going back must answer
+/// a ping within `timeout`, or it is closed (sqlx logs the error). Otherwise this costs
+/// nothing: sqlx's own ping follows.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(super) fn alive_on_release<C: sqlx::Connection>(
-    connection: &mut C,
+pub(super) fn alive_on_release<'c, C: sqlx::Connection>(
+    connection: &'c mut C,
     timeout: Duration,
-) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
-    let stalled = LAST_STALL_MS.load(Ordering::Relaxed);
-    let now = millis_since_epoch(SystemTime::now());
-    let recent = stalled != 0 && now.saturating_sub(stalled) < STALL_CHECKS_FOR.as_millis() as u64;
+    stalled: &AtomicU64,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + 'c>> {
+    let stalled = stalled.load(Ordering::Relaxed);
+    let recent = stalled != 0
+        && monotonic_ms().saturating_sub(stalled) < STALL_CHECKS_FOR.as_millis() as u64;
     Box::pin(async move {
         if !recent {
             return Ok(true);
@@ -129,12 +147,19 @@ pub(super) fn alive_on_release<C: sqlx::Connection>(
             Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!(
-                    "a connection going back to the pool after a store call ran out of time did \
-                     not answer a ping within {timeout:?}; closing it"
+                    "a connection going back to the pool after a store call did not finish \
+                     did not answer a ping within {timeout:?}; closing it"
                 ),
             ))),
         }
     })
+}
+
+/// A pool's stall time, shared by its `after_release` check and the store's [`Pools`]: see
+/// [`alive_on_release`].
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) fn stall_clock() -> Arc<AtomicU64> {
+    Arc::new(AtomicU64::new(0))
 }
 
 /// Now, in ms since the epoch, as the `expires_ms` column stores it.

@@ -120,8 +120,8 @@ impl ConnectPgStore {
     /// Connects a pool of its own to `url`, with the same 2 s query timeout as
     /// [`PostgresStore::connect`](crate::PostgresStore::connect).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = pool(url, Duration::from_secs(2)).await.map_err(backend)?;
-        Ok(Self::on(Pools::renewable(pool)))
+        let (pool, stalled) = pool(url, Duration::from_secs(2)).await.map_err(backend)?;
+        Ok(Self::on(Pools::renewable(pool, stalled)))
     }
 
     /// A store on your own pool, in connect-pg-simple's table `session`. It deletes expired

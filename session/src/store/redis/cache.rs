@@ -46,8 +46,9 @@
 //! an entry is served only while a `PING` sent within the last four intervals has been
 //! answered: invalidations come in order with replies, so that `PONG` means every write Redis
 //! ran before the `PING` has emptied its slot here. A `PING` that fails, or goes unanswered for
-//! a window, empties the cache; the connection's TCP settings then close it (see `connection`),
-//! and it reconnects.
+//! three intervals, empties the cache and replaces the connection (see `link`); the cache
+//! empties again once the new connection is in place, since Redis tracks nothing for it and
+//! tells the old one nothing more.
 //!
 //! The contract, then: this process sees its own writes at once; another process's write is
 //! seen by every request that starts after the invalidation has arrived here (bench/RESULTS.md
@@ -453,7 +454,7 @@ impl ClientCache {
         }
     }
 
-    fn reset(&self, why: &str) {
+    pub(super) fn reset(&self, why: &str) {
         self.clear();
         self.resets.fetch_add(1, Relaxed);
         tracing::debug!(why, "client-side session cache emptied");

@@ -256,7 +256,10 @@ fn spawn_heartbeat<C: ConnectionLike + Clone + Send + Sync + 'static>(
             }
             let sent = millis_since_epoch(SystemTime::now());
             let (ping, mut on) = (::redis::cmd("PING"), connection.clone());
-            let answered = tokio::time::timeout(cache.window(), ping.query_async::<()>(&mut on));
+            // Unanswered for three intervals: the connection is replaced by the time entries
+            // stop being served (four), so the loads that then go to Redis find the new one.
+            let within = cache.window().saturating_sub(cache.heartbeat());
+            let answered = tokio::time::timeout(within, ping.query_async::<()>(&mut on));
             let answered = matches!(answered.await, Ok(Ok(())));
             cache.heartbeat_answered(sent, answered);
             if !answered {
@@ -304,7 +307,16 @@ impl Connect for ConnectionManager {
         // A replacement connects in the background; commands sent meanwhile wait for it.
         let make =
             move || std::future::ready(Self::new_lazy_with_config(client.clone(), config.clone()));
-        Ok(Link::renewable(manager, make))
+        // Redis tracks nothing for a new connection, and no longer tells the old one anything.
+        // The cache alone: `Cache` also holds the store's liveness, which the link (held by the
+        // heartbeat task) must not keep.
+        let client_cache = cache.pushes();
+        let renewed = move || {
+            if let Some(cache) = &client_cache {
+                cache.reset("the Redis connection was replaced");
+            }
+        };
+        Ok(Link::renewable(manager, make, renewed))
     }
 }
 
@@ -338,7 +350,7 @@ impl Connect for ClusterConnection {
             let client = client.clone();
             async move { client.get_async_connection().await }
         };
-        Ok(Link::renewable(connection, make))
+        Ok(Link::renewable(connection, make, || {}))
     }
 }
 

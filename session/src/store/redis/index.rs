@@ -54,9 +54,9 @@ use std::time::SystemTime;
 use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, FromRedisValue, Pipeline, RedisError};
 
+use super::RedisStore;
 use super::hash::{parse, readable};
 use super::scripts::DESTROY_IF_OWNED;
-use super::{RedisStore, backend};
 use crate::record::{Record, millis_since_epoch};
 use crate::store::{Changed, StoreError};
 
@@ -204,7 +204,7 @@ where
         let mut replies = Vec::with_capacity(commands.len());
         for command in commands {
             match command.query_async(&mut connection).await {
-                Err(error) if error.code() != Some("WRONGTYPE") => return Err(backend(error)),
+                Err(error) if error.code() != Some("WRONGTYPE") => return Err(self.failed(error)),
                 reply => replies.push(reply),
             }
         }

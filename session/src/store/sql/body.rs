@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
@@ -243,11 +245,11 @@ where
     /// Replaces the pool, a copy of the one it was made with, when every connection in it
     /// hangs (see [`Pools`]): for the pools the constructors make.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
-    pub(in crate::store) fn renewable(mut self) -> Self
+    pub(in crate::store) fn renewable(mut self, stalled: Arc<AtomicU64>) -> Self
     where
         D: 'static,
     {
-        self.pool = Pools::renewable(self.pool.get());
+        self.pool = Pools::renewable(self.pool.get(), stalled);
         // The cleanup task's copy takes the renewable pool too.
         let every = self.cleanup_every();
         self.with_cleanup(every)

@@ -15,13 +15,12 @@
 //! same settings: its connections are new, and the old pool closes as its connections come
 //! back.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use sqlx::{Database, Pool};
 
-use crate::record::millis_since_epoch;
+use crate::store::monotonic_ms;
 
 /// A store's pool: fixed (an embedded database, or a pool the app made), or renewable. Clones
 /// share it.
@@ -30,13 +29,18 @@ pub(in crate::store) struct Pools<DB: Database>(Arc<Shared<DB>>);
 struct Shared<DB: Database> {
     current: RwLock<Pool<DB>>,
     renewable: bool,
-    /// When a call last had an answer from the server, in ms since the epoch.
-    answered_ms: AtomicU64,
-    /// When the pool was last replaced, in ms since the epoch; 0 for never.
+    /// When a call of this pool last did not finish (ms, [`monotonic_ms`]; 0 for never),
+    /// shared with the pool's `after_release` check
+    /// ([`alive_on_release`](super::alive_on_release)).
+    stalled_ms: Arc<AtomicU64>,
+    /// Since when calls have had no answer (no connection to give, or no reply in time), with
+    /// none answered since; 0 while calls are answered.
+    failing_since_ms: AtomicU64,
+    /// When the pool was last replaced; 0 for never.
     renewed_ms: AtomicU64,
     /// Whether a call has had an answer since the last replacement (a replacement is worth a
     /// warning once per outage, not every time).
-    answered_since: std::sync::atomic::AtomicBool,
+    answered_since: AtomicBool,
 }
 
 impl<DB: Database> Clone for Pools<DB> {
@@ -48,20 +52,22 @@ impl<DB: Database> Clone for Pools<DB> {
 impl<DB: Database> Pools<DB> {
     /// `pool`, never replaced.
     pub(in crate::store) fn fixed(pool: Pool<DB>) -> Self {
-        Self::with(pool, false)
+        Self::with(pool, false, Arc::default())
     }
 
-    /// `pool`, replaced when its connections all hang.
+    /// `pool`, whose `after_release` check reads `stalled_ms`, replaced when its connections
+    /// all hang.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
-    pub(in crate::store) fn renewable(pool: Pool<DB>) -> Self {
-        Self::with(pool, true)
+    pub(in crate::store) fn renewable(pool: Pool<DB>, stalled_ms: Arc<AtomicU64>) -> Self {
+        Self::with(pool, true, stalled_ms)
     }
 
-    fn with(pool: Pool<DB>, renewable: bool) -> Self {
+    fn with(pool: Pool<DB>, renewable: bool, stalled_ms: Arc<AtomicU64>) -> Self {
         Self(Arc::new(Shared {
             current: RwLock::new(pool),
             renewable,
-            answered_ms: AtomicU64::new(now_ms()),
+            stalled_ms,
+            failing_since_ms: AtomicU64::new(0),
             renewed_ms: AtomicU64::new(0),
             answered_since: true.into(),
         }))
@@ -77,32 +83,42 @@ impl<DB: Database> Pools<DB> {
     }
 
     /// Notes a call's `outcome`: an answer from the server, or a pool that had no connection
-    /// to give in time (which replaces a renewable pool whose connections all hang).
+    /// to give in time.
     pub(in crate::store) fn noted<T>(&self, outcome: &Result<T, sqlx::Error>) {
         match outcome {
             Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound) => {
-                self.0.answered_ms.store(now_ms(), Ordering::Relaxed);
+                self.0.failing_since_ms.store(0, Ordering::Relaxed);
                 self.0.answered_since.store(true, Ordering::Relaxed);
             }
-            Err(sqlx::Error::PoolTimedOut) => self.renew_if_stuck(),
+            Err(sqlx::Error::PoolTimedOut) => self.no_answer(),
             Err(_) => {}
         }
     }
 
-    /// Replaces the pool if it is renewable, no call has had an answer for two of its waits
-    /// for a connection, and it was not replaced within that time.
-    fn renew_if_stuck(&self) {
+    /// Notes that a call of this pool did not finish: its connection may be mid-statement.
+    pub(in crate::store) fn stalled(&self) {
+        self.0.stalled_ms.store(monotonic_ms(), Ordering::Relaxed);
+    }
+
+    /// Notes a call without an answer (no connection to give, or no reply in time), and
+    /// replaces a renewable pool whose calls have had none for two of its waits for a
+    /// connection, unless it was replaced within that time.
+    pub(in crate::store) fn no_answer(&self) {
         let shared = &*self.0;
+        let now = monotonic_ms();
+        let _ =
+            shared
+                .failing_since_ms
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         if !shared.renewable {
             return;
         }
         let old = self.get();
         let stuck_after = 2 * old.options().get_acquire_timeout().as_millis() as u64;
-        let now = now_ms();
+        let failing = now.saturating_sub(shared.failing_since_ms.load(Ordering::Relaxed));
         let renewed = shared.renewed_ms.load(Ordering::Relaxed);
-        let quiet = now.saturating_sub(shared.answered_ms.load(Ordering::Relaxed));
-        if quiet < stuck_after
-            || now.saturating_sub(renewed) < stuck_after
+        if failing < stuck_after
+            || (renewed != 0 && now.saturating_sub(renewed) < stuck_after)
             || shared
                 .renewed_ms
                 .compare_exchange(renewed, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -122,20 +138,16 @@ impl<DB: Database> Pools<DB> {
         tokio::spawn(async move { old.close().await });
         if shared.answered_since.swap(false, Ordering::Relaxed) {
             tracing::warn!(
-                quiet_ms = quiet,
+                failing_ms = failing,
                 "replaced the database connection pool: no connection came free and the server \
                  answered nothing; its connections may hang on a server that vanished without \
                  closing them"
             );
         } else {
             tracing::debug!(
-                quiet_ms = quiet,
+                failing_ms = failing,
                 "replaced the database connection pool again"
             );
         }
     }
-}
-
-fn now_ms() -> u64 {
-    millis_since_epoch(SystemTime::now())
 }
