@@ -73,7 +73,27 @@ pub(crate) fn store_call(op: &'static str, outcome: &'static str, elapsed: Optio
             "store call"
         );
         #[cfg(feature = "metrics")]
-        metrics::histogram!(metric::STORE_SECONDS, "op" => op).record(elapsed.as_secs_f64());
+        {
+            let seconds = elapsed.as_secs_f64();
+            // Literal labels make static keys: a label built from a variable would cost an
+            // allocation per call, recorder or not.
+            macro_rules! by_op {
+                ($($op:literal),*) => {
+                    match op {
+                        $($op => metrics::histogram!(metric::STORE_SECONDS, "op" => $op).record(seconds),)*
+                        other => metrics::histogram!(metric::STORE_SECONDS, "op" => other).record(seconds),
+                    }
+                };
+            }
+            by_op!(
+                "get",
+                "set",
+                "touch",
+                "destroy",
+                "sessions_of",
+                "destroy_sessions_of"
+            );
+        }
     }
     #[cfg(feature = "metrics")]
     if outcome != "ok" {
@@ -100,7 +120,18 @@ pub(crate) fn turn_waited(started: Option<Instant>) {
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 pub(crate) fn count(name: &'static str, outcome: &'static str) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(name, "outcome" => outcome).increment(1);
+    {
+        // Literal labels make static keys (see `store_call`).
+        macro_rules! by_outcome {
+            ($($outcome:literal),*) => {
+                match outcome {
+                    $($outcome => metrics::counter!(name, "outcome" => $outcome).increment(1),)*
+                    other => metrics::counter!(name, "outcome" => other).increment(1),
+                }
+            };
+        }
+        by_outcome!("found", "missing", "ok", "gone", "error", "too_large");
+    }
 }
 
 /// Counts one event of a counter without labels.
