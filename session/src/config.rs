@@ -210,6 +210,8 @@ pub(crate) struct Config {
     /// Where sessions live, the keys of their cookie, and how requests take turns on them.
     pub(crate) backend: Backend,
     pub(crate) cookie: CookieSource,
+    /// Whether requests carry the id in the cookie, a token header, or either.
+    pub(crate) transport: crate::transport::Transport,
     pub(crate) genid: Option<Arc<GenId>>,
     pub(crate) proxy: Option<bool>,
     pub(crate) resave: bool,

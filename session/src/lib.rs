@@ -80,6 +80,7 @@ mod request;
 mod schema;
 mod shape;
 pub mod store;
+mod transport;
 
 pub use backend::StoreTurns;
 #[cfg(feature = "json")]
@@ -113,6 +114,7 @@ pub use store::{CookieStore, MAX_COOKIE_LEN};
 pub use store::{MemoryStore, StoreError};
 #[cfg(feature = "redis")]
 pub use store::{RedisCacheStats, RedisStore};
+pub use transport::{Carrier, TokenHeader, Transport};
 
 #[cfg(feature = "testing")]
 pub mod testing;

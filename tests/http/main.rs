@@ -15,5 +15,6 @@ mod lifecycle;
 mod options;
 mod promises;
 mod security;
+mod tokens;
 mod type_changes;
 mod websocket;

@@ -15,6 +15,7 @@ use crate::config::{
 use crate::cookie::Signer;
 use crate::store::MemoryStore;
 use crate::store::{IntoBackend, Storage};
+use crate::transport::Transport;
 
 /// Builds a [`SessionLayer`](crate::SessionLayer); see each option for its default.
 #[must_use]
@@ -23,6 +24,7 @@ pub struct SessionLayerBuilder {
     secrets: Vec<Vec<u8>>,
     store: Option<Storage>,
     cookie: CookieSource,
+    transport: Transport,
     genid: Option<Arc<GenId>>,
     proxy: Option<bool>,
     resave: bool,
@@ -48,6 +50,7 @@ impl Default for SessionLayerBuilder {
             secrets: Vec::new(),
             store: None,
             cookie: CookieSource::default(),
+            transport: Transport::Cookie,
             genid: None,
             proxy: None,
             resave: false,
@@ -289,6 +292,27 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Where requests carry the session id, and where responses hand out a new one: the
+    /// cookie (default), a token header (API, mobile and command-line clients), or either, one
+    /// session store and one set of secrets for both. [`Transport`] has the rules: which wins
+    /// on a request that carries both, and what a header client is told when its session is
+    /// new, given a new id, or destroyed.
+    ///
+    /// ```
+    /// use sessionly::{SessionLayer, TokenHeader, Transport};
+    ///
+    /// // Browsers keep their cookie; apps send `Authorization: Bearer <token>`.
+    /// let layer = SessionLayer::builder()
+    ///     .secret("a long random secret, 32 bytes or more")
+    ///     .transport(Transport::CookieOrHeader(TokenHeader::bearer()))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Checks the options.
     pub fn build(self) -> Result<SessionLayer, ConfigError> {
         let storage = self
@@ -327,6 +351,7 @@ impl SessionLayerBuilder {
             name: self.name,
             backend,
             cookie: self.cookie,
+            transport: self.transport,
             genid: self.genid,
             proxy: self.proxy,
             resave: self.resave,

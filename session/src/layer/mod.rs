@@ -3,8 +3,9 @@
 //! is done.
 //!
 //! Read top to bottom, [`SessionService::call`] is the whole life of a request: match the cookie
-//! path, read the cookie, open (or create) the session, run the handler, then [`finish`] has
-//! the backend carry out what [`decide`](decide::decide) chose and sends the cookie.
+//! path, read the cookie or the token header ([`transport`]), open (or create) the session, run
+//! the handler, then [`finish`] has the backend carry out what [`decide`](decide::decide) chose
+//! and sends the cookie (or the token).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +28,7 @@ use crate::observe::{self, metric::DESTROYS};
 use crate::record::CookieOverrides;
 use crate::request::{Handle, OutsidePath, RequestInfo, Session, Slot};
 use crate::store::StoreError;
+use crate::transport::{self, Carrier, Transport};
 
 mod builder;
 mod decide;
@@ -140,8 +142,10 @@ where
                 parts.extensions.insert(OutsidePath(path.clone()));
                 return inner.call(Request::from_parts(parts, body)).await;
             }
+            let (incoming, carrier) = read_incoming(&config, &parts);
             let request = RequestInfo {
-                incoming: read_cookie(&config, &parts),
+                incoming,
+                carrier,
                 secure: is_secure(&parts, config.proxy),
                 own_options,
                 parts: config.genid.is_some().then(|| Box::new(snapshot(&parts))),
@@ -189,12 +193,28 @@ fn request_path(parts: &Parts) -> &str {
         .map_or(parts.uri.path(), |original| original.0.path())
 }
 
-/// What the request's session cookie carries, verified by the backend.
-fn read_cookie(config: &Config, parts: &Parts) -> Incoming {
-    match cookie::find(&parts.headers, &config.name) {
+/// What the request's session cookie or token header carries, verified by the backend, and
+/// which of the two the request came by (see [`Transport`]).
+fn read_incoming(config: &Config, parts: &Parts) -> (Incoming, Carrier) {
+    let cookie = || match cookie::find(&parts.headers, &config.name) {
         Some(raw) => config.backend.read_cookie(raw),
         None => Incoming::default(),
-    }
+    };
+    let Some(header) = config.transport.header() else {
+        return (cookie(), Carrier::Cookie);
+    };
+    let incoming = match transport::presented(&parts.headers, header) {
+        transport::Presented::Absent if matches!(config.transport, Transport::Header(_)) => {
+            Incoming::default()
+        }
+        transport::Presented::Absent => return (cookie(), Carrier::Cookie),
+        transport::Presented::NoToken(why) => {
+            tracing::debug!(why, "no session token to use; a new session");
+            Incoming::default()
+        }
+        transport::Presented::Token(token) => config.backend.read_cookie(token),
+    };
+    (incoming, Carrier::Header)
 }
 
 /// Whether the request came over a secure connection, trusting `X-Forwarded-Proto` only
@@ -522,6 +542,17 @@ fn apply_cookie<B>(
         }
         _ => return,
     };
+    if let Some(header) = config.transport.header() {
+        let token = (!value.is_empty()).then_some((value.as_str(), attributes.expires));
+        if request.carrier == Carrier::Header {
+            // A header client: the token, and no cookie.
+            transport::hand_out(response.headers_mut(), header, token);
+            return;
+        }
+        if header.hands_out_to_cookie_clients() {
+            transport::hand_out(response.headers_mut(), header, token);
+        }
+    }
     let header = cookie::set_cookie(&config.name, &value, &attributes);
     match HeaderValue::try_from(header) {
         Ok(header) => {
@@ -536,12 +567,7 @@ fn apply_cookie<B>(
 /// A response that sets a session cookie must not be served from a shared cache to someone
 /// else: it varies with the `Cookie` header, and caches must not store its `Set-Cookie`.
 fn keep_out_of_shared_caches(headers: &mut http::HeaderMap) {
-    fn mentions(headers: &http::HeaderMap, name: http::HeaderName, token: &str) -> bool {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.to_ascii_lowercase().contains(token))
-        })
-    }
+    use transport::mentions;
     if !mentions(headers, VARY, "cookie") && !mentions(headers, VARY, "*") {
         headers.append(VARY, HeaderValue::from_static("Cookie"));
     }

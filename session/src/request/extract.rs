@@ -103,6 +103,26 @@ impl<T: SessionData> TypedSession<T> {
         self.handle.id()
     }
 
+    /// How this request's session travels: in the cookie, or in the token header (see
+    /// [`Transport`](crate::Transport)). A CSRF check needs only cookie requests: a browser
+    /// attaches a cookie to another site's forged request, but never a token header.
+    ///
+    /// ```
+    /// use sessionly::{Carrier, SessionData, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Csrf {
+    ///     token: Option<String>,
+    /// }
+    ///
+    /// fn needs_csrf_check(session: &TypedSession<Csrf>) -> bool {
+    ///     session.carrier() == Carrier::Cookie
+    /// }
+    /// ```
+    pub fn carrier(&self) -> crate::Carrier {
+        self.handle.shared().request.carrier
+    }
+
     /// Whether the session is new in this request: the request brought no cookie, or one
     /// naming no live session, or the handler called [`regenerate`](Self::regenerate). It
     /// stays so until the request ends, saved or not.

@@ -20,6 +20,7 @@ use crate::observe::{self, metric::DESTROYS, metric::LOADS};
 use crate::record::Record;
 use crate::schema::{Sink, Tracked};
 use crate::store::StoreError;
+use crate::transport::Carrier;
 
 pub(crate) mod detach;
 pub(crate) mod extract;
@@ -35,8 +36,10 @@ pub(crate) struct OutsidePath(pub(crate) String);
 
 /// The request facts a session needs after the layer has handed the request on.
 pub(crate) struct RequestInfo {
-    /// What the request's session cookie carried, verified.
+    /// What the request's session cookie (or token header) carried, verified.
     pub(crate) incoming: Incoming,
+    /// Which of the two the request came by, and its response answers in.
+    pub(crate) carrier: Carrier,
     /// Whether the connection counts as secure (see the `proxy` option).
     pub(crate) secure: bool,
     /// The cookie options a `cookie_with` function computed for this request; `None`: the
@@ -53,6 +56,7 @@ impl RequestInfo {
     pub(crate) fn none() -> Self {
         Self {
             incoming: Incoming::default(),
+            carrier: Carrier::Cookie,
             secure: false,
             own_options: None,
             parts: None,

@@ -131,9 +131,14 @@ const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 /// on the same two cores. A dropped connection empties the cache (so does a command that fails
 /// on the connection), and every load that fills it turns tracking back on first. An entry is
 /// served for at most a minute ([`with_cache_max_age`](RedisStore::with_cache_max_age)) before
-/// it is read again: Redis skips the word for a key it evicts or drops from its tracking table
-/// while running one of this connection's own commands; `tracking-table-max-keys 0` and a
-/// `maxmemory-policy` that keeps sessions close that gap.
+/// it is read again, which bounds the blind spots Redis leaves: a full tracking table
+/// (`tracking-table-max-keys`, a million keys across all clients by default; `open_cached`
+/// warns when it is bounded) forgets keys without telling every client that tracked them;
+/// Redis skips the word for a key it evicts while running one of this connection's own
+/// commands; `SWAPDB` replaces a database without any word. `tracking-table-max-keys 0` and a
+/// `maxmemory-policy` that keeps sessions close the first two. (`FLUSHDB` and `FLUSHALL` empty
+/// the cache; a flush of another database concerns none of its sessions.) SECURITY.md has
+/// the figures of each fault.
 ///
 /// Off by default: [`open`](RedisStore::open) keeps "the next request anywhere sees every
 /// write", and some proxies in front of Redis refuse RESP3 or `CLIENT TRACKING` (`open_cached`
