@@ -100,7 +100,7 @@ pub mod csrf {
     use axum::response::{IntoResponse, Response};
     use axum::{Form, http::StatusCode};
     use serde::Deserialize;
-    use sessionly::{SessionData, TypedSession, generate_id};
+    use sessionly::{Carrier, SessionData, TypedSession, generate_id};
 
     #[derive(SessionData)]
     #[session(namespace = "csrf")]
@@ -131,9 +131,10 @@ pub mod csrf {
 
     /// A layer (`axum::middleware::from_fn(protect)`) that answers `403` to an unsafe request
     /// without the session's token. A form body is read to find the `_csrf` field (up to 64 KiB)
-    /// and handed on intact.
+    /// and handed on intact. A request whose session came in a token header
+    /// (`Carrier::Header`) is let through: no other site can make a browser send one.
     pub async fn protect(session: TypedSession<Csrf>, request: Request, next: Next) -> Response {
-        if request.method().is_safe() {
+        if request.method().is_safe() || session.carrier() == Carrier::Header {
             drop(session);
             return next.run(request).await;
         }

@@ -1,4 +1,5 @@
-//! The `Cookie` header lookup and the express-format signature check, on any header bytes.
+//! The `Cookie` header lookup and the express-format signature check, on any header bytes,
+//! and the same bytes as a session token header.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|header: &[u8]| {

@@ -10,13 +10,16 @@ use crate::record::{CookieState, Record};
 
 /// The `Cookie` header lookup and the signature check, on a header of any bytes: never a
 /// panic, and an id that verifies is one the signer would sign to a value that verifies again.
+/// The same bytes as a session token header (`Authorization: Bearer`, and a named header, once
+/// and twice): never a panic, and a token read is a trimmed, bounded part of the header.
 pub fn cookie_header(header: &[u8]) {
     let Ok(value) = HeaderValue::from_bytes(header) else {
         return;
     };
+    let signer = Signer::new(&["fuzz secret", "older secret"]).expect("secrets");
+    token_headers(&value, &signer);
     let mut headers = HeaderMap::new();
     headers.append(COOKIE, value);
-    let signer = Signer::new(&["fuzz secret", "older secret"]).expect("secrets");
     if let Some(raw) = find(&headers, "connect.sid")
         && let Some(id) = signer.verify(raw)
     {
@@ -33,6 +36,36 @@ pub fn cookie_header(header: &[u8]) {
             signer.verify(&signer.sign(&id)).as_deref(),
             Some(id.as_str())
         );
+    }
+}
+
+/// A token header of the value `value`, read as each kind of token header.
+fn token_headers(value: &HeaderValue, signer: &Signer) {
+    use crate::transport::{Presented, TokenHeader, presented};
+    let named = TokenHeader::named(http::HeaderName::from_static("session-token"));
+    for header in [TokenHeader::bearer(), named] {
+        for times in 1..=2 {
+            let mut headers = HeaderMap::new();
+            for _ in 0..times {
+                headers.append(header.request_header().clone(), value.clone());
+            }
+            match presented(&headers, &header) {
+                Presented::Token(token) => {
+                    assert_eq!(times, 1, "a token read from several headers");
+                    assert!(!token.is_empty() && token.len() <= 4096);
+                    assert_eq!(token, token.trim_matches([' ', '\t']));
+                    let text = value.to_str().expect("a token is text");
+                    assert!(text.contains(token), "a token is part of its header");
+                    if let Some(id) = signer.verify(token) {
+                        assert_eq!(signer.verify(&signer.sign(&id)), Some(id));
+                    }
+                }
+                Presented::Absent => {
+                    assert!(header.request_header() == http::header::AUTHORIZATION)
+                }
+                Presented::NoToken(_) => {}
+            }
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! The examples over HTTP, with the testing kit: what a user of `sessionly::testing` writes.
 
+#[path = "../../examples/api.rs"]
+mod api;
 #[path = "../../examples/libraries.rs"]
 mod libraries;
 
 use http::StatusCode;
 use sessionly::testing::{Sessions, TestClient};
-use sessionly::{MemoryStore, SessionLayer};
+use sessionly::{MemoryStore, SessionLayer, TokenHeader, Transport};
 
 fn layer(store: MemoryStore) -> SessionLayer {
     SessionLayer::builder()
@@ -121,4 +123,132 @@ async fn a_seeded_user_reaches_the_account_page_directly() {
         "{}",
         page.text()
     );
+}
+
+/// The API example over real HTTP: a browser (a client with a cookie jar) and the example's own
+/// command-line client (a token) sign in as one user, see each other's session, and the
+/// command-line client logs the browser out.
+#[tokio::test]
+async fn api_serves_a_browser_by_cookie_and_a_command_line_client_by_token() {
+    let origin = "http://localhost:8080";
+    let sessions = api::sessions("the example tests' secret, 32+ bytes").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = api::app(sessions, http::HeaderValue::from_static(origin));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = browser.get(&base).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Log in"));
+    let wrong = browser
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({ "user": "ada", "password": "guess" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let login = browser
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({ "user": "ada", "password": "secret" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::NO_CONTENT);
+    assert!(
+        login.headers().get("set-cookie").is_some(),
+        "a browser gets a cookie"
+    );
+    assert!(
+        login.headers().get("session-token").is_none(),
+        "and no token"
+    );
+    let me: api::Me = browser
+        .get(format!("{base}/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((me.user.as_str(), me.via.as_str()), ("ada", "cookie"));
+    assert_eq!(me.sessions.len(), 1);
+
+    // The command-line client: signed in with a token, it sees both sessions, marks its own,
+    // logs the other (the browser's) out, and its logout voids its token.
+    let run = api::client(&base, "ada", "secret").await.unwrap();
+    assert_eq!(run.before.via, "token");
+    assert_eq!(run.before.sessions.len(), 2, "{run:?}");
+    assert_eq!(run.before.sessions.iter().filter(|s| s.this).count(), 1);
+    assert_eq!(run.logged_out, 1);
+    assert_eq!(run.after.sessions.len(), 1);
+    assert!(run.token_voided, "an empty Session-Token on logout");
+    let signed_out = browser.get(format!("{base}/api/me")).send().await.unwrap();
+    assert_eq!(
+        signed_out.status(),
+        StatusCode::UNAUTHORIZED,
+        "the browser was logged out"
+    );
+
+    // Browser JavaScript on the allowed origin may send a token and read the one handed out.
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/login"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let cross = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .header("origin", origin)
+        .header("authorization", "Bearer")
+        .json(&serde_json::json!({ "user": "bo", "password": "secret" }))
+        .send()
+        .await
+        .unwrap();
+    let exposed = cross.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(exposed.contains("session-token"), "{exposed}");
+    assert!(cross.headers().get("session-token").is_some());
+}
+
+/// The CSRF check is for cookie requests: an app client carrying a token signs in without one
+/// (no other site can make a browser send the token header), a browser still cannot.
+#[tokio::test]
+async fn libraries_csrf_check_skips_token_requests_only() {
+    let sessions = SessionLayer::builder()
+        .secret("the example tests' secret, 32+ bytes")
+        .transport(Transport::CookieOrHeader(TokenHeader::bearer()))
+        .build()
+        .unwrap();
+    let app = libraries::app(sessions.clone());
+    let browser = TestClient::new(app.clone());
+    browser.get("/").await;
+    let forged = browser.post_form("/login", &[("user", "ada")]).await;
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "a cookie request needs the token"
+    );
+    let phone = TestClient::new(app)
+        .with_layer(&sessions)
+        .carrying_token(TokenHeader::bearer());
+    phone.get("/").await;
+    assert!(phone.token().is_some());
+    let signed_in = phone.post_form("/login", &[("user", "ada")]).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert!(phone.get("/").await.text().contains("Hello, ada"));
 }

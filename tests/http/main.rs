@@ -2,6 +2,9 @@
 //! that carry cookies, asserting on `Set-Cookie`, bodies and what the store holds. One module
 //! per concern; the stores stand in by the memory store here (and Redis where a test says so).
 
+// The examples each include the page layout and secret modules for themselves.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../common/mod.rs"]
 mod common;
 

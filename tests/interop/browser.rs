@@ -7,6 +7,8 @@
 
 use crate::common;
 
+#[path = "../../examples/api.rs"]
+mod api;
 #[path = "../../examples/beside_express.rs"]
 mod beside_express;
 #[path = "../../examples/libraries.rs"]
@@ -551,4 +553,107 @@ async fn chromium_keeps_or_drops_each_cookie_setting_as_the_readme_says() {
         "Chromium did otherwise:\n{}",
         wrong.join("\n")
     );
+}
+
+/// The texts of the elements `css` selects, once `done` holds for them (a page that updates
+/// itself with `fetch` has no new page to wait for); panics after 5 s.
+async fn texts_once(browser: &Client, css: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut texts = Vec::new();
+    for _ in 0..200 {
+        texts.clear();
+        for element in browser.find_all(Locator::Css(css)).await.unwrap() {
+            texts.push(element.text().await.unwrap_or_default());
+        }
+        if done(&texts) {
+            return texts;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{css} still {texts:?} after 5 s");
+}
+
+#[tokio::test]
+async fn api_page_and_a_token_client_share_one_users_sessions() {
+    let sessions = api::sessions("the browser tests' secret, 32+ bytes").unwrap();
+    let origin = http::HeaderValue::from_static("http://localhost:8080");
+    let base = serve(api::app(sessions, origin)).await;
+    let page = browser().await;
+
+    // The page signs in with `fetch`; its session is in the cookie.
+    page.goto(&base).await.unwrap();
+    let form = page
+        .wait()
+        .for_element(Locator::Css("form#login"))
+        .await
+        .unwrap();
+    type_into(&form, "user", "ada").await;
+    type_into(&form, "password", "secret").await;
+    form.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    texts_once(&page, "#user", |t| t == ["ada"]).await;
+    texts_once(&page, "#sessions li", |t| t.len() == 1).await;
+    let cookie = cookie(&page, "connect.sid")
+        .await
+        .expect("the page's cookie");
+    assert_eq!(
+        cookie.http_only(),
+        Some(true),
+        "out of the page's scripts' reach"
+    );
+
+    // An app signs in as the same user with a token.
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{base}/api/login"))
+        .header("authorization", "Bearer")
+        .json(&serde_json::json!({ "user": "ada", "password": "secret" }))
+        .send()
+        .await
+        .unwrap();
+    let token = login.headers()["session-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let me = |token: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.get(format!("{base}/api/me"))
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(me(token.clone()).await.status(), 200);
+
+    // The page lists both sessions, its own marked; it logs the app out.
+    page.find(Locator::Id("refresh"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut listed = texts_once(&page, "#sessions li", |t| t.len() == 2).await;
+    listed.sort_by_key(|text| text.contains("this browser"));
+    assert!(listed[0].ends_with("(another device)"), "{listed:?}");
+    assert!(listed[1].ends_with("(this browser)"), "{listed:?}");
+    screenshot(&page, "api").await;
+    page.find(Locator::Id("others"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    texts_once(&page, "#sessions li", |t| t.len() == 1).await;
+    assert_eq!(
+        me(token).await.status(),
+        401,
+        "the app's token names nothing now"
+    );
+
+    page.close().await.unwrap();
 }

@@ -14,6 +14,8 @@
 //!   session, and "log out other devices".
 //! - [`libraries`]: several schemas in one session, namespaces for libraries, and a CSRF
 //!   token as a library would write it.
+//! - [`api_clients`]: the session id in a request header for API, mobile and command-line
+//!   clients, beside or instead of the cookie.
 //! - [`websockets`]: sessions after the response, in websockets and spawned tasks.
 //! - [`beside_express`]: sharing live sessions with an express-session app, and moving off it
 //!   route by route.
@@ -32,6 +34,7 @@
 //!
 //! [README]: https://github.com/sessionly-rs/sessionly#readme
 
+pub mod api_clients;
 pub mod beside_express;
 pub mod compatibility;
 pub mod express_differences;

@@ -58,6 +58,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tower_service::Service as _;
 
 use crate::SessionLayer;
+use crate::TokenHeader;
 use crate::config::Config;
 use crate::error::SessionError;
 use crate::record::Record;
@@ -75,7 +76,8 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
 /// The largest response body a [`TestClient`] reads: 16 MiB.
 const MAX_BODY: usize = 16 << 20;
 
-/// A client for a [`Router`] that keeps cookies across requests, as a browser does.
+/// A client for a [`Router`] that keeps cookies across requests, as a browser does, or, made
+/// [`carrying_token`](Self::carrying_token), a session token, as an API client does.
 ///
 /// It keeps every cookie a response sets, by name, and drops one that a response expires
 /// (`Max-Age=0` or an `Expires` in the past). It does not look at `Domain`, `Path` or `Secure`:
@@ -85,6 +87,8 @@ const MAX_BODY: usize = 16 << 20;
 pub struct TestClient {
     app: Router,
     jar: Arc<Mutex<BTreeMap<String, String>>>,
+    /// For a token client: the header, and the token held.
+    token: Option<(TokenHeader, Arc<Mutex<Option<String>>>)>,
     sessions: Option<Sessions>,
 }
 
@@ -94,7 +98,59 @@ impl TestClient {
         Self {
             app,
             jar: Arc::default(),
+            token: None,
             sessions: None,
+        }
+    }
+
+    /// Makes this a client that carries a session token in `header` instead of cookies (see
+    /// [`Transport`](crate::Transport)): each request sends the token it holds (the header
+    /// empty while it holds none, asking for one), and it keeps the token a response hands
+    /// out, forgetting it when a response voids it. It sends and keeps no cookies.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use sessionly::testing::TestClient;
+    /// use sessionly::{SessionData, SessionLayer, TokenHeader, Transport, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Visits {
+    ///     count: u32,
+    /// }
+    ///
+    /// async fn count(mut session: TypedSession<Visits>) -> String {
+    ///     *session.count_mut() += 1;
+    ///     session.count().to_string()
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let layer = SessionLayer::builder()
+    ///     .secret("a test secret of 32 bytes or more")
+    ///     .transport(Transport::CookieOrHeader(TokenHeader::bearer()))
+    ///     .build()
+    ///     .unwrap();
+    /// let phone = TestClient::new(Router::new().route("/", get(count)).layer(layer))
+    ///     .carrying_token(TokenHeader::bearer());
+    /// assert_eq!(phone.get("/").await.text(), "1");
+    /// assert!(phone.token().is_some());
+    /// assert_eq!(phone.get("/").await.text(), "2");
+    /// # });
+    /// ```
+    pub fn carrying_token(mut self, header: TokenHeader) -> Self {
+        self.token = Some((header, Arc::default()));
+        self
+    }
+
+    /// The session token a token client holds.
+    pub fn token(&self) -> Option<String> {
+        let (_, token) = self.token.as_ref()?;
+        token.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Sets (or, with `None`, forgets) the session token a token client holds.
+    pub fn set_token(&self, value: Option<&str>) {
+        if let Some((_, token)) = &self.token {
+            *token.lock().unwrap_or_else(PoisonError::into_inner) = value.map(str::to_owned);
         }
     }
 
@@ -133,7 +189,19 @@ impl TestClient {
     /// Sends `request` with the client's cookies (added to any `Cookie` header it has), and
     /// keeps the cookies the response sets.
     pub async fn send(&self, mut request: Request<Body>) -> TestResponse {
-        if let Some(cookies) = self.cookie_header() {
+        if let Some((header, _)) = &self.token {
+            let token = self.token().unwrap_or_default();
+            let value = if header.request_header() == header::AUTHORIZATION {
+                format!("Bearer {token}")
+            } else {
+                token
+            };
+            if let Ok(value) = http::HeaderValue::from_str(value.trim_end()) {
+                request
+                    .headers_mut()
+                    .insert(header.request_header().clone(), value);
+            }
+        } else if let Some(cookies) = self.cookie_header() {
             let header = match request.headers().get(header::COOKIE) {
                 Some(own) => format!("{}; {cookies}", String::from_utf8_lossy(own.as_bytes())),
                 None => cookies,
@@ -153,8 +221,18 @@ impl TestClient {
             Err(never) => match never {},
         };
         let (parts, body) = response.into_parts();
-        for set_cookie in parts.headers.get_all(header::SET_COOKIE) {
-            self.keep(&String::from_utf8_lossy(set_cookie.as_bytes()));
+        match &self.token {
+            Some((header, _)) => {
+                if let Some(token) = parts.headers.get(header.response_header()) {
+                    let token = String::from_utf8_lossy(token.as_bytes());
+                    self.set_token((!token.is_empty()).then_some(&*token));
+                }
+            }
+            None => {
+                for set_cookie in parts.headers.get_all(header::SET_COOKIE) {
+                    self.keep(&String::from_utf8_lossy(set_cookie.as_bytes()));
+                }
+            }
         }
         let body = axum::body::to_bytes(body, MAX_BODY)
             .await
@@ -196,20 +274,28 @@ impl TestClient {
         (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 
-    /// Stores a new session holding `data` and gives the client its cookie, as if a request
-    /// had set every field; answers its id. Needs [`with_layer`](Self::with_layer).
+    /// Stores a new session holding `data` and gives the client its cookie (or token), as if a
+    /// request had set every field; answers its id. Needs [`with_layer`](Self::with_layer).
     pub async fn seed<T: SessionData>(&self, data: T) -> Result<String, SessionError> {
         let sessions = self.layer()?;
         let id = sessions.seed(data).await?;
-        self.set_cookie(sessions.cookie_name(), &sessions.cookie_value(&id));
+        let value = sessions.cookie_value(&id);
+        match self.token {
+            Some(_) => self.set_token(Some(&value)),
+            None => self.set_cookie(sessions.cookie_name(), &value),
+        }
         Ok(id)
     }
 
-    /// The id of the session whose cookie the client holds, if its signature is good. Needs
-    /// [`with_layer`](Self::with_layer).
+    /// The id of the session whose cookie (or token) the client holds, if its signature is
+    /// good. Needs [`with_layer`](Self::with_layer).
     pub fn session_id(&self) -> Option<String> {
         let sessions = self.sessions.as_ref()?;
-        sessions.id_in(&self.cookie(sessions.cookie_name())?)
+        let value = match self.token {
+            Some(_) => self.token()?,
+            None => self.cookie(sessions.cookie_name())?,
+        };
+        sessions.id_in(&value)
     }
 
     /// The data of the session whose cookie the client holds, as the store has it now; `None`
