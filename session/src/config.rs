@@ -299,6 +299,12 @@ pub enum ConfigError {
         "the session store has no store-side turn (`store_turns`): use RedisStore, PostgresStore or MySqlStore, or implement `sessionly::store::Leases` and declare it in `Store::capabilities`"
     )]
     StoreTurnsUnsupported,
+    /// The token header of [`transport`](crate::SessionLayerBuilder::transport) is one that
+    /// carries cookies (`Cookie`, `Set-Cookie`): tokens and cookies would be read as each other.
+    #[error(
+        "`{0}` cannot carry session tokens: it carries cookies; name another header (`TokenHeader::named(HeaderName::from_static(\"session-token\"))`) or use `TokenHeader::bearer()`"
+    )]
+    TokenHeaderCarriesCookies(String),
 }
 
 #[cfg(test)]

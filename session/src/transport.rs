@@ -107,7 +107,8 @@ impl TokenHeader {
     }
 
     /// The header `name` both ways: requests carry `name: <token>`, responses hand tokens out
-    /// in it (and the expiry in `<name>-Expires`).
+    /// in it (and the expiry in `<name>-Expires`). `Cookie` and `Set-Cookie` are refused at
+    /// `build()` ([`ConfigError::TokenHeaderCarriesCookies`](crate::ConfigError)).
     ///
     /// ```
     /// use http::HeaderName;

@@ -423,3 +423,56 @@ async fn no_token_reaches_the_logs() {
     let signature = token.rsplit_once('.').unwrap().1;
     assert!(!text.contains(signature), "a token in the logs:\n{text}");
 }
+
+#[tokio::test]
+async fn lazy_loads_and_detached_sessions_as_for_cookies() {
+    let store = Counting::default();
+    let layer = layer_with(store.clone(), |b| {
+        b.transport(Transport::Header(TokenHeader::bearer()))
+            .lazy_load(true)
+    });
+    let (saved_tx, saved_rx) = tokio::sync::oneshot::channel();
+    let saved_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(saved_tx)));
+    let app = routes()
+        .route(
+            "/later",
+            get(move |s: Session| async move {
+                // Saved after the response, from a task of its own.
+                let mut detached = s.detach()?;
+                let done = saved_tx.lock().unwrap().take();
+                tokio::spawn(async move {
+                    *detached.views_mut() += 10;
+                    let saved = detached.save().await;
+                    if let Some(done) = done {
+                        let _ = done.send(saved);
+                    }
+                });
+                Ok::<_, sessionly::SessionError>("later")
+            }),
+        )
+        .layer(layer);
+    let token = send(&app, "/views", &[]).await.token().unwrap().to_owned();
+    let auth = bearer(&token);
+    let gets = store.counts()[0];
+    let none = send(&app, "/none", &[("authorization", &auth)]).await;
+    assert_eq!(
+        store.counts()[0],
+        gets,
+        "lazy: a route that never extracts loads nothing"
+    );
+    assert!(none.token().is_none());
+    assert_eq!(
+        send(&app, "/later", &[("authorization", &auth)]).await.body,
+        "later"
+    );
+    let saved = tokio::time::timeout(Duration::from_secs(5), saved_rx)
+        .await
+        .expect("saved within 5 s")
+        .unwrap();
+    assert!(saved.is_ok(), "{saved:?}");
+    let read = send(&app, "/read", &[("authorization", &auth)]).await;
+    assert_eq!(
+        read.body, "11",
+        "the detached save landed in the token's session"
+    );
+}

@@ -330,6 +330,14 @@ impl SessionLayerBuilder {
         if self.store_turns.is_some() && !storage.has_leases() {
             return Err(ConfigError::StoreTurnsUnsupported);
         }
+        if let Some(header) = self.transport.header() {
+            let cookies = [http::header::COOKIE, http::header::SET_COOKIE];
+            for name in [header.request_header(), header.response_header()] {
+                if cookies.contains(name) {
+                    return Err(ConfigError::TokenHeaderCarriesCookies(name.to_string()));
+                }
+            }
+        }
         if self.cookie.per_request.is_none() {
             for warning in self.cookie.fixed.browser_warnings(&self.name) {
                 tracing::warn!(cookie = %self.name, "{warning}");
@@ -474,5 +482,27 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err, ConfigError::InvalidName(bad.to_owned()));
         }
+    }
+
+    #[test]
+    fn token_headers_must_not_carry_cookies() {
+        use crate::transport::{TokenHeader, Transport};
+        use http::header::{COOKIE, SET_COOKIE};
+        let build = |header: TokenHeader| {
+            SessionLayerBuilder::default()
+                .secret("a secret of at least thirty-two bytes")
+                .transport(Transport::CookieOrHeader(header))
+                .build()
+                .map(|_| ())
+        };
+        for name in [COOKIE, SET_COOKIE] {
+            assert_eq!(
+                build(TokenHeader::named(name.clone())),
+                Err(ConfigError::TokenHeaderCarriesCookies(name.to_string()))
+            );
+        }
+        assert_eq!(build(TokenHeader::bearer()), Ok(()));
+        let own = http::HeaderName::from_static("session-token");
+        assert_eq!(build(TokenHeader::named(own)), Ok(()));
     }
 }
