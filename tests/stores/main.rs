@@ -11,6 +11,7 @@ mod outage;
 mod partitions;
 mod postgres_store;
 mod redis_store;
+mod sentinel;
 mod sqlite_store;
 mod store_turns;
 mod stored_format;

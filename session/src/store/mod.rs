@@ -45,6 +45,9 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
+/// How [`RedisStore::open_sentinel`] logs in to the primary (the `redis` crate's own type).
+#[cfg(feature = "redis-sentinel")]
+pub use ::redis::RedisConnectionInfo;
 pub(crate) use capability::BoxFuture;
 pub use capability::Capabilities;
 #[cfg(feature = "cookie-store")]

@@ -192,6 +192,16 @@ async fn connect<'a, C: Connect>(
     let connection = C::connect(target, ca_pem, cache.clone())
         .await
         .map_err(backend)?;
+    opened(connection, cache, C::SINGLE_NODE).await
+}
+
+/// The rest of opening a store on `connection`: the client-side cache's tracking and heartbeat
+/// if `cache` is on.
+pub(super) async fn opened<C: ConnectionLike + Clone + Send + Sync + 'static>(
+    connection: Link<C>,
+    cache: Cache,
+    single_node: bool,
+) -> Result<RedisStore<C>, StoreError> {
     if let Some((client_cache, alive)) = cache.for_heartbeat() {
         // Every load that fills the cache turns tracking on again (a reconnected connection has
         // it off); this first one says now, not at the first request, if the server refuses it.
@@ -206,7 +216,7 @@ async fn connect<'a, C: Connect>(
     }
     Ok(RedisStore {
         cache,
-        single_node: C::SINGLE_NODE,
+        single_node,
         ..RedisStore::on(connection)
     })
 }
@@ -316,7 +326,12 @@ impl Connect for ConnectionManager {
                 cache.reset("the Redis connection was replaced");
             }
         };
-        Ok(Link::renewable(manager, make, renewed))
+        Ok(Link::renewable(
+            manager,
+            make,
+            renewed,
+            RedisError::is_timeout,
+        ))
     }
 }
 
@@ -350,7 +365,12 @@ impl Connect for ClusterConnection {
             let client = client.clone();
             async move { client.get_async_connection().await }
         };
-        Ok(Link::renewable(connection, make, || {}))
+        Ok(Link::renewable(
+            connection,
+            make,
+            || {},
+            RedisError::is_timeout,
+        ))
     }
 }
 
@@ -417,7 +437,7 @@ const USER_TIMEOUT: Duration = Duration::from_secs(4);
 /// sat idle 5 s and then missed three probes a second apart (keepalive), is closed; the
 /// connection manager then connects anew. No Nagle delay: commands are small and wait for
 /// their reply.
-fn tcp_settings() -> TcpSettings {
+pub(super) fn tcp_settings() -> TcpSettings {
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(Duration::from_secs(1))
@@ -433,7 +453,7 @@ fn tcp_settings() -> TcpSettings {
 /// The stores' connection settings: 2 s to connect and to answer, and one attempt to connect
 /// (a second attempt at a server that does not answer would double the wait of every request
 /// meanwhile; a command on a dropped connection is repeated once anyway, see [`retried`]).
-fn manager_config() -> ConnectionManagerConfig {
+pub(super) fn manager_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))

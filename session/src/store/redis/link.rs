@@ -13,7 +13,8 @@
 //! connection for each command.
 //!
 //! After a replacement, the next one waits [`RENEW_AT_MOST_EVERY`]: the commands still waiting
-//! on the old connection time out within that, and must not replace the new one. And `renewed`
+//! on the old connection time out within that, and must not replace the new one. After one
+//! that could not connect, the next may come after [`RETRY_FAILED_AFTER`]. And `renewed`
 //! runs once the new connection is in place (the client-side cache empties: Redis tracks
 //! nothing for the new connection, and stops telling the old one anything).
 
@@ -30,6 +31,9 @@ use crate::store::monotonic_ms;
 
 /// The shortest time between two replacements: the stores' response timeout.
 pub(super) const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(2);
+
+/// The shortest time between a replacement that could not connect and the next try.
+const RETRY_FAILED_AFTER: Duration = Duration::from_millis(500);
 
 /// A store's connection: fixed (one the app made), or renewable (the connection managers and
 /// cluster connections the `open*` constructors make). A command goes out on the connection a
@@ -54,6 +58,8 @@ struct Renewal<C> {
     make: Box<dyn Fn() -> Making<C> + Send + Sync>,
     /// Run once a new connection is in place.
     renewed: Box<dyn Fn() + Send + Sync>,
+    /// Which failures of a command make the connection suspect.
+    suspect_on: fn(&RedisError) -> bool,
     /// When the connection was last replaced, or a replacement began (ms, [`monotonic_ms`]).
     renewed_ms: AtomicU64,
 }
@@ -80,11 +86,13 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
     }
 
     /// A link on `connection` that [`suspect`](Link::suspect) replaces with the one `make`
-    /// makes, calling `renewed` once it is in place.
+    /// makes, calling `renewed` once it is in place. A command that fails as `suspect_on`
+    /// says ([`RedisError::is_timeout`] for a connection to a fixed address) makes it suspect.
     pub(super) fn renewable<F>(
         connection: C,
         make: impl Fn() -> F + Send + Sync + 'static,
         renewed: impl Fn() + Send + Sync + 'static,
+        suspect_on: fn(&RedisError) -> bool,
     ) -> Self
     where
         F: Future<Output = Result<C, RedisError>> + Send + 'static,
@@ -93,6 +101,7 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
             current: RwLock::new(connection),
             make: Box::new(move || Box::pin(make())),
             renewed: Box::new(renewed),
+            suspect_on,
             renewed_ms: AtomicU64::new(0),
         };
         Self {
@@ -101,10 +110,22 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
         }
     }
 
-    /// Notes that a command on this link failed with `error`: a timeout marks the connection
-    /// as suspect. True if that began a replacement.
+    /// Notes that a command on this link failed with `error`: a timeout (or, for a link that
+    /// says so, another failure) marks the connection as suspect. True if that began a
+    /// replacement.
     pub(in crate::store) fn failed(&self, error: &RedisError) -> bool {
-        error.is_timeout() && self.suspect("Redis did not answer in time")
+        let Source::Renewable(renewal) = &self.source else {
+            return false;
+        };
+        if !(renewal.suspect_on)(error) {
+            return false;
+        }
+        let why = if error.is_timeout() {
+            "Redis did not answer in time"
+        } else {
+            "the connection failed, or reached a server that is no longer the primary"
+        };
+        self.suspect(why)
     }
 
     /// Replaces the connection, in a task of its own, if this link is renewable and was not
@@ -143,6 +164,13 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
                     );
                 }
                 Err(error) => {
+                    // Nothing was replaced, so no command can time out on a new connection:
+                    // the next try may come sooner (a failover's new primary is found soon
+                    // after the sentinels promote it).
+                    let sooner = RENEW_AT_MOST_EVERY.saturating_sub(RETRY_FAILED_AFTER);
+                    let now = monotonic_ms();
+                    let earlier = now.saturating_sub(sooner.as_millis() as u64).max(1);
+                    renewal.renewed_ms.store(earlier, Ordering::Relaxed);
                     tracing::warn!(reason = why, %error, "could not replace the Redis connection")
                 }
             }

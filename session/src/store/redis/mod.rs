@@ -32,6 +32,8 @@ mod link;
 mod read;
 mod scan;
 mod scripts;
+#[cfg(feature = "redis-sentinel")]
+mod sentinel;
 mod write;
 
 use cache::Cache;
