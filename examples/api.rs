@@ -69,7 +69,10 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn me(mut session: TypedSession<Account>) -> Result<Response, SessionError> {
+async fn me(
+    carrier: Carrier,
+    mut session: TypedSession<Account>,
+) -> Result<Response, SessionError> {
     let Some(user) = session.user().clone() else {
         return Ok(refuse(StatusCode::UNAUTHORIZED, "not signed in"));
     };
@@ -83,7 +86,7 @@ async fn me(mut session: TypedSession<Account>) -> Result<Response, SessionError
             this: *id == this,
         })
         .collect();
-    let via = match session.carrier() {
+    let via = match carrier {
         Carrier::Cookie => "cookie",
         Carrier::Header => "token",
     };

@@ -133,8 +133,13 @@ pub mod csrf {
     /// without the session's token. A form body is read to find the `_csrf` field (up to 64 KiB)
     /// and handed on intact. A request whose session came in a token header
     /// (`Carrier::Header`) is let through: no other site can make a browser send one.
-    pub async fn protect(session: TypedSession<Csrf>, request: Request, next: Next) -> Response {
-        if request.method().is_safe() || session.carrier() == Carrier::Header {
+    pub async fn protect(
+        carrier: Carrier,
+        session: TypedSession<Csrf>,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        if request.method().is_safe() || carrier == Carrier::Header {
             drop(session);
             return next.run(request).await;
         }

@@ -16,7 +16,7 @@ use crate::ctxt::Errors;
 /// `TypedSession` wins over a method reached through `Deref`. A generated accessor with one of
 /// these names would compile but could never be called on the extractor, so a field whose
 /// accessors would take one of them is rejected. Keep this list equal to the `pub fn`s of
-/// `TypedSession` (`session/src/extract.rs`).
+/// `TypedSession` (`session/src/request/extract.rs` and `detach.rs`).
 pub(crate) const RESERVED_METHODS: &[&str] = &[
     "id",
     "regenerate",
@@ -39,6 +39,10 @@ pub(crate) const RESERVED_METHODS: &[&str] = &[
     "owner_sessions",
     "destroy_other_sessions",
     "destroy_all_sessions",
+    "is_new",
+    "cycle_id",
+    "detach",
+    "session_token",
 ];
 
 /// Checks what the attributes could not check on their own: the shape of the item, how the

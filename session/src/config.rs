@@ -226,6 +226,8 @@ pub(crate) struct Config {
     pub(crate) schemas: crate::schema::Schemas,
     /// Set once the layer has warned that it withheld a `Secure` cookie on a plain connection.
     pub(crate) warned_withheld: std::sync::atomic::AtomicBool,
+    /// Set once the layer has warned that another layer's token was in its token header.
+    pub(crate) warned_token_clash: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Config {
@@ -299,12 +301,14 @@ pub enum ConfigError {
         "the session store has no store-side turn (`store_turns`): use RedisStore, PostgresStore or MySqlStore, or implement `sessionly::store::Leases` and declare it in `Store::capabilities`"
     )]
     StoreTurnsUnsupported,
-    /// The token header of [`transport`](crate::SessionLayerBuilder::transport) is one that
-    /// carries cookies (`Cookie`, `Set-Cookie`): tokens and cookies would be read as each other.
+    /// A header of [`transport`](crate::SessionLayerBuilder::transport)'s token is one with a
+    /// meaning of its own (`Cookie`, `Set-Cookie`, `Authorization`, `Proxy-Authorization`,
+    /// `Vary`, `Cache-Control`): tokens would be mixed up with cookies, the app's credentials
+    /// or caching.
     #[error(
-        "`{0}` cannot carry session tokens: it carries cookies; name another header (`TokenHeader::named(HeaderName::from_static(\"session-token\"))`) or use `TokenHeader::bearer()`"
+        "`{0}` cannot carry session tokens: it has a meaning of its own; name another header (`TokenHeader::named(HeaderName::from_static(\"session-token\"))`), or use `TokenHeader::bearer()` for `Authorization: Bearer`"
     )]
-    TokenHeaderCarriesCookies(String),
+    ReservedTokenHeader(String),
 }
 
 #[cfg(test)]

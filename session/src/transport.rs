@@ -45,9 +45,14 @@ const _: () = assert!(crate::store::MAX_COOKIE_LEN <= MAX_TOKEN_LEN);
 /// forget its token. The stored session's lifetime governs a token as it governs a cookie:
 /// an expired session is gone whatever the client holds.
 ///
+/// Two rules of cookies do not bind tokens: the cookie's `Path` (a header request is served on
+/// any path) and `Secure` (a token is handed out over plain HTTP too: the client, not a
+/// browser, decides where it sends it; serve an API over HTTPS). A response that hands out or
+/// voids a token is `Cache-Control: no-store` and varies with the token header.
+///
 /// Header requests cannot be forged by another site (a browser sends no custom header or
 /// `Authorization` across origins without the app's CORS consent), so CSRF checks may skip
-/// them: [`TypedSession::carrier`](crate::TypedSession::carrier) tells which a request is.
+/// them: the [`Carrier`] extractor tells which a request is.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub enum Transport {
@@ -107,8 +112,9 @@ impl TokenHeader {
     }
 
     /// The header `name` both ways: requests carry `name: <token>`, responses hand tokens out
-    /// in it (and the expiry in `<name>-Expires`). `Cookie` and `Set-Cookie` are refused at
-    /// `build()` ([`ConfigError::TokenHeaderCarriesCookies`](crate::ConfigError)).
+    /// in it (and the expiry in `<name>-Expires`). A header with a meaning of its own
+    /// (`Cookie`, `Set-Cookie`, `Authorization`, `Vary`, …) is refused at `build()`
+    /// ([`ConfigError::ReservedTokenHeader`](crate::ConfigError::ReservedTokenHeader)).
     ///
     /// ```
     /// use http::HeaderName;
@@ -119,8 +125,9 @@ impl TokenHeader {
     pub fn named(name: HeaderName) -> Self {
         let expires = format!("{}-expires", name.as_str());
         Self {
-            // A header name with `-expires` added is a header name still.
-            expires: HeaderName::try_from(expires).unwrap_or_else(|_| name.clone()),
+            // A header name with `-expires` added is a header name still, unless too long.
+            expires: HeaderName::try_from(expires)
+                .unwrap_or(HeaderName::from_static("session-token-expires")),
             response: name.clone(),
             request: Some(name),
             to_cookie_clients: false,
@@ -154,17 +161,71 @@ impl TokenHeader {
     pub(crate) fn hands_out_to_cookie_clients(&self) -> bool {
         self.to_cookie_clients
     }
+
+    /// Whether requests carry the token as `Authorization: Bearer`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn is_bearer(&self) -> bool {
+        self.request.is_none()
+    }
+
+    /// A header this one may not be: one that carries cookies or the app's credentials, or
+    /// that caches read (tokens and their meaning would be mixed up).
+    pub(crate) fn reserved(&self) -> Option<&HeaderName> {
+        use http::header::{COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
+        let reserved = [
+            COOKIE,
+            SET_COOKIE,
+            AUTHORIZATION,
+            PROXY_AUTHORIZATION,
+            VARY,
+            CACHE_CONTROL,
+        ];
+        let mut named = self.request.iter().chain([&self.response, &self.expires]);
+        named.find(|name| reserved.contains(name))
+    }
 }
 
 /// How a request's session travels: in the cookie, or in the token header (see
-/// [`Transport`]). [`TypedSession::carrier`](crate::TypedSession::carrier) tells a handler
-/// which.
+/// [`Transport`]). An extractor: a handler or a `from_fn` layer behind the session layer takes
+/// it as an argument, without loading the session.
+///
+/// ```
+/// use axum::extract::Request;
+/// use axum::http::StatusCode;
+/// use axum::middleware::Next;
+/// use axum::response::{IntoResponse, Response};
+/// use sessionly::Carrier;
+///
+/// /// A CSRF check needs only cookie requests: a browser attaches a cookie to another site's
+/// /// forged request, but never a token header.
+/// async fn csrf(carrier: Carrier, request: Request, next: Next) -> Response {
+///     let forgeable = carrier == Carrier::Cookie && !request.method().is_safe();
+///     if forgeable && request.headers().get("x-csrf-token").is_none() {
+///         return StatusCode::FORBIDDEN.into_response();
+///     }
+///     next.run(request).await
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carrier {
     /// The session cookie: a browser, which sends it on cross-site requests too (CSRF applies).
     Cookie,
     /// The token header: a client that attaches it on purpose (CSRF does not apply).
     Header,
+}
+
+impl Transport {
+    /// How a request with `headers` carries its session.
+    pub(crate) fn carrier(&self, headers: &HeaderMap) -> Carrier {
+        match self {
+            Transport::Cookie => Carrier::Cookie,
+            Transport::Header(_) => Carrier::Header,
+            Transport::CookieOrHeader(header) => match presented(headers, header) {
+                Presented::Absent => Carrier::Cookie,
+                _ => Carrier::Header,
+            },
+        }
+    }
 }
 
 /// What a request's token header holds.
@@ -217,21 +278,23 @@ fn bearer(value: &str) -> Option<&str> {
 }
 
 /// Hands a token out on a response: the session's `token` and its `expires`, or, for `None`,
-/// the word that the client's token is void (an empty header, expired at the epoch).
+/// the word that the client's token is void (an empty header, expired at the epoch). False if
+/// the response already carried a token in that header (another session layer's), which this
+/// one replaced.
 pub(crate) fn hand_out(
     headers: &mut HeaderMap,
     header: &TokenHeader,
     token: Option<(&str, Option<SystemTime>)>,
-) {
+) -> bool {
     let (token, expires) = match token {
         Some((token, expires)) => (token, expires),
         None => ("", Some(SystemTime::UNIX_EPOCH)),
     };
     let Ok(value) = HeaderValue::from_str(token) else {
         tracing::error!("session token is not a valid header value");
-        return;
+        return true;
     };
-    headers.insert(header.response.clone(), value);
+    let alone = headers.insert(header.response.clone(), value).is_none();
     match expires {
         Some(expires) => {
             let date = httpdate::fmt_http_date(expires);
@@ -243,30 +306,29 @@ pub(crate) fn hand_out(
             headers.remove(&header.expires);
         }
     }
-    // The token is this client's alone: no shared cache may keep it, or serve the response
-    // to a request with another token.
+    // The token is this client's alone: no cache may keep the response (a token response is
+    // `no-store`, whatever else the app said), and it varies with the request's token.
     let vary = header.request_header().as_str();
-    if !mentions(headers, VARY, vary)
-        && !mentions(headers, VARY, "*")
+    if !lists(headers, VARY, vary)
+        && !lists(headers, VARY, "*")
         && let Ok(vary) = HeaderValue::from_str(vary)
     {
         headers.append(VARY, vary);
     }
-    if !mentions(headers, CACHE_CONTROL, "no-cache")
-        && !mentions(headers, CACHE_CONTROL, "no-store")
-    {
-        let directive = format!("no-cache=\"{}\"", header.response.as_str());
-        if let Ok(directive) = HeaderValue::try_from(directive) {
-            headers.append(CACHE_CONTROL, directive);
-        }
+    if !lists(headers, CACHE_CONTROL, "no-store") {
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    alone
 }
 
-/// Whether a header named `name` mentions `token` (case-insensitively).
-pub(crate) fn mentions(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+/// Whether a header named `name` lists `item` (case-insensitively) as one of its
+/// comma-separated items, unqualified (`no-cache`, not `no-cache="x"`).
+pub(crate) fn lists(headers: &HeaderMap, name: HeaderName, item: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.to_ascii_lowercase().contains(&token.to_ascii_lowercase()))
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|listed| listed.trim().eq_ignore_ascii_case(item))
+        })
     })
 }
 
@@ -353,14 +415,29 @@ mod tests {
             "Fri, 15 Jan 2027 08:00:00 GMT"
         );
         assert_eq!(out[VARY], "session-token");
-        assert_eq!(out[CACHE_CONTROL], "no-cache=\"session-token\"");
-        hand_out(&mut out, &header, None);
+        assert_eq!(out[CACHE_CONTROL], "no-store");
+        assert!(!hand_out(&mut out, &header, None), "a token replaced");
         assert_eq!(out["session-token"], "");
         assert_eq!(
             out["session-token-expires"],
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
         assert_eq!(out.get_all(VARY).iter().count(), 1, "said once");
+        assert_eq!(out.get_all(CACHE_CONTROL).iter().count(), 1, "said once");
+        // An app's caching headers: a token response is never stored.
+        let mut out = HeaderMap::new();
+        let public = "public, max-age=600, no-cache=\"x\"";
+        out.insert(CACHE_CONTROL, HeaderValue::from_static(public));
+        out.insert(VARY, HeaderValue::from_static("Proxy-Authorization"));
+        assert!(hand_out(
+            &mut out,
+            &TokenHeader::bearer(),
+            Some(("tok", None))
+        ));
+        let control: Vec<_> = out.get_all(CACHE_CONTROL).iter().collect();
+        assert_eq!(control, [public, "no-store"]);
+        let vary: Vec<_> = out.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Proxy-Authorization", "authorization"]);
         let bearer = TokenHeader::bearer();
         let mut out = HeaderMap::new();
         hand_out(&mut out, &bearer, Some(("tok", None)));

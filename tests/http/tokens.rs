@@ -83,7 +83,7 @@ fn app_with(
     routes()
         .route(
             "/carrier",
-            get(|s: Session| async move { format!("{:?}", s.carrier()) }),
+            get(|carrier: Carrier| async move { format!("{carrier:?}") }),
         )
         .layer(layer)
 }
@@ -475,4 +475,157 @@ async fn lazy_loads_and_detached_sessions_as_for_cookies() {
         read.body, "11",
         "the detached save landed in the token's session"
     );
+}
+
+#[tokio::test]
+async fn tokens_ignore_secure_and_the_cookie_path() {
+    // A `Secure` cookie on a path of its own: a browser on plain HTTP, or elsewhere, gets no
+    // cookie; an API client gets its token anyway, and is told when it is void.
+    let app = app_with(MemoryStore::new(), both(), |b| {
+        b.cookie(
+            CookieOptions::new()
+                .secure(sessionly::Secure::Always)
+                .path("/app"),
+        )
+    });
+    let first = send(&app, "/views", &[("authorization", "Bearer")]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let token = first
+        .token()
+        .expect("handed out over plain HTTP, off the cookie's path");
+    let second = send(&app, "/views", &[("authorization", &bearer(token))]).await;
+    assert_eq!(second.body, "2");
+    let bye = send(&app, "/destroy", &[("authorization", &bearer(token))]).await;
+    assert_eq!(bye.token(), Some(""), "voided over plain HTTP too");
+}
+
+#[tokio::test]
+async fn a_token_response_is_never_stored_by_a_cache() {
+    let header = TokenHeader::bearer().to_cookie_clients(true);
+    let app = app_with(MemoryStore::new(), Transport::CookieOrHeader(header), |b| b);
+    for (who, headers) in [
+        ("a header client", vec![("authorization", "Bearer")]),
+        ("a cookie client handed the token too", vec![]),
+    ] {
+        let answer = send(&app, "/views", &headers).await;
+        assert!(answer.token().is_some(), "{who}");
+        let control: Vec<&str> = answer
+            .headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(control.contains(&"no-store"), "{who}: {control:?}");
+        let vary: Vec<&str> = answer
+            .headers
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(vary.contains(&"authorization"), "{who}: {vary:?}");
+    }
+}
+
+#[tokio::test]
+async fn expiry_moves_with_rolling_and_ends_the_token() {
+    let app = app_with(MemoryStore::new(), both(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_millis(1500)))
+            .rolling(true)
+    });
+    let first = send(&app, "/views", &[("authorization", "Bearer")]).await;
+    let token = first.token().unwrap().to_owned();
+    let before = httpdate::parse_http_date(first.expires().unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = send(&app, "/read", &[("authorization", &bearer(&token))]).await;
+    assert_eq!(again.body, "1", "alive: rolling kept it");
+    let after = httpdate::parse_http_date(again.expires().unwrap()).unwrap();
+    assert!(after > before, "the expiry moved: {before:?} -> {after:?}");
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let expired = send(&app, "/read", &[("authorization", &bearer(&token))]).await;
+    assert_eq!(
+        expired.body, "0",
+        "past its expiry, the token names nothing"
+    );
+}
+
+#[tokio::test]
+async fn without_rolling_a_touch_reaches_the_store_and_hands_nothing_out() {
+    let store = Counting::default();
+    let app = app_with(store.clone(), both(), |b| {
+        b.cookie(CookieOptions::new().max_age(Duration::from_secs(2)))
+    });
+    let token = send(&app, "/views", &[("authorization", "Bearer")])
+        .await
+        .token()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let touches = store.counts()[2];
+    let read = send(&app, "/read", &[("authorization", &bearer(&token))]).await;
+    assert_eq!(read.body, "1");
+    assert_eq!(
+        store.counts()[2],
+        touches + 1,
+        "the expiry moved in the store"
+    );
+    assert!(
+        read.token().is_none(),
+        "nothing to hand out without rolling"
+    );
+}
+
+#[tokio::test]
+async fn unset_destroy_voids_the_token_and_unset_keep_does_not() {
+    for (unset, voided) in [
+        (sessionly::Unset::Destroy, true),
+        (sessionly::Unset::Keep, false),
+    ] {
+        let app = app_with(MemoryStore::new(), both(), |b| b.unset(unset));
+        let token = send(&app, "/views", &[("authorization", "Bearer")])
+            .await
+            .token()
+            .unwrap()
+            .to_owned();
+        let answer = send(&app, "/unset", &[("authorization", &bearer(&token))]).await;
+        assert_eq!(answer.body, "unset");
+        assert_eq!(answer.token() == Some(""), voided, "{unset:?}");
+        assert!(answer.cookie().is_none(), "{unset:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_handler_can_put_the_token_in_its_body() {
+    let layer = layer_with(MemoryStore::new(), |b| b.transport(both()));
+    let app = routes()
+        .route(
+            "/login-json",
+            get(|mut s: Session| async move {
+                s.cycle_id().await?;
+                s.set_name(Some("ada".into()));
+                Ok::<_, sessionly::SessionError>(s.session_token().unwrap_or_default())
+            }),
+        )
+        .layer(layer);
+    let answer = send(&app, "/login-json", &[("authorization", "Bearer")]).await;
+    assert_eq!(
+        Some(answer.body.as_str()),
+        answer.token(),
+        "the body's token is the header's"
+    );
+    let me = send(&app, "/whoami", &[("authorization", &bearer(&answer.body))]).await;
+    assert_eq!(me.body, "ada:0");
+    // A cookie store's token is sealed at the end of the request: none before.
+    let sealed = SessionLayer::builder()
+        .secret(SECRET)
+        .store(CookieStore::new())
+        .transport(both())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/t",
+            get(|s: Session| async move { format!("{:?}", s.session_token()) }),
+        )
+        .layer(sealed);
+    assert_eq!(send(&app, "/t", &[]).await.body, "None");
 }

@@ -126,7 +126,7 @@ impl Backend {
         }
     }
 
-    fn in_cookies(&self) -> bool {
+    pub(crate) fn in_cookies(&self) -> bool {
         matches!(self.kind, Kind::Sealed(_))
     }
 
@@ -139,7 +139,6 @@ impl Backend {
     }
 
     /// The key that signs and verifies session ids.
-    #[cfg(feature = "testing")]
     pub(crate) fn signer(&self) -> &Signer {
         &self.signer
     }

@@ -63,7 +63,9 @@
 //! - **Getting one.** A client without a token sends the header empty
 //!   (`Authorization: Bearer`), usually on its login request; the response's `Session-Token`
 //!   carries the token once the session is saved. With [`Transport::Header`](crate::Transport::Header) every request is
-//!   a header request, so the header may be left out altogether.
+//!   a header request, so the header may be left out altogether. An API that would rather
+//!   return the token in its login response's body has it from
+//!   [`TypedSession::session_token`](crate::TypedSession::session_token) (after `cycle_id`).
 //! - **A new id.** A login should call [`cycle_id`](crate::TypedSession::cycle_id) (or
 //!   [`regenerate`](crate::TypedSession::regenerate)) as for cookies: the response hands out
 //!   the new token, and the old one names nothing from then on.
@@ -79,6 +81,13 @@
 //!   [`destroy_other_sessions`](crate::TypedSession::destroy_other_sessions) from a browser
 //!   ends the phone's session too; the phone's token then names nothing.
 //!
+//! Two rules of cookies do not bind tokens: the cookie's `Path` (a header request is served on
+//! any path) and `Secure` (a token is handed out, and voided, over plain HTTP too: an API
+//! client sends its token where it chooses; serve the API over HTTPS). Every response that
+//! hands out or voids a token is `Cache-Control: no-store` and varies with the token header,
+//! whatever caching headers the handler set, so no cache keeps one client's token for
+//! another.
+//!
 //! With the [`CookieStore`](crate::CookieStore), the token is the sealed session itself: a
 //! stateless, encrypted token of at most 4,096 bytes (a larger session is refused with
 //! [`SessionError::CookieTooLarge`](crate::SessionError::CookieTooLarge), as for a cookie),
@@ -89,7 +98,7 @@
 //! A browser attaches cookies to requests another site makes it send; it never attaches a
 //! token header (or `Authorization`) across origins unless the app's CORS policy allows that
 //! origin. So header requests need no CSRF check, and cookie requests still do:
-//! [`TypedSession::carrier`](crate::TypedSession::carrier) tells them apart. The CSRF library in
+//! the [`Carrier`](crate::Carrier) extractor tells them apart. The CSRF library in
 //! the [`libraries`](super::libraries) guide skips header requests this way.
 //!
 //! # CORS, for browser scripts on another origin
@@ -128,8 +137,11 @@
 //! Typed access, namespaces, `lazy_load`, `lock_sessions`, `store_turns`, the owner index,
 //! [`DetachedSession`](crate::DetachedSession) and every store work the same for header
 //! requests: only where the id travels differs. Several session layers (one per cookie name)
-//! need one token header each; only one of them can use `Authorization`. The layer writes no
-//! token to its logs, spans or metrics, as it writes no cookie value.
+//! need one token header each; only one of them can use `Authorization` (a layer that finds
+//! another's token in its response header says so, once, at WARN). `build()` refuses a token
+//! header with a meaning of its own (`Cookie`, `Set-Cookie`, `Authorization` by name — use
+//! [`TokenHeader::bearer`](crate::TokenHeader::bearer) —, `Vary`, `Cache-Control`). The layer
+//! writes no token to its logs, spans or metrics, as it writes no cookie value.
 //!
 //! # Testing
 //!

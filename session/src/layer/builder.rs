@@ -330,15 +330,12 @@ impl SessionLayerBuilder {
         if self.store_turns.is_some() && !storage.has_leases() {
             return Err(ConfigError::StoreTurnsUnsupported);
         }
-        if let Some(header) = self.transport.header() {
-            let cookies = [http::header::COOKIE, http::header::SET_COOKIE];
-            for name in [header.request_header(), header.response_header()] {
-                if cookies.contains(name) {
-                    return Err(ConfigError::TokenHeaderCarriesCookies(name.to_string()));
-                }
-            }
+        if let Some(name) = self.transport.header().and_then(|h| h.reserved()) {
+            return Err(ConfigError::ReservedTokenHeader(name.to_string()));
         }
-        if self.cookie.per_request.is_none() {
+        // Without cookies, no browser's treatment of them matters.
+        let cookies = !matches!(self.transport, Transport::Header(_));
+        if cookies && self.cookie.per_request.is_none() {
             for warning in self.cookie.fixed.browser_warnings(&self.name) {
                 tracing::warn!(cookie = %self.name, "{warning}");
             }
@@ -371,6 +368,7 @@ impl SessionLayerBuilder {
             lazy_load: self.lazy_load,
             schemas: Default::default(),
             warned_withheld: Default::default(),
+            warned_token_clash: Default::default(),
         };
         Ok(SessionLayer::from_config(config))
     }
@@ -485,9 +483,9 @@ mod tests {
     }
 
     #[test]
-    fn token_headers_must_not_carry_cookies() {
+    fn token_headers_must_not_be_reserved_ones() {
         use crate::transport::{TokenHeader, Transport};
-        use http::header::{COOKIE, SET_COOKIE};
+        use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
         let build = |header: TokenHeader| {
             SessionLayerBuilder::default()
                 .secret("a secret of at least thirty-two bytes")
@@ -495,10 +493,10 @@ mod tests {
                 .build()
                 .map(|_| ())
         };
-        for name in [COOKIE, SET_COOKIE] {
+        for name in [COOKIE, SET_COOKIE, AUTHORIZATION, VARY, CACHE_CONTROL] {
             assert_eq!(
                 build(TokenHeader::named(name.clone())),
-                Err(ConfigError::TokenHeaderCarriesCookies(name.to_string()))
+                Err(ConfigError::ReservedTokenHeader(name.to_string()))
             );
         }
         assert_eq!(build(TokenHeader::bearer()), Ok(()));

@@ -28,7 +28,7 @@ use crate::observe::{self, metric::DESTROYS};
 use crate::record::CookieOverrides;
 use crate::request::{Handle, OutsidePath, RequestInfo, Session, Slot};
 use crate::store::StoreError;
-use crate::transport::{self, Carrier, Transport};
+use crate::transport::{self, Carrier};
 
 mod builder;
 mod decide;
@@ -137,12 +137,15 @@ where
                 .as_ref()
                 .map(|f| Box::new(f(&parts)));
             let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
-            if !request_path(&parts).starts_with(path.as_str()) {
+            // The cookie's path bounds cookie requests only: a token is sent wherever its
+            // client sends it.
+            let carrier = config.transport.carrier(&parts.headers);
+            if carrier == Carrier::Cookie && !request_path(&parts).starts_with(path.as_str()) {
                 tracing::debug!(%path, "pathname mismatch; no session");
                 parts.extensions.insert(OutsidePath(path.clone()));
                 return inner.call(Request::from_parts(parts, body)).await;
             }
-            let (incoming, carrier) = read_incoming(&config, &parts);
+            let incoming = read_incoming(&config, &parts, carrier);
             let request = RequestInfo {
                 incoming,
                 carrier,
@@ -193,28 +196,26 @@ fn request_path(parts: &Parts) -> &str {
         .map_or(parts.uri.path(), |original| original.0.path())
 }
 
-/// What the request's session cookie or token header carries, verified by the backend, and
-/// which of the two the request came by (see [`Transport`]).
-fn read_incoming(config: &Config, parts: &Parts) -> (Incoming, Carrier) {
-    let cookie = || match cookie::find(&parts.headers, &config.name) {
-        Some(raw) => config.backend.read_cookie(raw),
-        None => Incoming::default(),
-    };
-    let Some(header) = config.transport.header() else {
-        return (cookie(), Carrier::Cookie);
-    };
-    let incoming = match transport::presented(&parts.headers, header) {
-        transport::Presented::Absent if matches!(config.transport, Transport::Header(_)) => {
-            Incoming::default()
+/// What the request's session cookie or token header (as `carrier` says it came, see
+/// [`Transport`](crate::Transport)) carries, verified by the backend.
+fn read_incoming(config: &Config, parts: &Parts, carrier: Carrier) -> Incoming {
+    let header = match (carrier, config.transport.header()) {
+        (Carrier::Header, Some(header)) => header,
+        _ => {
+            return match cookie::find(&parts.headers, &config.name) {
+                Some(raw) => config.backend.read_cookie(raw),
+                None => Incoming::default(),
+            };
         }
-        transport::Presented::Absent => return (cookie(), Carrier::Cookie),
+    };
+    match transport::presented(&parts.headers, header) {
+        transport::Presented::Token(token) => config.backend.read_cookie(token),
         transport::Presented::NoToken(why) => {
             tracing::debug!(why, "no session token to use; a new session");
             Incoming::default()
         }
-        transport::Presented::Token(token) => config.backend.read_cookie(token),
-    };
-    (incoming, Carrier::Header)
+        transport::Presented::Absent => Incoming::default(),
+    }
 }
 
 /// Whether the request came over a secure connection, trusting `X-Forwarded-Proto` only
@@ -331,6 +332,24 @@ fn warn_withheld(config: &Config) {
     );
 }
 
+/// Says that another session layer had already put a token in this layer's response header,
+/// which this one replaced: two layers share a token header, and each reads the other's tokens
+/// as bad ones. At WARN once per layer.
+fn warn_token_clash(config: &Config, header: &crate::TokenHeader) {
+    if config
+        .warned_token_clash
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    tracing::warn!(
+        header = %header.response_header(),
+        "two session layers hand out tokens in the same response header, so each replaces the \
+         other's and reads the other's tokens as bad ones: give each layer a header of its own \
+         (`TokenHeader::named`); only one can use `Authorization`. Logged once per layer"
+    );
+}
+
 /// The options the decision takes.
 fn options(config: &Config) -> Options {
     Options {
@@ -354,7 +373,7 @@ fn ended(handle: &Handle, ending: Ending, server_error: bool) -> Facts {
         ever_saved: false,
         saved: false,
         has_expires: false,
-        can_send_cookie: !default_secure || request.secure,
+        can_send_cookie: can_send(request, default_secure),
         server_error,
         touch_due: false,
     }
@@ -374,10 +393,17 @@ fn active_facts(handle: &Handle, session: &Session, server_error: bool) -> Facts
         ever_saved: session.saved_generation.is_some(),
         saved: session.saved(),
         has_expires: session.record.cookie.expires_ms.is_some(),
-        can_send_cookie: !secure || request.secure,
+        can_send_cookie: can_send(request, secure),
         server_error,
         touch_due: touch_due(session, config.backend.idle_ttl()),
     }
+}
+
+/// Whether the response may carry the session's cookie (or token): a `Secure` cookie only on a
+/// secure connection; a token always (`Secure` is an attribute browsers obey; an API client
+/// sends its token where it chooses).
+fn can_send(request: &RequestInfo, secure_cookie: bool) -> bool {
+    request.carrier == Carrier::Header || !secure_cookie || request.secure
 }
 
 /// Whether the response may go on to send the session's cookie after the backend's save or
@@ -544,13 +570,15 @@ fn apply_cookie<B>(
     };
     if let Some(header) = config.transport.header() {
         let token = (!value.is_empty()).then_some((value.as_str(), attributes.expires));
+        let to_cookie_client = header.hands_out_to_cookie_clients();
+        if (request.carrier == Carrier::Header || to_cookie_client)
+            && !transport::hand_out(response.headers_mut(), header, token)
+        {
+            warn_token_clash(config, header);
+        }
         if request.carrier == Carrier::Header {
             // A header client: the token, and no cookie.
-            transport::hand_out(response.headers_mut(), header, token);
             return;
-        }
-        if header.hands_out_to_cookie_clients() {
-            transport::hand_out(response.headers_mut(), header, token);
         }
     }
     let header = cookie::set_cookie(&config.name, &value, &attributes);
@@ -567,13 +595,11 @@ fn apply_cookie<B>(
 /// A response that sets a session cookie must not be served from a shared cache to someone
 /// else: it varies with the `Cookie` header, and caches must not store its `Set-Cookie`.
 fn keep_out_of_shared_caches(headers: &mut http::HeaderMap) {
-    use transport::mentions;
-    if !mentions(headers, VARY, "cookie") && !mentions(headers, VARY, "*") {
+    use transport::lists;
+    if !lists(headers, VARY, "cookie") && !lists(headers, VARY, "*") {
         headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
-    if !mentions(headers, CACHE_CONTROL, "no-cache")
-        && !mentions(headers, CACHE_CONTROL, "no-store")
-    {
+    if !lists(headers, CACHE_CONTROL, "no-cache") && !lists(headers, CACHE_CONTROL, "no-store") {
         headers.append(
             CACHE_CONTROL,
             HeaderValue::from_static("no-cache=\"Set-Cookie\""),

@@ -62,6 +62,22 @@ impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
     }
 }
 
+/// How the request's session travels (see [`Carrier`](crate::Carrier)), for handlers and
+/// layers that need to know without loading the session: a CSRF check, for one.
+impl<S: Send + Sync> FromRequestParts<S> for crate::Carrier {
+    type Rejection = SessionError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Handle>() {
+            Some(handle) => Ok(handle.shared().request.carrier),
+            None => Err(match parts.extensions.get::<OutsidePath>() {
+                Some(OutsidePath(path)) => SessionError::OutsidePath(path.clone()),
+                None => SessionError::MissingLayer,
+            }),
+        }
+    }
+}
+
 /// `Option<TypedSession<T>>` is `None` where `TypedSession<T>` would be rejected, for handlers
 /// that can do without a session (for example while the store is down).
 impl<T: SessionData, S: Send + Sync> OptionalFromRequestParts<S> for TypedSession<T> {
@@ -103,24 +119,16 @@ impl<T: SessionData> TypedSession<T> {
         self.handle.id()
     }
 
-    /// How this request's session travels: in the cookie, or in the token header (see
-    /// [`Transport`](crate::Transport)). A CSRF check needs only cookie requests: a browser
-    /// attaches a cookie to another site's forged request, but never a token header.
+    /// The token that names this session now: what a token header hands out, and the value of
+    /// its cookie (see [`Transport`](crate::Transport)). For an API that returns the token in
+    /// its login response's body, after [`cycle_id`](Self::cycle_id) or
+    /// [`regenerate`](Self::regenerate). `None` for a [`CookieStore`](crate::CookieStore)
+    /// session, whose token is the session itself, sealed only when the request ends.
     ///
-    /// ```
-    /// use sessionly::{Carrier, SessionData, TypedSession};
-    ///
-    /// #[derive(SessionData)]
-    /// struct Csrf {
-    ///     token: Option<String>,
-    /// }
-    ///
-    /// fn needs_csrf_check(session: &TypedSession<Csrf>) -> bool {
-    ///     session.carrier() == Carrier::Cookie
-    /// }
-    /// ```
-    pub fn carrier(&self) -> crate::Carrier {
-        self.handle.shared().request.carrier
+    /// A token is a credential: hand it only to the client it belongs to, and never log it.
+    pub fn session_token(&self) -> Option<String> {
+        let backend = &self.handle.config().backend;
+        (!backend.in_cookies()).then(|| backend.signer().sign(&self.handle.id()))
     }
 
     /// Whether the session is new in this request: the request brought no cookie, or one

@@ -191,7 +191,7 @@ impl TestClient {
     pub async fn send(&self, mut request: Request<Body>) -> TestResponse {
         if let Some((header, _)) = &self.token {
             let token = self.token().unwrap_or_default();
-            let value = if header.request_header() == header::AUTHORIZATION {
+            let value = if header.is_bearer() {
                 format!("Bearer {token}")
             } else {
                 token
