@@ -46,6 +46,19 @@ for route in none read incr init large-read; do
     printf "| `%s` | %d | %d | %d | %+d | %+d | %.2f |\n", r, b, o, t, o - b, t - b, (o - b) / (t - b) }'
 done
 
+echo
+echo "On the layer's defaults (\`lazy_load\` off: every request that carries a cookie loads its"
+echo "session, as express-session does), memory store:"
+echo
+echo "| route | ours | ours, defaults | defaults added |"
+echo "|---|---:|---:|---:|"
+for route in none read; do
+  ours=$(per_request "$route" 3000 ours memory)
+  default=$(per_request "$route" 3000 ours-default memory)
+  awk -v r="$route" -v o="$ours" -v d="$default" 'BEGIN {
+    printf "| `%s` | %d | %d | %+d |\n", r, o, d, d - o }'
+done
+
 if [ -n "${REDIS_URL:-}" ]; then
   echo
   echo "Redis at $REDIS_URL, instructions per whole request (client side):"
@@ -58,5 +71,16 @@ if [ -n "${REDIS_URL:-}" ]; then
     tower=$(per_request "$route" 1000 tower "$REDIS_URL")
     awk -v r="$route" -v o="$ours" -v c="$cached" -v t="$tower" 'BEGIN {
       printf "| `%s` | %d | %d | %d | %.2f |\n", r, o, c, t, o / t }'
+  done
+  echo
+  echo "Redis, on the layer's defaults (\`lazy_load\` off), whole request:"
+  echo
+  echo "| route | ours | ours, defaults | tower-sessions |"
+  echo "|---|---:|---:|---:|"
+  for route in none read; do
+    ours=$(per_request "$route" 1000 ours "$REDIS_URL")
+    default=$(per_request "$route" 1000 ours-default "$REDIS_URL")
+    tower=$(per_request "$route" 1000 tower "$REDIS_URL")
+    echo "| \`$route\` | $ours | $default | $tower |"
   done
 fi

@@ -12,7 +12,8 @@
 //! valgrind --tool=callgrind target/release/oneshot read 20000
 //! ```
 //!
-//! Systems: `ours`, `ours-cached` (Redis only: `RedisStore::open_cached`), `tower`, `bare`;
+//! Systems: `ours`, `ours-default` (the layer's defaults: `lazy_load` off),
+//! `ours-cached` (Redis only: `RedisStore::open_cached`), `tower`, `bare`;
 //! the store is `memory` or a Redis URL.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -61,6 +62,8 @@ async fn app(system: &str, store: &str) -> Router {
         ("bare", _) => apps::bare(),
         ("ours", false) => apps::ours(MemoryStore::new()),
         ("ours", true) => apps::ours(RedisStore::open(store).await.expect("Redis")),
+        ("ours-default", false) => apps::ours_default(MemoryStore::new()),
+        ("ours-default", true) => apps::ours_default(RedisStore::open(store).await.expect("Redis")),
         ("ours-cached", true) => apps::ours(
             RedisStore::open_cached(store, 1000)
                 .await

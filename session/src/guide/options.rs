@@ -137,6 +137,13 @@
 //! (a static file, a health check) costs no store call and gets no cookie; only requests that
 //! extract the session then keep an idle session alive.
 //!
+//! The default is express's because an express app moved here route by route relies on every
+//! page view keeping its session alive (`rolling`, the expiry touch). What it costs: each
+//! request that carries the cookie and never uses the session makes a store read, on Redis a
+//! round trip and about 2.7 times the layer's work on such a route (`bench/RESULTS.md`, "lazy_load's
+//! default, measured"). Turn `lazy_load` on for an API, or a site whose many routes never use
+//! the session, unless an idle timeout must count every request.
+//!
 //! # The cookie's value
 //!
 //! The cookie value is express's: `s:<id>.<HMAC-SHA256 in base64>`, percent-encoded, so a

@@ -237,6 +237,10 @@ impl SessionLayerBuilder {
     /// session alive, and with `lock_sessions` only those take turns. A request that extracts
     /// it waits for its turn and loads the session at the extraction instead of on arrival;
     /// from there on it is handled as without this option.
+    ///
+    /// The default costs a store read (on Redis, a round trip) on every request that carries
+    /// the cookie and never uses the session; turn this on unless an idle timeout must count
+    /// every request ([`guide::options`](crate::guide::options) has the figures).
     pub fn lazy_load(mut self, lazy: bool) -> Self {
         self.lazy_load = lazy;
         self
