@@ -48,7 +48,9 @@ const _: () = assert!(crate::store::MAX_COOKIE_LEN <= MAX_TOKEN_LEN);
 /// Two rules of cookies do not bind tokens: the cookie's `Path` (a header request is served on
 /// any path) and `Secure` (a token is handed out over plain HTTP too: the client, not a
 /// browser, decides where it sends it; serve an API over HTTPS). A response that hands out or
-/// voids a token is `Cache-Control: no-store` and varies with the token header.
+/// voids a token is `Cache-Control: no-store`, and every response to a header request varies
+/// with the token header (`Vary`), so a shared cache never serves one client's answer to
+/// another.
 ///
 /// Header requests cannot be forged by another site (a browser sends no custom header or
 /// `Authorization` across origins without the app's CORS consent), so CSRF checks may skip
@@ -308,6 +310,15 @@ pub(crate) fn hand_out(
     }
     // The token is this client's alone: no cache may keep the response (a token response is
     // `no-store`, whatever else the app said), and it varies with the request's token.
+    varies_with(headers, header);
+    if !lists(headers, CACHE_CONTROL, "no-store") {
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    alone
+}
+
+/// Says that a response varies with the request's token header (once).
+pub(crate) fn varies_with(headers: &mut HeaderMap, header: &TokenHeader) {
     let vary = header.request_header().as_str();
     if !lists(headers, VARY, vary)
         && !lists(headers, VARY, "*")
@@ -315,10 +326,6 @@ pub(crate) fn hand_out(
     {
         headers.append(VARY, vary);
     }
-    if !lists(headers, CACHE_CONTROL, "no-store") {
-        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    alone
 }
 
 /// Whether a header named `name` lists `item` (case-insensitively) as one of its

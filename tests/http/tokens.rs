@@ -114,6 +114,15 @@ async fn a_header_client_is_handed_a_token_and_no_cookie() {
     let second = send(&app, "/views", &[("authorization", &bearer(&token))]).await;
     assert_eq!(second.body, "2", "the token names the session");
     assert!(second.token().is_none(), "nothing new to hand out");
+    let vary = second
+        .headers
+        .get(header::VARY)
+        .map(|v| v.to_str().unwrap());
+    assert_eq!(
+        vary,
+        Some("authorization"),
+        "an answer that depends on the token"
+    );
     assert!(second.cookie().is_none());
     let carrier = send(&app, "/carrier", &[("authorization", &bearer(&token))]).await;
     assert_eq!(carrier.body, format!("{:?}", Carrier::Header));

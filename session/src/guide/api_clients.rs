@@ -84,9 +84,9 @@
 //! Two rules of cookies do not bind tokens: the cookie's `Path` (a header request is served on
 //! any path) and `Secure` (a token is handed out, and voided, over plain HTTP too: an API
 //! client sends its token where it chooses; serve the API over HTTPS). Every response that
-//! hands out or voids a token is `Cache-Control: no-store` and varies with the token header,
-//! whatever caching headers the handler set, so no cache keeps one client's token for
-//! another.
+//! hands out or voids a token is `Cache-Control: no-store`, whatever caching headers the
+//! handler set, and every response to a header request varies with the token header, so no
+//! cache keeps one client's token or answer for another.
 //!
 //! With the [`CookieStore`](crate::CookieStore), the token is the sealed session itself: a
 //! stateless, encrypted token of at most 4,096 bytes (a larger session is refused with

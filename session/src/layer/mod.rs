@@ -166,6 +166,12 @@ where
             parts.extensions.insert(handle.clone());
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             finish(&handle, &mut response).await;
+            if carrier == Carrier::Header
+                && let Some(header) = handle.config().transport.header()
+            {
+                // What a header request is answered depends on its token, handed out or not.
+                transport::varies_with(response.headers_mut(), header);
+            }
             // Whatever the end of the request did, the store-side turn goes back now (a save
             // gave it back with its write).
             handle.release_store_turn().await;
