@@ -106,15 +106,7 @@ async fn inside() {
 
     // The fault: packets to 127.0.0.2 are dropped, silently. Another process changes five
     // sessions and logs five out.
-    ip(&[
-        "rule",
-        "add",
-        "pref",
-        "10",
-        "from",
-        "127.0.0.2",
-        "blackhole",
-    ]);
+    silence(true);
     let fault = Instant::now();
     let changed = ["v".to_owned()].into_iter().collect();
     for id in &ids[..5] {
@@ -163,15 +155,7 @@ async fn inside() {
     );
 
     // The network heals: both serve again, with the current values, within seconds.
-    ip(&[
-        "rule",
-        "del",
-        "pref",
-        "10",
-        "from",
-        "127.0.0.2",
-        "blackhole",
-    ]);
+    silence(false);
     let healed = Instant::now();
     for (name, store) in [("cached", &cached), ("plain", &plain)] {
         loop {
@@ -462,15 +446,7 @@ async fn inside_sql() {
         callers.push(tokio::spawn(keep_loading(mysql.clone(), stop.clone())));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    ip(&[
-        "rule",
-        "add",
-        "pref",
-        "10",
-        "from",
-        "127.0.0.2",
-        "blackhole",
-    ]);
+    silence(true);
     pg_lock.execute("COMMIT").await.unwrap();
     mysql_lock.execute("UNLOCK TABLES").await.unwrap();
     tokio::time::sleep(FAULT).await;
@@ -485,15 +461,7 @@ async fn inside_sql() {
         0,
         "a pooled connection to the silent server is still open"
     );
-    ip(&[
-        "rule",
-        "del",
-        "pref",
-        "10",
-        "from",
-        "127.0.0.2",
-        "blackhole",
-    ]);
+    silence(false);
     let healed = Instant::now();
 
     // Both serve again at once, not when the server's retransmissions get through.
@@ -691,6 +659,21 @@ fn ip(args: &[&str]) {
         .status()
         .expect("ip (iproute2)");
     assert!(status.success(), "ip {args:?}");
+}
+
+/// Drops (`true`) or lets through again (`false`) every packet from the namespace's servers
+/// at 127.0.0.2, saying nothing to either side.
+fn silence(on: bool) {
+    let action = if on { "add" } else { "del" };
+    ip(&[
+        "rule",
+        action,
+        "pref",
+        "10",
+        "from",
+        "127.0.0.2",
+        "blackhole",
+    ]);
 }
 
 /// The namespace's Redis server, stopped when dropped (else it would outlive the namespace's
