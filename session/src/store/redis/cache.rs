@@ -46,7 +46,7 @@
 //! an entry is served only while a `PING` sent within the last four intervals has been
 //! answered: invalidations come in order with replies, so that `PONG` means every write Redis
 //! ran before the `PING` has emptied its slot here. A `PING` that fails, or goes unanswered for
-//! three intervals, empties the cache and replaces the connection (see `link`); the cache
+//! two intervals, empties the cache and replaces the connection (see `link`); the cache
 //! empties again once the new connection is in place, since Redis tracks nothing for it and
 //! tells the old one nothing more.
 //!

@@ -266,9 +266,13 @@ fn spawn_heartbeat<C: ConnectionLike + Clone + Send + Sync + 'static>(
             }
             let sent = millis_since_epoch(SystemTime::now());
             let (ping, mut on) = (::redis::cmd("PING"), connection.clone());
-            // Unanswered for three intervals: the connection is replaced by the time entries
-            // stop being served (four), so the loads that then go to Redis find the new one.
-            let within = cache.window().saturating_sub(cache.heartbeat());
+            // Unanswered for two intervals: the first `PING` a silent connection leaves
+            // unanswered is sent up to one interval after the last answered one, so the
+            // connection is replaced an interval before entries stop being served (four after
+            // that one), and the loads that then go to Redis find the new connection. (Three
+            // would reach the window's end at the same instant: a race a load could lose,
+            // waiting out its timeout on the old connection.)
+            let within = cache.window().saturating_sub(2 * cache.heartbeat());
             let answered = tokio::time::timeout(within, ping.query_async::<()>(&mut on));
             let answered = matches!(answered.await, Ok(Ok(())));
             cache.heartbeat_answered(sent, answered);

@@ -20,12 +20,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use tokio::sync::Notify;
 
 use crate::store::monotonic_ms;
 
@@ -62,9 +63,28 @@ struct Renewal<C> {
     suspect_on: fn(&RedisError) -> bool,
     /// When the connection was last replaced, or a replacement began (ms, [`monotonic_ms`]).
     renewed_ms: AtomicU64,
+    /// Whether a replacement is being made: commands wait for it rather than go out on the
+    /// connection it replaces.
+    renewing: AtomicBool,
+    /// Told when a replacement ends, made or not.
+    settled: Notify,
 }
 
 impl<C> Renewal<C> {
+    /// Waits (at most [`RENEW_AT_MOST_EVERY`]) for the replacement being made, if any.
+    async fn settled(&self) {
+        let settled = self.settled.notified();
+        if self.renewing.load(Ordering::Acquire) {
+            let _ = tokio::time::timeout(RENEW_AT_MOST_EVERY, settled).await;
+        }
+    }
+
+    /// The replacement ended: commands waiting for it go out now.
+    fn settle(&self) {
+        self.renewing.store(false, Ordering::Release);
+        self.settled.notify_waiters();
+    }
+
     fn current(&self) -> C
     where
         C: Clone,
@@ -103,6 +123,8 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
             renewed: Box::new(renewed),
             suspect_on,
             renewed_ms: AtomicU64::new(0),
+            renewing: AtomicBool::new(false),
+            settled: Notify::new(),
         };
         Self {
             source: Source::Renewable(Arc::new(renewal)),
@@ -145,6 +167,7 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
         {
             return false;
         }
+        renewal.renewing.store(true, Ordering::Release);
         let (renewal, making) = (Arc::clone(renewal), (renewal.make)());
         tokio::spawn(async move {
             match making.await {
@@ -156,6 +179,7 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
                     // The wait for the next replacement counts from here: commands sent on the
                     // old connection until now may still time out.
                     renewal.renewed_ms.store(monotonic_ms(), Ordering::Relaxed);
+                    renewal.settle();
                     (renewal.renewed)();
                     tracing::warn!(
                         reason = why,
@@ -171,6 +195,7 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
                     let now = monotonic_ms();
                     let earlier = now.saturating_sub(sooner.as_millis() as u64).max(1);
                     renewal.renewed_ms.store(earlier, Ordering::Relaxed);
+                    renewal.settle();
                     tracing::warn!(reason = why, %error, "could not replace the Redis connection")
                 }
             }
@@ -180,6 +205,17 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
 }
 
 impl<C: Clone> Link<C> {
+    /// The replacement a command must wait for first: one being made, when this link has not
+    /// taken its connection yet (rare: only while a replacement connects).
+    fn replacement_pending(&self) -> Option<Arc<Renewal<C>>> {
+        match (&self.source, &self.taken) {
+            (Source::Renewable(renewal), None) if renewal.renewing.load(Ordering::Acquire) => {
+                Some(Arc::clone(renewal))
+            }
+            _ => None,
+        }
+    }
+
     /// The connection a command goes out on.
     fn connection(&mut self) -> &mut C {
         match &mut self.source {
@@ -204,8 +240,14 @@ impl<C: Clone> Clone for Link<C> {
     }
 }
 
-impl<C: ConnectionLike + Clone + Send> ConnectionLike for Link<C> {
+impl<C: ConnectionLike + Clone + Send + Sync> ConnectionLike for Link<C> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        if let Some(renewal) = self.replacement_pending() {
+            return Box::pin(async move {
+                renewal.settled().await;
+                self.connection().req_packed_command(cmd).await
+            });
+        }
         self.connection().req_packed_command(cmd)
     }
 
@@ -215,6 +257,14 @@ impl<C: ConnectionLike + Clone + Send> ConnectionLike for Link<C> {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
+        if let Some(renewal) = self.replacement_pending() {
+            return Box::pin(async move {
+                renewal.settled().await;
+                self.connection()
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            });
+        }
         self.connection()
             .req_packed_commands(pipeline, offset, count)
     }
