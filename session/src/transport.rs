@@ -217,16 +217,20 @@ pub enum Carrier {
 }
 
 impl Transport {
-    /// How a request with `headers` carries its session.
-    pub(crate) fn carrier(&self, headers: &HeaderMap) -> Carrier {
-        match self {
-            Transport::Cookie => Carrier::Cookie,
-            Transport::Header(_) => Carrier::Header,
-            Transport::CookieOrHeader(header) => match presented(headers, header) {
-                Presented::Absent => Carrier::Cookie,
-                _ => Carrier::Header,
-            },
-        }
+    /// How a request with `headers` carries its session, and what its token header holds
+    /// (read once: [`Absent`](Presented::Absent) when requests carry no token header).
+    pub(crate) fn carrier<'h>(&self, headers: &'h HeaderMap) -> (Carrier, Presented<'h>) {
+        let Some(header) = self.header() else {
+            return (Carrier::Cookie, Presented::Absent);
+        };
+        let presented = presented(headers, header);
+        let cookie = matches!(self, Transport::CookieOrHeader(_)) && presented == Presented::Absent;
+        let carrier = if cookie {
+            Carrier::Cookie
+        } else {
+            Carrier::Header
+        };
+        (carrier, presented)
     }
 }
 

@@ -139,13 +139,13 @@ where
             let path = &own_options.as_deref().unwrap_or(&config.cookie.fixed).path;
             // The cookie's path bounds cookie requests only: a token is sent wherever its
             // client sends it.
-            let carrier = config.transport.carrier(&parts.headers);
+            let (carrier, presented) = config.transport.carrier(&parts.headers);
             if carrier == Carrier::Cookie && !request_path(&parts).starts_with(path.as_str()) {
                 tracing::debug!(%path, "pathname mismatch; no session");
                 parts.extensions.insert(OutsidePath(path.clone()));
                 return inner.call(Request::from_parts(parts, body)).await;
             }
-            let incoming = read_incoming(&config, &parts, carrier);
+            let incoming = read_incoming(&config, &parts, carrier, presented);
             let request = RequestInfo {
                 incoming,
                 carrier,
@@ -203,18 +203,21 @@ fn request_path(parts: &Parts) -> &str {
 }
 
 /// What the request's session cookie or token header (as `carrier` says it came, see
-/// [`Transport`](crate::Transport)) carries, verified by the backend.
-fn read_incoming(config: &Config, parts: &Parts, carrier: Carrier) -> Incoming {
-    let header = match (carrier, config.transport.header()) {
-        (Carrier::Header, Some(header)) => header,
-        _ => {
-            return match cookie::find(&parts.headers, &config.name) {
-                Some(raw) => config.backend.read_cookie(raw),
-                None => Incoming::default(),
-            };
-        }
-    };
-    match transport::presented(&parts.headers, header) {
+/// [`Transport`](crate::Transport); `presented`: what its token header holds) carries,
+/// verified by the backend.
+fn read_incoming(
+    config: &Config,
+    parts: &Parts,
+    carrier: Carrier,
+    presented: transport::Presented<'_>,
+) -> Incoming {
+    if carrier == Carrier::Cookie {
+        return match cookie::find(&parts.headers, &config.name) {
+            Some(raw) => config.backend.read_cookie(raw),
+            None => Incoming::default(),
+        };
+    }
+    match presented {
         transport::Presented::Token(token) => config.backend.read_cookie(token),
         transport::Presented::NoToken(why) => {
             tracing::debug!(why, "no session token to use; a new session");
