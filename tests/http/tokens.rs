@@ -638,3 +638,25 @@ async fn the_handler_can_put_the_token_in_its_body() {
         .layer(sealed);
     assert_eq!(send(&app, "/t", &[]).await.body, "None");
 }
+
+#[tokio::test]
+async fn two_layers_in_one_token_header_are_warned_about() {
+    let (logs, _guard) = capture_logs(tracing_subscriber::filter::LevelFilter::WARN);
+    let inner = layer_with(MemoryStore::new(), |b| b.transport(both()));
+    // The outer layer saves its (untouched) session too, so both hand out a token.
+    let outer = layer_with(MemoryStore::new(), |b| {
+        b.name("other.sid")
+            .transport(both())
+            .save_uninitialized(true)
+    });
+    let app = routes().layer(inner).layer(outer);
+    for _ in 0..2 {
+        send(&app, "/views", &[("authorization", "Bearer")]).await;
+    }
+    let text = logs.text();
+    assert_eq!(
+        text.matches("two session layers hand out tokens").count(),
+        1,
+        "warned once:\n{text}"
+    );
+}
