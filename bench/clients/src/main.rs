@@ -56,6 +56,24 @@ async fn main() {
                 bytes += fields.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>();
             }
         }
+        "redis-get" => {
+            // The same session packed in one string (what a one-value layout would read).
+            let packed = vec![b'x'; FIELDS.iter().map(|(n, l)| n.len() + l + 2).sum()];
+            redis::cmd("SET")
+                .arg("sess:redis-clients-bench-packed")
+                .arg(packed)
+                .query_async::<()>(&mut connection)
+                .await
+                .expect("SET");
+            for _ in 0..count + 1 {
+                let value: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg("sess:redis-clients-bench-packed")
+                    .query_async(&mut connection.clone())
+                    .await
+                    .expect("GET");
+                bytes += value.map_or(0, |v| v.len());
+            }
+        }
         "fred" => {
             let config = fred::types::config::Config::from_url(&url).expect("a Redis URL");
             let client = fred::clients::Client::new(config, None, None, None);
