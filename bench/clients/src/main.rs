@@ -2,7 +2,8 @@
 //! owned byte pairs), `N` times, with the `redis` crate (a `ConnectionManager`, as the store
 //! has) or with `fred` (a client, as tower-sessions' Redis store has). Under
 //! `valgrind --tool=callgrind`, the difference of two runs (2N and N) divided by N is the
-//! client-side instructions per read (bench/README.md, "Redis clients").
+//! client-side instructions per read (bench/README.md, "Redis clients"). `redis-get` reads
+//! the same session packed in one string with one `GET` (what a one-value layout would read).
 //!
 //! ```sh
 //! cargo build --release --manifest-path bench/clients/Cargo.toml
