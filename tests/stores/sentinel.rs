@@ -33,7 +33,9 @@ impl Servers {
             processes: Vec::new(),
             dir,
         };
-        servers.redis(PRIMARY, &[]);
+        // The primary starts its replica's first sync at once (Redis waits 5 s by default
+        // for more replicas to share it).
+        servers.redis(PRIMARY, &["--repl-diskless-sync-delay", "0"]);
         servers.redis(REPLICA, &["--replicaof", "127.0.0.1", &PRIMARY.to_string()]);
         for port in SENTINELS {
             // A sentinel rewrites its configuration file: one each.
@@ -63,6 +65,11 @@ impl Servers {
                 || cli(*port, &["PING"]).contains("PONG"),
             );
         }
+        // The replica has its copy and follows the primary (a replica still syncing
+        // acknowledges no write: `WAIT` below would count none).
+        until("the replica is in sync", Duration::from_secs(15), || {
+            cli(REPLICA, &["INFO", "replication"]).contains("master_link_status:up")
+        });
         // The sentinels know the replica (they fail over to no one otherwise).
         for port in SENTINELS {
             until(
