@@ -1,6 +1,7 @@
 //! The derive's field decoding: a stored session of any field names and bytes loads into
 //! typed schemas (both codecs) without a panic, and a value the codec decodes encodes back to
-//! bytes that decode to the same value.
+//! bytes that decode to the same value, both as a value and as a field (a large postcard field
+//! carries its type's digest).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -55,6 +56,12 @@ where
         let again = C::encode(&value).expect("a decoded value encodes");
         let back = C::decode::<T>(&again).expect("its encoding decodes");
         // NaN is not equal to itself; compare the encodings then.
+        if back != value {
+            assert_eq!(C::encode(&back).expect("encodes"), again);
+        }
+        // As the derive stores it (a large postcard value with its type's digest).
+        let field = C::encode_field(&value).expect("a decoded value encodes as a field");
+        let back = C::decode::<T>(&field).expect("a field's encoding decodes");
         if back != value {
             assert_eq!(C::encode(&back).expect("encodes"), again);
         }

@@ -38,6 +38,13 @@ pub trait Codec: Send + Sync + 'static {
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError>;
     /// Decodes one value; bytes that no longer fit `T` are an error, not a panic.
     fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>;
+
+    /// Encodes the value of a session field, whose type can also be decoded: what the derive
+    /// calls. The default is [`encode`](Codec::encode); a codec overrides it to store what
+    /// only a decodable type gives (as [`Postcard`] stores a large value's type digest).
+    fn encode_field<T: Serialize + DeserializeOwned>(value: &T) -> Result<Vec<u8>, CodecError> {
+        Self::encode(value)
+    }
 }
 
 /// A value could not be encoded or decoded.
@@ -65,6 +72,16 @@ impl CodecError {
 /// checks the digest against the decoded value's, so bytes written for another type (an
 /// enum variant inserted, a field retyped, an `Option` added) are an error, never a wrong
 /// value; a change postcard reads the same (a wider integer, a newtype) still decodes.
+///
+/// Walking a decoded value for its shape costs a step per element of a collection, so a
+/// session field whose postcard bytes are 256 or more also stores the digest of its *type*
+/// (traced once per type from its `Deserialize`): format byte `0xF2`, the type's digest, the
+/// value's digest, then the postcard bytes, 9 bytes more than postcard alone. Decoding compares
+/// the type's digest, one comparison; if the type changed since the write, it falls back to
+/// the value's digest as above (so an enum variant added at the end still decodes). A type
+/// whose `Deserialize` cannot be traced (one using `deserialize_any`, as an untagged enum does)
+/// keeps the first layout. (Versions of this crate before the second layout read such a field
+/// as missing: its default, with a warning.)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Postcard;
 
@@ -72,6 +89,12 @@ pub struct Postcard;
 /// postcard bytes. Part of the stored format: a later layout gets a byte of its own.
 const POSTCARD_V1: u8 = 0xF1;
 const HEADER_LEN: usize = 5;
+/// Version 2, for large values of a traceable type: the type's digest, the value's, the
+/// postcard bytes.
+const POSTCARD_V2: u8 = 0xF2;
+/// The smallest postcard body stored with its type's digest: below it, walking the value is
+/// about as cheap as looking the type's digest up.
+const TYPED_FROM: usize = 256;
 
 impl Codec for Postcard {
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
@@ -81,9 +104,29 @@ impl Codec for Postcard {
         postcard::to_extend(value, bytes).map_err(|e| CodecError::new("postcard", e))
     }
 
+    fn encode_field<T: Serialize + DeserializeOwned>(value: &T) -> Result<Vec<u8>, CodecError> {
+        let mut bytes = Self::encode(value)?;
+        if bytes.len() - HEADER_LEN < TYPED_FROM {
+            return Ok(bytes);
+        }
+        let Some(type_digest) = shape::type_digest::<T>() else {
+            return Ok(bytes);
+        };
+        bytes[0] = POSTCARD_V2;
+        bytes.splice(1..1, type_digest.to_le_bytes());
+        Ok(bytes)
+    }
+
     fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         let (stored, body) = match bytes {
             [POSTCARD_V1, a, b, c, d, body @ ..] => (u32::from_le_bytes([*a, *b, *c, *d]), body),
+            [POSTCARD_V2, a, b, c, d, e, f, g, h, body @ ..] => {
+                let value = decode_body(body)?;
+                if shape::type_digest::<T>() == Some(u32::from_le_bytes([*a, *b, *c, *d])) {
+                    return Ok(value);
+                }
+                return check(value, u32::from_le_bytes([*e, *f, *g, *h]));
+            }
             [first, ..] => {
                 return Err(CodecError::new(
                     "postcard",
@@ -92,22 +135,32 @@ impl Codec for Postcard {
             }
             [] => return Err(CodecError::new("postcard", "empty field")),
         };
-        let (value, rest) =
-            postcard::take_from_bytes::<T>(body).map_err(|e| CodecError::new("postcard", e))?;
-        if !rest.is_empty() {
-            return Err(CodecError::new(
-                "postcard",
-                format_args!("{} trailing bytes after the value", rest.len()),
-            ));
-        }
-        if shape::digest(&value) != stored {
-            return Err(CodecError::new(
-                "postcard",
-                "the stored value has another shape: the field's type changed",
-            ));
-        }
-        Ok(value)
+        check(decode_body(body)?, stored)
     }
+}
+
+/// The value postcard reads from `body`, which it must use up.
+fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(body).map_err(|e| CodecError::new("postcard", e))?;
+    if !rest.is_empty() {
+        return Err(CodecError::new(
+            "postcard",
+            format_args!("{} trailing bytes after the value", rest.len()),
+        ));
+    }
+    Ok(value)
+}
+
+/// `value` if its shape is the `stored` one.
+fn check<T: Serialize>(value: T, stored: u32) -> Result<T, CodecError> {
+    if shape::digest(&value) != stored {
+        return Err(CodecError::new(
+            "postcard",
+            "the stored value has another shape: the field's type changed",
+        ));
+    }
+    Ok(value)
 }
 
 /// The JSON codec ([serde_json](https://docs.rs/serde_json)).
@@ -142,6 +195,82 @@ mod tests {
         let bytes = Postcard::encode("not a number at all").unwrap();
         assert!(Postcard::decode::<bool>(&bytes).is_err());
         assert!(Postcard::decode::<u8>(&Postcard::encode(&u64::MAX).unwrap()).is_err());
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+    enum Role {
+        User,
+        Admin,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+    enum Appended {
+        User,
+        Admin,
+        Owner,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+    enum Inserted {
+        Guest,
+        User,
+        Admin,
+    }
+
+    #[test]
+    fn a_large_field_carries_its_type_digest() {
+        let large = vec![Role::Admin; TYPED_FROM];
+        let bytes = Postcard::encode_field(&large).unwrap();
+        assert_eq!(bytes[0], POSTCARD_V2);
+        assert_eq!(bytes.len(), Postcard::encode(&large).unwrap().len() + 4);
+        assert_eq!(Postcard::decode::<Vec<Role>>(&bytes).unwrap(), large);
+        // Below the threshold, the value's digest alone, as before.
+        let small = vec![Role::Admin; TYPED_FROM - 10];
+        let bytes = Postcard::encode_field(&small).unwrap();
+        assert_eq!(bytes, Postcard::encode(&small).unwrap());
+        assert_eq!(bytes[0], POSTCARD_V1);
+    }
+
+    #[test]
+    fn a_large_field_of_a_changed_type_falls_back_to_its_value_digest() {
+        let bytes = Postcard::encode_field(&vec![Role::Admin; 300]).unwrap();
+        // A variant added at the end: another type digest, the same value shape.
+        assert_eq!(
+            Postcard::decode::<Vec<Appended>>(&bytes).unwrap(),
+            vec![Appended::Admin; 300]
+        );
+        // A variant inserted before the stored one: never a wrong value.
+        assert!(Postcard::decode::<Vec<Inserted>>(&bytes).is_err());
+        assert!(Postcard::decode::<Vec<u8>>(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_large_field_of_an_untraceable_type_keeps_the_first_layout() {
+        #[derive(Clone, Serialize, serde::Deserialize)]
+        #[serde(untagged)]
+        enum Loose {
+            Number(u64),
+        }
+        let value = vec![Loose::Number(7); 300];
+        let bytes = Postcard::encode_field(&value).unwrap();
+        assert_eq!(bytes[0], POSTCARD_V1);
+    }
+
+    #[test]
+    fn the_second_layout_is_part_of_the_stored_format() {
+        // The format byte, the type's digest, the value's digest, then postcard's bytes: the
+        // length (256, a varint) and one byte per element.
+        let header = [
+            0xf2, 0x1c, 0x0d, 0xf4, 0x7e, 0x95, 0xf8, 0xed, 0x7e, 0x80, 0x02,
+        ];
+        let bytes = Postcard::encode_field(&vec![Role::Admin; 256]).unwrap();
+        assert_eq!(bytes[..11], header);
+        let mut stored = header.to_vec();
+        stored.extend([1; 256]);
+        assert_eq!(
+            Postcard::decode::<Vec<Role>>(&stored).unwrap(),
+            vec![Role::Admin; 256]
+        );
     }
 
     #[cfg(feature = "json")]

@@ -165,7 +165,7 @@ impl<V> Copy for FieldCodec<V> {}
 #[inline]
 pub fn field_codec<C: Codec, V: SessionValue>() -> FieldCodec<V> {
     FieldCodec {
-        encode: C::encode::<V>,
+        encode: C::encode_field::<V>,
         decode: C::decode::<V>,
     }
 }

@@ -31,6 +31,10 @@
 use serde::Serialize;
 use serde::ser::{self, Serializer};
 
+mod traced;
+
+pub(crate) use traced::type_digest;
+
 /// The 32-bit shape digest of `value`.
 pub(crate) fn digest<T: Serialize + ?Sized>(value: &T) -> u32 {
     let mut shape = Shape::new();
