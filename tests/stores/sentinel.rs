@@ -1,6 +1,7 @@
 //! Redis Sentinel: a store opened through three sentinels follows a failover. The test starts a
-//! primary, a replica and three sentinels of its own (ports 46501–46513), writes sessions,
-//! kills the primary under a load of reads, and checks that requests fail (503) only in the
+//! primary, a replica and three sentinels of its own (ports 26501–26513: below Linux's
+//! ephemeral range, so that a reconnection to the killed primary's port cannot meet a client
+//! socket bound to it, or itself), writes sessions, kills the primary under a load of reads, and checks that requests fail (503) only in the
 //! failover window, that none gets a wrong or an empty session, and that writes work on the
 //! promoted replica. The figures go to the test's output.
 
@@ -13,9 +14,9 @@ use std::time::{Duration, Instant};
 use sessionly::RedisStore;
 use sessionly::store::RedisConnectionInfo;
 
-const PRIMARY: u16 = 46501;
-const REPLICA: u16 = 46502;
-const SENTINELS: [u16; 3] = [46511, 46512, 46513];
+const PRIMARY: u16 = 26501;
+const REPLICA: u16 = 26502;
+const SENTINELS: [u16; 3] = [26511, 26512, 26513];
 const SERVICE: &str = "sessions";
 
 /// The servers of the test, killed when dropped.
