@@ -67,11 +67,10 @@ const MAX_DEPTH: usize = 128;
 /// Traces `T` without the cache.
 pub(crate) fn trace<T: DeserializeOwned>() -> Option<u32> {
     let mut tracer = Tracer::default();
-    let mut root = Format::Unknown;
     for _ in 0..MAX_PASSES {
         tracer.claimed.clear();
         tracer.cuts.clear();
-        root = Format::Unknown;
+        let mut root = Format::Unknown;
         T::deserialize(Tracing {
             tracer: &mut tracer,
             slot: &mut root,
@@ -82,7 +81,6 @@ pub(crate) fn trace<T: DeserializeOwned>() -> Option<u32> {
             return tracer.digest(&root);
         }
     }
-    let _ = root;
     None
 }
 
@@ -881,6 +879,43 @@ mod tests {
         assert_eq!(digest::<u64>(), digest::<u32>());
         // The same type, traced again from scratch.
         assert_eq!(digest::<Vec<v1::Line>>(), digest::<Vec<v1::Line>>());
+    }
+
+    /// Three levels of enums of two variants, the inner one reached only through the second
+    /// variant of `Outer` and the first of `Mid`: a `Mid` that moved on every pass, reached or
+    /// not, would be at its second variant each time `Outer` reaches it, and `Deep`'s second
+    /// variant would never be traced.
+    mod nested {
+        use super::Deserialize;
+
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        pub enum Outer<M> {
+            Empty,
+            Mid(M),
+        }
+
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        pub enum Mid<D> {
+            Deep(D),
+            Empty,
+        }
+
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        pub enum Deep<T> {
+            Empty,
+            Value(T),
+        }
+    }
+
+    #[test]
+    fn an_enum_reached_only_deep_inside_others_is_traced() {
+        use nested::{Deep, Mid, Outer};
+        let narrow = digest::<Outer<Mid<Deep<u8>>>>();
+        let wide = digest::<Outer<Mid<Deep<u16>>>>();
+        assert_ne!(narrow, wide);
     }
 
     #[test]
