@@ -6,7 +6,8 @@
 //!
 //! The files are written once, by the version that introduced the format, with
 //! `SESSIONLY_BLESS=1 cargo test --test stores stored_format`; a later version adds a `v2/`
-//! beside them rather than rewriting `v1/`.
+//! beside them rather than rewriting `v1/`. `v2/` holds what format `0xF2` added: a field of
+//! 256 bytes or more stored with its type's digest.
 
 use crate::common;
 
@@ -219,10 +220,8 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 /// `id`, `cookie`, `owner` and `field` lines: one session per `id` line.
-fn write_records(path: &Path, records: &[(&str, &Record)]) {
-    let mut text = String::from(
-        "# Sessions as format v1 stores them (tests/stored_format.rs). Never edit; add v2/.\n",
-    );
+fn write_records(path: &Path, header: &str, records: &[(&str, &Record)]) {
+    let mut text = format!("# {header}\n");
     for (id, record) in records {
         text.push_str(&format!("id {id}\n"));
         text.push_str(&format!(
@@ -323,13 +322,104 @@ async fn records_of_format_v1_load_with_their_values() {
         std::fs::create_dir_all(dir()).unwrap();
         let sessions = write_golden_sessions().await;
         let refs: Vec<(&str, &Record)> = sessions.iter().map(|(id, r)| (*id, r)).collect();
-        write_records(&path, &refs);
+        write_records(
+            &path,
+            "Sessions as format v1 stores them (tests/stored_format.rs). Never edit; add v2/.",
+            &refs,
+        );
     }
     let store = MemoryStore::new();
     for (id, record) in read_records(&path) {
         store.set(&id, &record, Changed::All).await.unwrap();
     }
     reads_exactly(store, "records").await;
+}
+
+// --- Format v2: a field of 256 bytes or more carries its type's digest (0xF2) ---
+
+/// Two large fields (a cart of structs with options, a history of enum values) and a small
+/// one, which keeps the first layout.
+#[derive(Debug, SessionData)]
+struct GoldenLarge {
+    count: u64,
+    cart: Vec<Line>,
+    history: Vec<Role>,
+}
+
+fn golden_large() -> GoldenLarge {
+    GoldenLarge {
+        count: 7,
+        cart: (0..40u32)
+            .map(|i| Line {
+                sku: 1000 + i * 977,
+                quantity: (i % 5) as u16 + 1,
+                note: (i % 3 == 0).then(|| format!("note {i}")),
+            })
+            .collect(),
+        history: (0..200u32)
+            .map(|i| match i % 3 {
+                0 => Role::Guest,
+                1 => Role::Member,
+                _ => Role::Admin { since: 2000 + i },
+            })
+            .collect(),
+    }
+}
+
+const LARGE_ID: &str = "golden-large-fields-session-0001";
+
+fn dir_v2() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v2")
+}
+
+fn large_reader(store: MemoryStore) -> Router {
+    Router::new()
+        .route(
+            "/large",
+            get(|mut s: TypedSession<GoldenLarge>| async move { format!("{:?}", s.data()) }),
+        )
+        .layer(layer_with(store, |b| b))
+}
+
+#[tokio::test]
+async fn records_of_format_v2_load_with_their_values() {
+    let path = dir_v2().join("records.txt");
+    if blessing() {
+        std::fs::create_dir_all(dir_v2()).unwrap();
+        let store = MemoryStore::new();
+        let writer = Router::new()
+            .route(
+                "/large",
+                get(|mut s: TypedSession<GoldenLarge>| async move {
+                    let g = golden_large();
+                    s.set_count(g.count);
+                    s.set_cart(g.cart);
+                    s.set_history(g.history);
+                    s.id()
+                }),
+            )
+            .layer(layer_with(store.clone(), |b| b));
+        let written = get_with(&writer, "/large", None).await.body;
+        let mut record = store.get(&written).await.unwrap().expect("written");
+        record.cookie = cookie_state();
+        write_records(
+            &path,
+            "Sessions as format v2 stores them (tests/stored_format.rs). Never edit; add v3/.",
+            &[(LARGE_ID, &record)],
+        );
+    }
+    let records = read_records(&path);
+    let (id, record) = records.first().expect("the golden session");
+    assert_eq!(id, LARGE_ID);
+    // What v2 pins: the large fields in the layout with the type digest, the small one not.
+    for (field, format) in [("cart", 0xf2), ("history", 0xf2), ("count", 0xf1)] {
+        assert_eq!(record.fields[field][0], format, "format of {field}");
+    }
+    let store = MemoryStore::new();
+    store.set(id, record, Changed::All).await.unwrap();
+    let reply = get_with(&large_reader(store), "/large", Some(&cookie_for(LARGE_ID))).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, format!("{:?}", golden_large()));
 }
 
 // --- Redis: the hashes as RedisStore laid them out ---
