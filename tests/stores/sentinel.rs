@@ -1,9 +1,10 @@
 //! Redis Sentinel: a store opened through three sentinels follows a failover. The test starts a
 //! primary, a replica and three sentinels of its own (ports 26501–26513: below Linux's
 //! ephemeral range, so that a reconnection to the killed primary's port cannot meet a client
-//! socket bound to it, or itself), writes sessions, kills the primary under a load of reads, and checks that requests fail (503) only in the
-//! failover window, that none gets a wrong or an empty session, and that writes work on the
-//! promoted replica. The figures go to the test's output.
+//! socket bound to it, or itself), writes sessions, kills the primary under a load of reads,
+//! and checks that requests fail (503) only in the failover window, that none gets a wrong or
+//! an empty session, and that writes work on the promoted replica. The figures go to the
+//! test's output.
 
 use crate::common::*;
 
